@@ -1,0 +1,165 @@
+"""Authentication and authorisation dependencies for routers.
+
+    principal: Principal = Depends(require_user)
+    staff: Principal = Depends(require_role("moderator"))
+    router = APIRouter(dependencies=[Depends(rate_limit("auth"))])   # else read/write by method
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from fastapi import Depends, Request, Response
+
+from playerplatform.auth.state import SESSION_ACTIVE, AuthState
+from playerplatform.kit.errors import AccountBanned, Forbidden, InvalidToken, Unauthorized
+from playerplatform.kit.http import READ_METHODS, client_info
+
+ROLE_RANK = {"player": 0, "moderator": 1, "admin": 2}
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: a player (or staff member) or a service account."""
+
+    kind: Literal["user", "service"]
+    subject: str  # canonical_id, or the service account's client_id
+    user_id: uuid.UUID | None = None
+    session_id: str | None = None
+    roles: frozenset[str] = field(default_factory=frozenset)
+    scopes: frozenset[str] = field(default_factory=frozenset)
+    claims: dict[str, object] = field(default_factory=dict, compare=False)
+
+    @property
+    def is_service(self) -> bool:
+        return self.kind == "service"
+
+    def has_role(self, role: str) -> bool:
+        """Roles nest: admin ⊇ moderator ⊇ player."""
+        needed = ROLE_RANK[role]
+        return any(ROLE_RANK.get(r, -1) >= needed for r in self.roles)
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in self.scopes
+
+    @property
+    def actor_id(self) -> str:
+        return self.subject if self.kind == "user" else f"svc:{self.subject}"
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise InvalidToken("Use 'Authorization: Bearer <access_token>'.")
+    return token.strip()
+
+
+async def optional_principal(request: Request) -> Principal | None:
+    """The caller when a token is presented (it must then be valid), else None."""
+    cached = request.scope.get("state", {}).get("principal", False)
+    if cached is not False:
+        return cached  # type: ignore[no-any-return]
+    token = _bearer(request)
+    principal = await _authenticate(request, token) if token else None
+    request.scope.setdefault("state", {})["principal"] = principal
+    return principal
+
+
+async def _authenticate(request: Request, token: str) -> Principal:
+    runtime = request.app.state.runtime
+    claims = await runtime.keys.decode(token, audience=runtime.settings.jwt_audience)
+    subject = claims.get("sub")
+    if not isinstance(subject, str):
+        raise InvalidToken("The token has no subject.")
+    if claims.get("token_use") == "service":
+        scope = claims.get("scope", "")
+        return Principal(
+            kind="service",
+            subject=subject,
+            scopes=frozenset(str(scope).split()),
+            roles=frozenset({"service"}),
+            claims=claims,
+        )
+    sid = claims.get("sid")
+    if not isinstance(sid, str):
+        raise InvalidToken("The token has no session.")
+    state, session_status = await AuthState(runtime.hot, runtime.db).lookup(subject, sid)
+    if state is None or state.status == "merged":
+        raise InvalidToken("The account no longer exists.")
+    if state.is_banned():
+        raise AccountBanned("This account is banned.")
+    if session_status != SESSION_ACTIVE:
+        raise InvalidToken("The session has ended.")
+    # Roles come from the token, narrowed to what the user holds now (a demotion applies at once).
+    roles = frozenset(r for r in claims.get("roles", []) if r in state.roles)
+    return Principal(
+        kind="user",
+        subject=subject,
+        user_id=state.user_id,
+        session_id=sid,
+        roles=roles or frozenset({"player"}),
+        claims=claims,
+    )
+
+
+async def require_principal(principal: Principal | None = Depends(optional_principal)) -> Principal:
+    """A player or a service account."""
+    if principal is None:
+        raise Unauthorized("This route needs an access token.")
+    return principal
+
+
+async def require_user(principal: Principal = Depends(require_principal)) -> Principal:
+    """A player (or staff member) signed in with a session; service tokens are refused."""
+    if principal.kind != "user":
+        raise Forbidden("This route is for players, not service accounts.")
+    return principal
+
+
+def require_role(role: Literal["moderator", "admin"]) -> Callable[..., Awaitable[Principal]]:
+    async def dependency(principal: Principal = Depends(require_user)) -> Principal:
+        if not principal.has_role(role):
+            raise Forbidden(f"This route needs the {role} role.")
+        return principal
+
+    return dependency
+
+
+def require_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
+    """A service account holding `scope`, or an admin."""
+
+    async def dependency(principal: Principal = Depends(require_principal)) -> Principal:
+        if principal.is_service and principal.has_scope(scope):
+            return principal
+        if principal.kind == "user" and principal.has_role("admin"):
+            return principal
+        raise Forbidden(f"This route needs the {scope} scope.")
+
+    return dependency
+
+
+def rate_limit(route_class: str | None = None) -> Callable[..., Awaitable[None]]:
+    """Count the request against its route class: `auth` and `webhook` per client IP;
+    `read` and `write` (picked by method when not given) per user, or per IP when anonymous."""
+
+    async def dependency(
+        request: Request,
+        response: Response,
+        principal: Principal | None = Depends(optional_principal),
+    ) -> None:
+        runtime = request.app.state.runtime
+        cls = route_class or ("read" if request.method in READ_METHODS else "write")
+        if cls in ("auth", "webhook") or principal is None:
+            subject = f"ip:{client_info(request).ip}"
+        else:
+            subject = f"{principal.kind}:{principal.subject}"
+        headers = await runtime.limiter.check(cls, subject)
+        response.headers.update(headers)
+
+    return dependency

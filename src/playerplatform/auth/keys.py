@@ -1,0 +1,170 @@
+"""Signing keys for access tokens: asymmetric (EdDSA by default, ES256 optional), each with a
+`kid`, published at `/.well-known/jwks.json`. Rotation makes a new active key; retired keys
+stay published until every token they signed has expired."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import secrets
+import time
+from typing import Any
+
+import jwt
+import sqlalchemy as sa
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from jwt.algorithms import ECAlgorithm, OKPAlgorithm
+
+from playerplatform.auth.models import SigningKey
+from playerplatform.kit.db import Database, UnitOfWork, utcnow
+from playerplatform.kit.errors import InvalidToken, TokenExpired
+from playerplatform.kit.settings import Settings
+
+RELOAD_INTERVAL = 60.0
+UNKNOWN_KID_RELOAD_INTERVAL = 5.0
+
+
+def _generate(algorithm: str) -> tuple[str, dict[str, Any]]:
+    private: ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey
+    if algorithm == "EdDSA":
+        private = ed25519.Ed25519PrivateKey.generate()
+        jwk = json.loads(OKPAlgorithm.to_jwk(private.public_key()))
+    elif algorithm == "ES256":
+        private = ec.generate_private_key(ec.SECP256R1())
+        jwk = json.loads(ECAlgorithm.to_jwk(private.public_key()))
+    else:
+        raise ValueError(f"unsupported signing algorithm {algorithm}")
+    pem = private.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    return pem, jwk
+
+
+class KeyRing:
+    """Process-local cache of the signing keys, reloaded from the database every minute and
+    at once when a token names a `kid` it does not know (another process rotated)."""
+
+    def __init__(self, settings: Settings, db: Database) -> None:
+        self.settings = settings
+        self.db = db
+        self._signing: tuple[str, str, Any] | None = None  # kid, alg, private key
+        self._verifying: dict[str, tuple[str, Any]] = {}  # kid -> alg, public key
+        self._jwks: dict[str, Any] = {"keys": []}
+        self._loaded_at = 0.0
+        self._lock = asyncio.Lock()
+
+    async def load(self, *, create_if_missing: bool = False) -> None:
+        async with self._lock:
+            async with self.db.unit_of_work() as uow:
+                rows = await self._published(uow)
+                if create_if_missing and not any(r.status == "active" for r in rows):
+                    await self._create(uow)
+                    rows = await self._published(uow)
+            self._install(rows)
+
+    async def rotate(self, uow: UnitOfWork) -> tuple[str, list[str]]:
+        """Create a new active key; retire the old ones. Returns (new kid, retired kids)."""
+        now = utcnow()
+        result = await uow.session.execute(
+            sa.update(SigningKey)
+            .where(SigningKey.status == "active")
+            .values(status="retired", retired_at=now)
+            .returning(SigningKey.kid)
+        )
+        retired = [row[0] for row in result]
+        kid = await self._create(uow)
+        uow.after_commit(self._reload_now)
+        return kid, retired
+
+    async def _reload_now(self) -> None:
+        await self.load()
+
+    async def _create(self, uow: UnitOfWork) -> str:
+        algorithm = self.settings.jwt_algorithm
+        pem, jwk = _generate(algorithm)
+        kid = f"{utcnow():%Y%m%d}-{secrets.token_hex(6)}"
+        jwk.update({"kid": kid, "alg": algorithm, "use": "sig"})
+        uow.session.add(
+            SigningKey(kid=kid, algorithm=algorithm, private_pem=pem, public_jwk=jwk, status="active")
+        )
+        await uow.session.flush()
+        return kid
+
+    async def _published(self, uow: UnitOfWork) -> list[SigningKey]:
+        # Keep retired keys while tokens they signed (access and merge tokens) may be alive.
+        horizon = utcnow() - dt.timedelta(
+            seconds=max(self.settings.access_token_ttl, self.settings.merge_token_ttl) + 60
+        )
+        result = await uow.session.execute(
+            sa.select(SigningKey)
+            .where(sa.or_(SigningKey.status == "active", SigningKey.retired_at > horizon))
+            .order_by(SigningKey.created_at.desc())
+        )
+        return list(result.scalars())
+
+    def _install(self, rows: list[SigningKey]) -> None:
+        verifying: dict[str, tuple[str, Any]] = {}
+        signing = None
+        for row in rows:
+            private = serialization.load_pem_private_key(row.private_pem.encode(), password=None)
+            verifying[row.kid] = (row.algorithm, private.public_key())
+            if row.status == "active" and signing is None:
+                signing = (row.kid, row.algorithm, private)
+        self._signing = signing
+        self._verifying = verifying
+        self._jwks = {"keys": [dict(row.public_jwk) for row in rows]}
+        self._loaded_at = time.monotonic()
+
+    async def _maybe_reload(self, *, unknown_kid: bool = False) -> None:
+        age = time.monotonic() - self._loaded_at
+        if age > RELOAD_INTERVAL or (unknown_kid and age > UNKNOWN_KID_RELOAD_INTERVAL):
+            await self.load()
+
+    def jwks(self) -> dict[str, Any]:
+        return self._jwks
+
+    async def sign(self, claims: dict[str, Any]) -> str:
+        await self._maybe_reload()
+        if self._signing is None:
+            await self.load(create_if_missing=True)
+        assert self._signing is not None
+        kid, algorithm, private = self._signing
+        return jwt.encode(claims, private, algorithm=algorithm, headers={"kid": kid})
+
+    async def decode(self, token: str, *, audience: str) -> dict[str, Any]:
+        """Verify signature, `iss`, `aud`, `exp`; raise `InvalidToken`/`TokenExpired`."""
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise InvalidToken("The token is malformed.") from None
+        kid = header.get("kid")
+        if not isinstance(kid, str):
+            raise InvalidToken("The token has no key id.")
+        entry = self._verifying.get(kid)
+        if entry is None:
+            await self._maybe_reload(unknown_kid=True)
+            entry = self._verifying.get(kid)
+            if entry is None:
+                raise InvalidToken("The token was signed by an unknown key.")
+        algorithm, public = entry
+        if header.get("alg") != algorithm:
+            raise InvalidToken("The token's algorithm does not match its key.")
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                public,
+                algorithms=[algorithm],
+                audience=audience,
+                issuer=self.settings.jwt_issuer,
+                options={"require": ["exp", "iat", "sub", "iss", "aud"]},
+                leeway=5,
+            )
+        except jwt.ExpiredSignatureError:
+            raise TokenExpired("The token has expired.") from None
+        except jwt.PyJWTError:
+            raise InvalidToken("The token is not valid.") from None
+        return claims

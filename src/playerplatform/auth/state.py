@@ -1,0 +1,131 @@
+"""Per-request authorisation state: is this session still live, is this user still allowed in,
+with which roles. Read through the hot store, loaded from the database on a miss, written
+through on every change, so a ban or a logout takes effect on the very next request.
+
+Readers fill the cache with SET-if-absent and writers overwrite it after their commit, so a
+reader that loaded stale rows before a ban committed can never overwrite the ban.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+
+import orjson
+import sqlalchemy as sa
+
+from playerplatform.auth.models import Session
+from playerplatform.kit.db import Database, UnitOfWork, utcnow
+from playerplatform.kit.hotstore import HotStore
+from playerplatform.users.models import User
+
+STATE_TTL = 3600.0
+SESSION_REVOKED = "revoked"
+SESSION_ACTIVE = "active"
+
+
+@dataclass(frozen=True, slots=True)
+class UserState:
+    user_id: uuid.UUID
+    status: str
+    roles: tuple[str, ...]
+    banned_until: dt.datetime | None
+
+    def is_banned(self, now: dt.datetime | None = None) -> bool:
+        if self.status != "banned":
+            return False
+        return self.banned_until is None or self.banned_until > (now or utcnow())
+
+    def encode(self) -> str:
+        return orjson.dumps(
+            {
+                "id": str(self.user_id),
+                "status": self.status,
+                "roles": list(self.roles),
+                "until": self.banned_until.isoformat() if self.banned_until else None,
+            }
+        ).decode()
+
+    @classmethod
+    def decode(cls, raw: str) -> UserState:
+        data = orjson.loads(raw)
+        until = data.get("until")
+        return cls(
+            user_id=uuid.UUID(data["id"]),
+            status=data["status"],
+            roles=tuple(data["roles"]),
+            banned_until=dt.datetime.fromisoformat(until) if until else None,
+        )
+
+    @classmethod
+    def of(cls, user: User) -> UserState:
+        return cls(user.id, user.status, tuple(user.roles), user.banned_until)
+
+
+def user_key(canonical_id: str) -> str:
+    return f"auth:{{{canonical_id}}}:user"
+
+
+def session_key(canonical_id: str, sid: str) -> str:
+    return f"auth:{{{canonical_id}}}:sess:{sid}"
+
+
+class AuthState:
+    def __init__(self, hot: HotStore, db: Database) -> None:
+        self.hot = hot
+        self.db = db
+
+    async def lookup(self, canonical_id: str, sid: str | None) -> tuple[UserState | None, str | None]:
+        """(user state, session status) for a token's `sub` and `sid`; None when unknown."""
+        keys = [user_key(canonical_id)] + ([session_key(canonical_id, sid)] if sid else [])
+        cached = await self.hot.mget(keys)
+        user_raw = cached[0]
+        session_status = cached[1] if sid else None
+        if user_raw is not None and (sid is None or session_status is not None):
+            return UserState.decode(user_raw), session_status
+        return await self._load(canonical_id, sid)
+
+    async def _load(self, canonical_id: str, sid: str | None) -> tuple[UserState | None, str | None]:
+        async with self.db.unit_of_work(write=False) as uow:
+            user = (
+                await uow.session.execute(sa.select(User).where(User.canonical_id == canonical_id))
+            ).scalar_one_or_none()
+            if user is None:
+                return None, None
+            state = UserState.of(user)
+            status = None
+            if sid is not None:
+                row = (
+                    await uow.session.execute(
+                        sa.select(Session.status, Session.expires_at, Session.user_id).where(
+                            Session.public_id == sid
+                        )
+                    )
+                ).one_or_none()
+                live = row is not None and row.user_id == user.id and row.status == "active"
+                status = SESSION_ACTIVE if live and row.expires_at > utcnow() else SESSION_REVOKED
+        await self.hot.set_if_absent(user_key(canonical_id), state.encode(), ttl=STATE_TTL)
+        if sid is not None and status is not None:
+            await self.hot.set_if_absent(session_key(canonical_id, sid), status, ttl=STATE_TTL)
+        return state, status
+
+    def write_user(self, uow: UnitOfWork, canonical_id: str, state: UserState) -> None:
+        """After `uow` commits, publish the user's new status and roles."""
+
+        async def publish() -> None:
+            await self.hot.set(user_key(canonical_id), state.encode(), ttl=STATE_TTL)
+
+        uow.after_commit(publish)
+
+    def revoke_sessions(self, uow: UnitOfWork, canonical_id: str, sids: list[str]) -> None:
+        """After `uow` commits, mark these sessions revoked for every API process."""
+        if not sids:
+            return
+
+        async def publish() -> None:
+            await self.hot.set_many(
+                {session_key(canonical_id, sid): SESSION_REVOKED for sid in sids}, ttl=STATE_TTL
+            )
+
+        uow.after_commit(publish)

@@ -1,0 +1,91 @@
+"""Hot store port: the fast, shared, non-durable state (sessions cache, rate limits,
+idempotency locks, leaderboards, hot feeds). Two adapters: in-process (`memory`) and Redis
+(`redis`), held to one contract test suite.
+
+Keys are plain strings; the adapter adds the configured namespace prefix. Multi-key
+operations take keys that share a hash tag (`{...}`) so Redis Cluster works unchanged.
+Values are strings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+
+@dataclass(frozen=True, slots=True)
+class WindowResult:
+    """Outcome of one hit on a sliding-window limiter."""
+
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_after: float  # seconds until the window has room again (0 when allowed)
+
+
+@runtime_checkable
+class HotStore(Protocol):
+    # Values with TTL.
+    async def get(self, key: str) -> str | None: ...
+    async def mget(self, keys: Sequence[str]) -> list[str | None]: ...
+    async def set(self, key: str, value: str, *, ttl: float | None = None) -> None: ...
+    async def set_many(self, items: Mapping[str, str], *, ttl: float | None = None) -> None: ...
+    async def delete(self, *keys: str) -> int: ...
+    async def exists(self, key: str) -> bool: ...
+    async def expire(self, key: str, ttl: float) -> bool: ...
+    async def ttl(self, key: str) -> float | None:
+        """Seconds left; None when the key is missing or has no expiry."""
+        ...
+
+    # Atomic counters.
+    async def incr(self, key: str, amount: int = 1, *, ttl: float | None = None) -> int:
+        """Add `amount`; `ttl` is applied only when the key is created."""
+        ...
+
+    # Locks: SET-if-absent and compare-and-delete.
+    async def set_if_absent(self, key: str, value: str, *, ttl: float | None = None) -> bool: ...
+    async def delete_if_equals(self, key: str, value: str) -> bool: ...
+
+    # Sorted sets (ascending by score; ties by member, as Redis does).
+    async def zadd(self, key: str, members: Mapping[str, float]) -> int: ...
+    async def zincrby(self, key: str, member: str, amount: float) -> float: ...
+    async def zscore(self, key: str, member: str) -> float | None: ...
+    async def zrank(self, key: str, member: str, *, reverse: bool = False) -> int | None: ...
+    async def zrange(
+        self, key: str, start: int, stop: int, *, reverse: bool = False
+    ) -> list[tuple[str, float]]:
+        """Members by rank, `stop` inclusive (Redis semantics, negative indexes allowed)."""
+        ...
+
+    async def zcard(self, key: str) -> int: ...
+    async def zrem(self, key: str, *members: str) -> int: ...
+
+    # Capped lists (newest first).
+    async def push_capped(self, key: str, value: str, *, cap: int) -> None: ...
+    async def lrange(self, key: str, start: int, stop: int) -> list[str]: ...
+
+    # Rate limiting.
+    async def hit_window(self, key: str, *, limit: int, window: float, cost: int = 1) -> WindowResult:
+        """Count one hit in a sliding window of `window` seconds; refuse beyond `limit`."""
+        ...
+
+    async def peek_window(self, key: str, *, limit: int, window: float) -> WindowResult:
+        """The window's state without counting a hit."""
+        ...
+
+    async def ping(self) -> None: ...
+    async def close(self) -> None: ...
+
+
+def create_hot_store(
+    redis_url: str | None, *, prefix: str = "pp:", cluster: bool = False
+) -> HotStore:
+    """Pick the adapter from settings: Redis when a URL is set, otherwise in-process."""
+    if redis_url:
+        from playerplatform.kit.hotstore.redis import RedisHotStore
+
+        return RedisHotStore.from_url(redis_url, prefix=prefix, cluster=cluster)
+    from playerplatform.kit.hotstore.memory import MemoryHotStore
+
+    return MemoryHotStore(prefix=prefix)

@@ -1,0 +1,79 @@
+"""The HTTP edge: the route class that owns the transaction, and small request helpers.
+
+Every router in the platform uses `TransactionalRoute`: it opens one unit of work per request,
+runs the endpoint, and commits *before* the response is sent, so a client never sees a 2xx
+for a write that then failed to commit. An `AppError` raised with `commit=True` (a failed
+login that must still be audited, a refresh-token reuse that revokes a session) commits too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request
+from fastapi.routing import APIRoute
+from starlette.responses import Response
+
+from playerplatform.kit.db import UnitOfWork
+from playerplatform.kit.errors import AppError
+
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class TransactionalRoute(APIRoute):
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        write = not (self.methods or set()) <= READ_METHODS
+
+        async def run_in_unit_of_work(request: Request) -> Response:
+            uow = request.app.state.runtime.db.unit_of_work(write=write)
+            request.state.uow = uow
+            try:
+                try:
+                    response = await handler(request)
+                except AppError as exc:
+                    if exc.commit:
+                        await uow.commit()
+                    else:
+                        await uow.rollback()
+                    raise
+                except BaseException:
+                    await uow.rollback()
+                    raise
+                if response.status_code < 400:
+                    await uow.commit()
+                else:
+                    await uow.rollback()
+                return response
+            finally:
+                await uow.close()
+
+        return run_in_unit_of_work
+
+
+def get_uow(request: Request) -> UnitOfWork:
+    """The request's unit of work (dependency)."""
+    uow: UnitOfWork = request.state.uow
+    return uow
+
+
+@dataclass(frozen=True, slots=True)
+class ClientInfo:
+    """Who is on the other end of the request, as the gateway established it."""
+
+    ip: str
+    user_agent: str | None
+    request_id: str | None
+
+
+def client_info(request: Request) -> ClientInfo:
+    state = request.scope.get("state") or {}
+    ip = state.get("client_ip") or (request.client.host if request.client else "unknown")
+    user_agent = request.headers.get("user-agent")
+    return ClientInfo(
+        ip=ip,
+        user_agent=user_agent[:256] if user_agent else None,
+        request_id=state.get("request_id"),
+    )

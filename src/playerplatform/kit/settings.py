@@ -1,0 +1,106 @@
+"""The one settings object. Nothing else in the code base reads the environment."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from ipaddress import IPv4Network, IPv6Network, ip_network
+
+from pydantic import Field, SecretStr, field_validator
+from typing import Annotated
+
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/playerplatform.db"
+STEAM_PARTNER_URL = "https://partner.steam-api.com"
+EPIC_API_URL = "https://api.epicgames.dev"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PP_", extra="ignore", frozen=False)
+
+    # Stores and services: each unset URL selects the embedded adapter.
+    database_url: str = DEFAULT_DATABASE_URL
+    database_pool_size: int = 10
+    redis_url: str | None = None
+    redis_cluster: bool = False
+    redis_prefix: str = "pp:"
+    broker_url: str | None = None
+    storage_url: str = "file://./var/objects"
+    s3_endpoint_url: str | None = None
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+    clamd_address: str | None = None
+    smtp_url: SecretStr | None = None
+    mail_from: str = "Player Platform <no-reply@localhost>"
+    public_url: str = "http://127.0.0.1:8080"
+
+    # Platforms.
+    steam_app_id: int | None = None
+    steam_publisher_key: SecretStr | None = None
+    steam_api_url: str = STEAM_PARTNER_URL
+    steam_sandbox: bool = False
+    steam_block_publisher_banned: bool = True
+    epic_client_id: str | None = None
+    epic_client_secret: SecretStr | None = None
+    epic_deployment_id: str | None = None
+    epic_sandbox_id: str | None = None
+    epic_jwks_url: str | None = None
+    epic_api_url: str = EPIC_API_URL
+    twitch_client_id: str | None = None
+    twitch_client_secret: SecretStr | None = None
+    twitch_eventsub_secret: SecretStr | None = None
+    twitch_api_url: str = "https://api.twitch.tv"
+    twitch_id_url: str = "https://id.twitch.tv"
+    platform_timeout_seconds: float = 10.0
+
+    # Tokens.
+    jwt_issuer: str = "player-platform"
+    jwt_audience: str = "game-client"
+    jwt_algorithm: str = "EdDSA"
+    access_token_ttl: int = 1800
+    refresh_token_ttl: int = 30 * 24 * 3600
+    merge_token_ttl: int = 600
+    email_token_ttl: int = 24 * 3600
+
+    # Gateway.
+    max_body_bytes: int = 1_048_576
+    rate_limit_failed_login: str = "10/minute"
+    rate_limit_auth: str = "300/minute"
+    rate_limit_write: str = "600/minute"
+    rate_limit_read: str = "1200/minute"
+    rate_limit_webhook: str = "6000/minute"
+    rate_limit_enabled: bool = True
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    log_level: str = "info"
+    log_json: bool = True
+    access_log: bool = True
+
+    # Users.
+    progression_max_bytes: int = 65_536
+    bootstrap_admin_email: str | None = None
+    bootstrap_admin_password: SecretStr | None = None
+
+    # Embedded job worker (the broker shape runs `playerplatform worker` instead).
+    embedded_worker: bool = True
+
+    @field_validator("trusted_proxies", "cors_origins", mode="before")
+    @classmethod
+    def _split_csv(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @cached_property
+    def trusted_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
+        return tuple(ip_network(cidr, strict=False) for cidr in self.trusted_proxies)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def shape(self) -> str:
+        """`embedded` when no external store is configured, else `production`."""
+        return "embedded" if self.is_sqlite and not self.redis_url else "production"

@@ -1,0 +1,9 @@
+"""Imports every domain's tables so `Base.metadata` is complete (Alembic, tests)."""
+
+from playerplatform.audit import models as audit_models
+from playerplatform.auth import models as auth_models
+from playerplatform.kit import mail_models
+from playerplatform.kit.db import Base
+from playerplatform.users import models as users_models
+
+__all__ = ["Base", "audit_models", "auth_models", "mail_models", "users_models"]

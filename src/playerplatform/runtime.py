@@ -1,0 +1,65 @@
+"""The composition root: builds every adapter from settings once, at start-up, and hands
+them to the app (lifespan state) and to the CLI. Domain code receives what it needs from
+here and never asks which adapter it got."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import httpx
+
+from playerplatform.auth.keys import KeyRing
+from playerplatform.kit.db import Database
+from playerplatform.kit.hotstore import HotStore, create_hot_store
+from playerplatform.kit.mail import Mailer, create_mailer
+from playerplatform.kit.ratelimit import RateLimiter
+from playerplatform.kit.settings import Settings
+from playerplatform.platforms.epic import EpicClient
+from playerplatform.platforms.steam import SteamClient
+from playerplatform.platforms.twitch import TwitchClient
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    hot: HotStore
+    http: httpx.AsyncClient
+    keys: KeyRing
+    mailer: Mailer
+    limiter: RateLimiter
+    steam: SteamClient
+    epic: EpicClient
+    twitch: TwitchClient
+    closers: list[object] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, settings: Settings) -> Runtime:
+        db = Database(settings)
+        hot = create_hot_store(
+            settings.redis_url, prefix=settings.redis_prefix, cluster=settings.redis_cluster
+        )
+        http = httpx.AsyncClient(
+            timeout=settings.platform_timeout_seconds,
+            headers={"User-Agent": "player-platform/0.1"},
+        )
+        return cls(
+            settings=settings,
+            db=db,
+            hot=hot,
+            http=http,
+            keys=KeyRing(settings, db),
+            mailer=create_mailer(settings),
+            limiter=RateLimiter(settings, hot),
+            steam=SteamClient(settings, http),
+            epic=EpicClient(settings, http),
+            twitch=TwitchClient(settings, http),
+        )
+
+    async def start(self) -> None:
+        await self.keys.load(create_if_missing=True)
+
+    async def close(self) -> None:
+        await self.http.aclose()
+        await self.hot.close()
+        await self.db.dispose()

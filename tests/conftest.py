@@ -1,0 +1,208 @@
+"""Test fixtures. One run covers one runtime shape, chosen by PP_TEST_SHAPE:
+
+- `embedded` (default): SQLite file + in-process hot store.
+- `production`: a fresh PostgreSQL database (created, migrated and dropped by this run) and
+  Redis under a key prefix of this run's own, so parallel runs never see each other.
+
+`make test` runs the suite once per shape. Steam and Epic are reached through the project's
+emulators, served over HTTP on loopback ports for the whole run.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+import redis.asyncio as aioredis
+from fastapi import FastAPI
+
+from playerplatform.app import create_app
+from playerplatform.kit import migrate
+from playerplatform.kit.settings import Settings
+from playerplatform.runtime import Runtime
+from tests.support.servers import ServerThread
+
+SHAPE = os.environ.get("PP_TEST_SHAPE", "embedded")
+PG_SERVER = os.environ.get("PP_TEST_PG_SERVER", "postgres@127.0.0.1:5432")
+REDIS_URL = os.environ.get("PP_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+RUN_ID = secrets.token_hex(4)
+
+STEAM_APP_ID = 480
+STEAM_PUBLISHER_KEY = "test-publisher-key-0123456789"
+EPIC_CLIENT_ID = "xyza7891test"
+EPIC_CLIENT_SECRET = "epic-test-secret"
+EPIC_DEPLOYMENT_ID = "deployment-test-0001"
+EPIC_SANDBOX_ID = "sandbox-test-0001"
+UNLIMITED = "1000000/minute"
+
+
+def pytest_report_header() -> str:
+    return f"player platform shape: {SHAPE} (run {RUN_ID})"
+
+
+async def create_postgres_database(name: str) -> str:
+    conn = await asyncpg.connect(f"postgresql://{PG_SERVER}/test")
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return f"postgresql+asyncpg://{PG_SERVER}/{name}"
+
+
+async def drop_postgres_database(name: str) -> None:
+    conn = await asyncpg.connect(f"postgresql://{PG_SERVER}/test")
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@asynccontextmanager
+async def fresh_database(tmp_path: Path, shape: str = SHAPE) -> AsyncIterator[str]:
+    """A new, empty database for the given shape (not migrated)."""
+    if shape == "production":
+        name = f"pp_test_{RUN_ID}_{secrets.token_hex(3)}"
+        url = await create_postgres_database(name)
+        try:
+            yield url
+        finally:
+            await drop_postgres_database(name)
+    else:
+        yield f"sqlite+aiosqlite:///{tmp_path / f'pp-{secrets.token_hex(3)}.db'}"
+
+
+@pytest.fixture(scope="session")
+def emulators() -> Iterator[dict[str, str]]:
+    from playerplatform.platforms.emulators.epic import create_epic_emulator
+    from playerplatform.platforms.emulators.steam import create_steam_emulator
+
+    steam = ServerThread(
+        create_steam_emulator(app_id=STEAM_APP_ID, publisher_key=STEAM_PUBLISHER_KEY)
+    ).start()
+    epic = ServerThread(
+        create_epic_emulator(
+            client_id=EPIC_CLIENT_ID,
+            client_secret=EPIC_CLIENT_SECRET,
+            deployment_id=EPIC_DEPLOYMENT_ID,
+            sandbox_id=EPIC_SANDBOX_ID,
+        )
+    ).start()
+    yield {"steam": steam.url, "epic": epic.url}
+    steam.stop()
+    epic.stop()
+
+
+@pytest.fixture(scope="session")
+async def database_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    async with fresh_database(tmp_path_factory.mktemp("db")) as url:
+        await migrate.upgrade_async(url)
+        yield url
+
+
+@pytest.fixture(scope="session")
+def make_settings(
+    database_url: str, emulators: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Callable[..., Settings]:
+    objects = tmp_path_factory.mktemp("objects")
+
+    def build(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "database_url": database_url,
+            "redis_url": REDIS_URL if SHAPE == "production" else None,
+            "redis_prefix": f"pptest:{RUN_ID}:",
+            "storage_url": f"file://{objects}",
+            "steam_app_id": STEAM_APP_ID,
+            "steam_publisher_key": STEAM_PUBLISHER_KEY,
+            "steam_api_url": emulators["steam"],
+            "epic_client_id": EPIC_CLIENT_ID,
+            "epic_client_secret": EPIC_CLIENT_SECRET,
+            "epic_deployment_id": EPIC_DEPLOYMENT_ID,
+            "epic_sandbox_id": EPIC_SANDBOX_ID,
+            "epic_api_url": emulators["epic"],
+            "epic_jwks_url": f"{emulators['epic']}/auth/v1/oauth/jwks",
+            "rate_limit_failed_login": UNLIMITED,
+            "rate_limit_auth": UNLIMITED,
+            "rate_limit_write": UNLIMITED,
+            "rate_limit_read": UNLIMITED,
+            "rate_limit_webhook": UNLIMITED,
+            "log_json": True,
+            "access_log": False,
+        }
+        values.update(overrides)
+        return Settings(**values)
+
+    return build
+
+
+@pytest.fixture(scope="session")
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    return make_settings()
+
+
+@asynccontextmanager
+async def running_app(settings: Settings) -> AsyncIterator[tuple[FastAPI, Runtime]]:
+    """An app with its own runtime, started as uvicorn would start it (lifespan)."""
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        yield app, app.state.runtime
+
+
+@pytest.fixture(scope="session")
+async def app_and_runtime(settings: Settings) -> AsyncIterator[tuple[FastAPI, Runtime]]:
+    async with running_app(settings) as pair:
+        yield pair
+    if SHAPE == "production":
+        await _drop_redis_prefix(settings.redis_prefix)
+
+
+async def _drop_redis_prefix(prefix: str) -> None:
+    client = aioredis.from_url(REDIS_URL)
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=1000)]
+        for i in range(0, len(keys), 500):
+            await client.delete(*keys[i : i + 500])
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture(scope="session")
+def app(app_and_runtime: tuple[FastAPI, Runtime]) -> FastAPI:
+    return app_and_runtime[0]
+
+
+@pytest.fixture(scope="session")
+def runtime(app_and_runtime: tuple[FastAPI, Runtime]) -> Runtime:
+    return app_and_runtime[1]
+
+
+def asgi_client(app: FastAPI, client_ip: str = "127.0.0.1") -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app, client=(client_ip, 40000))
+    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with asgi_client(app) as c:
+        yield c
+
+
+@pytest.fixture
+def make_client(
+    make_settings: Callable[..., Settings],
+) -> Iterator[Callable[..., Any]]:
+    """`async with make_client(rate_limit_auth="3/minute") as client:` — an app of its own
+    (its own settings and runtime) over the same database."""
+    @asynccontextmanager
+    async def factory(client_ip: str = "127.0.0.1", **overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
+        settings = make_settings(**overrides)
+        async with running_app(settings) as (app, _runtime), asgi_client(app, client_ip) as c:
+            yield c
+
+    yield factory

@@ -199,8 +199,11 @@ def make_client(
 ) -> Iterator[Callable[..., Any]]:
     """`async with make_client(rate_limit_auth="3/minute") as client:` — an app of its own
     (its own settings and runtime) over the same database."""
+
     @asynccontextmanager
-    async def factory(client_ip: str = "127.0.0.1", **overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
+    async def factory(
+        client_ip: str = "127.0.0.1", **overrides: Any
+    ) -> AsyncIterator[httpx.AsyncClient]:
         settings = make_settings(**overrides)
         async with running_app(settings) as (app, _runtime), asgi_client(app, client_ip) as c:
             yield c

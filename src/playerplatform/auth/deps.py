@@ -1,8 +1,8 @@
 """Authentication and authorisation dependencies for routers.
 
-    principal: Principal = Depends(require_user)
-    staff: Principal = Depends(require_role("moderator"))
-    router = APIRouter(dependencies=[Depends(rate_limit("auth"))])   # else read/write by method
+principal: Principal = Depends(require_user)
+staff: Principal = Depends(require_role("moderator"))
+router = APIRouter(dependencies=[Depends(rate_limit("auth"))])   # else read/write by method
 """
 
 from __future__ import annotations

@@ -89,7 +89,9 @@ class KeyRing:
         kid = f"{utcnow():%Y%m%d}-{secrets.token_hex(6)}"
         jwk.update({"kid": kid, "alg": algorithm, "use": "sig"})
         uow.session.add(
-            SigningKey(kid=kid, algorithm=algorithm, private_pem=pem, public_jwk=jwk, status="active")
+            SigningKey(
+                kid=kid, algorithm=algorithm, private_pem=pem, public_jwk=jwk, status="active"
+            )
         )
         await uow.session.flush()
         return kid

@@ -76,7 +76,9 @@ class AuthState:
         self.hot = hot
         self.db = db
 
-    async def lookup(self, canonical_id: str, sid: str | None) -> tuple[UserState | None, str | None]:
+    async def lookup(
+        self, canonical_id: str, sid: str | None
+    ) -> tuple[UserState | None, str | None]:
         """(user state, session status) for a token's `sub` and `sid`; None when unknown."""
         keys = [user_key(canonical_id)] + ([session_key(canonical_id, sid)] if sid else [])
         cached = await self.hot.mget(keys)
@@ -86,7 +88,9 @@ class AuthState:
             return UserState.decode(user_raw), session_status
         return await self._load(canonical_id, sid)
 
-    async def _load(self, canonical_id: str, sid: str | None) -> tuple[UserState | None, str | None]:
+    async def _load(
+        self, canonical_id: str, sid: str | None
+    ) -> tuple[UserState | None, str | None]:
         async with self.db.unit_of_work(write=False) as uow:
             user = (
                 await uow.session.execute(sa.select(User).where(User.canonical_id == canonical_id))
@@ -110,22 +114,24 @@ class AuthState:
             await self.hot.set_if_absent(session_key(canonical_id, sid), status, ttl=STATE_TTL)
         return state, status
 
-    def write_user(self, uow: UnitOfWork, canonical_id: str, state: UserState) -> None:
-        """After `uow` commits, publish the user's new status and roles."""
 
-        async def publish() -> None:
-            await self.hot.set(user_key(canonical_id), state.encode(), ttl=STATE_TTL)
+def publish_user_state(uow: UnitOfWork, hot: HotStore, canonical_id: str, state: UserState) -> None:
+    """After `uow` commits, publish the user's new status and roles to every API process."""
 
-        uow.after_commit(publish)
+    async def publish() -> None:
+        await hot.set(user_key(canonical_id), state.encode(), ttl=STATE_TTL)
 
-    def revoke_sessions(self, uow: UnitOfWork, canonical_id: str, sids: list[str]) -> None:
-        """After `uow` commits, mark these sessions revoked for every API process."""
-        if not sids:
-            return
+    uow.after_commit(publish)
 
-        async def publish() -> None:
-            await self.hot.set_many(
-                {session_key(canonical_id, sid): SESSION_REVOKED for sid in sids}, ttl=STATE_TTL
-            )
 
-        uow.after_commit(publish)
+def publish_session_status(
+    uow: UnitOfWork, hot: HotStore, canonical_id: str, sids: list[str], status: str
+) -> None:
+    """After `uow` commits, publish these sessions' status to every API process."""
+    if not sids:
+        return
+
+    async def publish() -> None:
+        await hot.set_many({session_key(canonical_id, sid): status for sid in sids}, ttl=STATE_TTL)
+
+    uow.after_commit(publish)

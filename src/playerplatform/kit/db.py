@@ -14,7 +14,12 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.orm import DeclarativeBase
 
 from playerplatform.kit.settings import Settings
@@ -59,7 +64,11 @@ JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
 
 class Base(DeclarativeBase):
     metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {dt.datetime: UTCDateTime(), uuid.UUID: sa.Uuid(), dict[str, Any]: JSONType}
+    type_annotation_map = {
+        dt.datetime: UTCDateTime(),
+        uuid.UUID: sa.Uuid(),
+        dict[str, Any]: JSONType,
+    }
 
 
 def new_uuid() -> uuid.UUID:

@@ -181,7 +181,12 @@ def _validation_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
 async def _app_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, AppError)
     return problem_response(
-        exc.status, exc.code, exc.title, exc.detail, extra=exc.extra, headers=exc.headers,
+        exc.status,
+        exc.code,
+        exc.title,
+        exc.detail,
+        extra=exc.extra,
+        headers=exc.headers,
         instance=request.url.path,
     )
 
@@ -191,12 +196,20 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     errors = _validation_errors(exc.errors())
     if any(e["type"] == "json_invalid" for e in errors):
         return problem_response(
-            400, "malformed_json", "Malformed JSON", "The request body is not valid JSON.",
-            extra={"errors": errors}, instance=request.url.path,
+            400,
+            "malformed_json",
+            "Malformed JSON",
+            "The request body is not valid JSON.",
+            extra={"errors": errors},
+            instance=request.url.path,
         )
     return problem_response(
-        422, "validation_error", "Validation error", "The request has invalid fields.",
-        extra={"errors": errors}, instance=request.url.path,
+        422,
+        "validation_error",
+        "Validation error",
+        "The request has invalid fields.",
+        extra={"errors": errors},
+        instance=request.url.path,
     )
 
 
@@ -212,7 +225,10 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
     log.exception("unhandled_error", path=request.url.path, error_type=type(exc).__name__)
     return problem_response(
-        500, "internal_error", "Internal error", "Something went wrong on our side.",
+        500,
+        "internal_error",
+        "Internal error",
+        "Something went wrong on our side.",
         instance=request.url.path,
     )
 

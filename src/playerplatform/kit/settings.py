@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from functools import cached_property
 from ipaddress import IPv4Network, IPv6Network, ip_network
-
-from pydantic import Field, SecretStr, field_validator
 from typing import Annotated
 
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/playerplatform.db"

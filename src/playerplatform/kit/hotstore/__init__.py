@@ -66,7 +66,9 @@ class HotStore(Protocol):
     async def lrange(self, key: str, start: int, stop: int) -> list[str]: ...
 
     # Rate limiting.
-    async def hit_window(self, key: str, *, limit: int, window: float, cost: int = 1) -> WindowResult:
+    async def hit_window(
+        self, key: str, *, limit: int, window: float, cost: int = 1
+    ) -> WindowResult:
         """Count one hit in a sliding window of `window` seconds; refuse beyond `limit`."""
         ...
 

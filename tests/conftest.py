@@ -40,6 +40,8 @@ EPIC_CLIENT_ID = "xyza7891test"
 EPIC_CLIENT_SECRET = "epic-test-secret"
 EPIC_DEPLOYMENT_ID = "deployment-test-0001"
 EPIC_SANDBOX_ID = "sandbox-test-0001"
+TWITCH_CLIENT_ID = "twitch-test-client"
+TWITCH_CLIENT_SECRET = "twitch-test-secret"
 UNLIMITED = "1000000/minute"
 
 
@@ -82,6 +84,7 @@ async def fresh_database(tmp_path: Path, shape: str = SHAPE) -> AsyncIterator[st
 def emulators() -> Iterator[dict[str, str]]:
     from playerplatform.platforms.emulators.epic import create_epic_emulator
     from playerplatform.platforms.emulators.steam import create_steam_emulator
+    from playerplatform.platforms.emulators.twitch import create_twitch_emulator
 
     steam = ServerThread(
         create_steam_emulator(app_id=STEAM_APP_ID, publisher_key=STEAM_PUBLISHER_KEY)
@@ -94,9 +97,12 @@ def emulators() -> Iterator[dict[str, str]]:
             sandbox_id=EPIC_SANDBOX_ID,
         )
     ).start()
-    yield {"steam": steam.url, "epic": epic.url}
-    steam.stop()
-    epic.stop()
+    twitch = ServerThread(
+        create_twitch_emulator(client_id=TWITCH_CLIENT_ID, client_secret=TWITCH_CLIENT_SECRET)
+    ).start()
+    yield {"steam": steam.url, "epic": epic.url, "twitch": twitch.url}
+    for server in (steam, epic, twitch):
+        server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -127,6 +133,9 @@ def make_settings(
             "epic_sandbox_id": EPIC_SANDBOX_ID,
             "epic_api_url": emulators["epic"],
             "epic_jwks_url": f"{emulators['epic']}/auth/v1/oauth/jwks",
+            "twitch_client_id": TWITCH_CLIENT_ID,
+            "twitch_client_secret": TWITCH_CLIENT_SECRET,
+            "twitch_id_url": emulators["twitch"],
             "rate_limit_failed_login": UNLIMITED,
             "rate_limit_auth": UNLIMITED,
             "rate_limit_write": UNLIMITED,

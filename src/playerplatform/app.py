@@ -10,6 +10,7 @@ from fastapi.responses import ORJSONResponse
 
 from playerplatform.admin.router import router as admin_router
 from playerplatform.audit.router import router as audit_router
+from playerplatform.auth.router import admin_router as service_accounts_router
 from playerplatform.auth.router import router as auth_router
 from playerplatform.kit.errors import install_error_handlers
 from playerplatform.kit.gateway import install_gateway
@@ -17,6 +18,7 @@ from playerplatform.kit.logging import configure_logging
 from playerplatform.kit.settings import Settings
 from playerplatform.ops.router import router as ops_router
 from playerplatform.runtime import Runtime
+from playerplatform.users import merge as _users_merge  # noqa: F401  (registers its merge hook)
 from playerplatform.users.router import router as users_router
 
 API_PREFIX = "/api/v1"
@@ -56,6 +58,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.include_router(users_router, prefix=API_PREFIX)
     app.include_router(admin_router, prefix=API_PREFIX)
     app.include_router(audit_router, prefix=API_PREFIX)
+    app.include_router(service_accounts_router, prefix=API_PREFIX)
     return app
 
 

@@ -51,8 +51,8 @@ async def record(
         new_values=dict(new) if new is not None else None,
     )
     uow.session.add(entry)
-    await uow.session.flush()
-    touched = {s for s in subjects if s}
-    if actor_type == "user" and actor_id != SYSTEM_ACTOR:
-        touched.add(actor_id)
-    uow.session.add_all(AuditSubject(audit_id=entry.id, subject_id=s) for s in sorted(touched))
+    # The actor is matched through `actor_id`; subject rows name the other accounts touched.
+    touched = sorted({s for s in subjects if s and s != actor_id})
+    if touched:
+        await uow.session.flush()
+        uow.session.add_all(AuditSubject(audit_id=entry.id, subject_id=s) for s in touched)

@@ -194,3 +194,15 @@ class UnitOfWork:
                 await self.rollback()
         finally:
             await self.close()
+
+
+def insert_ignoring_conflicts(uow: UnitOfWork, table: Any) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING for the unit's dialect; a conflict leaves the
+    transaction usable (no error is raised, no savepoint needed)."""
+    if uow.dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table).on_conflict_do_nothing()
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table).on_conflict_do_nothing()

@@ -84,6 +84,24 @@ class Settings(BaseSettings):
     # Embedded job worker (the broker shape runs `playerplatform worker` instead).
     embedded_worker: bool = True
 
+    # Jobs (both shapes) and the scheduler.
+    broker_prefix: str = "pp."  # work and delay queue names start with it
+    job_concurrency: int = 4  # jobs run at once per process
+    job_prefetch: int = 16  # broker deliveries held unacknowledged per worker process
+    job_poll_seconds: float = 1.0  # embedded worker: table poll when nothing woke it
+    job_lease_seconds: float = 300.0  # embedded claim older than this: its worker died
+    job_relay_sweep_seconds: float = 5.0  # relay: table sweep when nothing woke it
+    job_redeliver_after_seconds: float = 3600.0  # published, still pending: publish again
+    job_retry_base_seconds: float = 2.0
+    job_retry_max_seconds: float = 3600.0
+    job_shutdown_grace_seconds: float = 30.0
+    scheduler_enabled: bool = True
+
+    # Object storage: the local adapter signs its URLs with this key; unset, a key is
+    # generated once and kept in the storage folder (readable only by this user).
+    storage_signing_key: SecretStr | None = None
+    smtp_timeout_seconds: float = 30.0
+
     @field_validator("trusted_proxies", "cors_origins", mode="before")
     @classmethod
     def _split_csv(cls, value: object) -> object:

@@ -1,0 +1,68 @@
+"""Turning a provider's login body into a `VerifiedIdentity`: the platform vouches for it
+(Steam ticket, Epic ID token, Twitch OAuth code) or the body is the credential (device id).
+Used by login and by linking alike."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from playerplatform.auth.schemas import DeviceLogin, EmailLogin, EpicLogin, SteamLogin, TwitchLink
+from playerplatform.auth.service import VerifiedIdentity
+from playerplatform.kit.errors import AccountBanned, NotFound, ValidationFailed
+from playerplatform.runtime import Runtime
+
+PROVIDERS = ("email", "device", "steam", "epic", "twitch")
+LOGIN_BODIES: dict[str, type[BaseModel]] = {
+    "email": EmailLogin,
+    "device": DeviceLogin,
+    "steam": SteamLogin,
+    "epic": EpicLogin,
+    "twitch": TwitchLink,
+}
+
+
+def parse_login_body(provider: str, body: Any) -> BaseModel:
+    """Validate `body` as `provider`'s login body (422 listing the fields otherwise)."""
+    model = LOGIN_BODIES.get(provider)
+    if model is None:
+        raise NotFound(f"Unknown provider '{provider}'.")
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        errors = [
+            {"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"], "type": e["type"]}
+            for e in exc.errors()
+        ]
+        raise ValidationFailed("The request has invalid fields.", extra={"errors": errors}) from None
+
+
+def device_identity(body: DeviceLogin) -> VerifiedIdentity:
+    return VerifiedIdentity(provider="device", provider_id=body.device_id, data={})
+
+
+async def steam_identity(rt: Runtime, body: SteamLogin) -> VerifiedIdentity:
+    owner = await rt.steam.authenticate_user_ticket(body.ticket, body.identity)
+    if owner.publisherbanned and rt.settings.steam_block_publisher_banned:
+        raise AccountBanned("This Steam account is banned by the publisher.")
+    data: dict[str, Any] = {"ownersteamid": owner.ownersteamid, "vacbanned": owner.vacbanned}
+    if owner.ownersteamid != owner.steamid:
+        data["family_shared"] = True
+    return VerifiedIdentity(provider="steam", provider_id=owner.steamid, data=data)
+
+
+async def epic_identity(rt: Runtime, body: EpicLogin) -> VerifiedIdentity:
+    epic = await rt.epic.verify_id_token(body.id_token)
+    data: dict[str, Any] = {"kind": epic.kind}
+    if epic.account_id:
+        data["account_id"] = epic.account_id
+    if epic.platform:
+        data["platform"] = epic.platform
+    display = epic.display_name[:32] if epic.display_name else None
+    return VerifiedIdentity(provider="epic", provider_id=epic.subject, data=data, display_name=display)
+
+
+async def twitch_identity(rt: Runtime, body: TwitchLink) -> VerifiedIdentity:
+    user = await rt.twitch.exchange_code(body.code, body.redirect_uri)
+    return VerifiedIdentity(provider="twitch", provider_id=user.user_id, data={"login": user.login})

@@ -1,0 +1,286 @@
+"""Every query on the job tables."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from playerplatform.jobs.models import DEAD, DONE, PENDING, RUNNING, Job, ScheduledRun, new_public_id
+from playerplatform.kit.db import UnitOfWork, new_uuid
+
+jobs = Job.__table__
+ERROR_LIMIT = 4000
+
+
+def _insert(uow: UnitOfWork, table: sa.Table) -> Any:
+    return (pg_insert if uow.dialect == "postgresql" else sqlite_insert)(table)
+
+
+async def insert_job(
+    uow: UnitOfWork,
+    *,
+    queue: str,
+    payload: dict[str, Any],
+    key: str | None,
+    run_at: dt.datetime,
+    max_attempts: int,
+    now: dt.datetime,
+) -> str | None:
+    """Insert a job; None when `key` already exists on `queue`. ON CONFLICT DO NOTHING keeps
+    the caller's transaction usable on PostgreSQL (a failed INSERT would abort it)."""
+    stmt = (
+        _insert(uow, jobs)
+        .values(
+            id=new_uuid(),
+            public_id=new_public_id(),
+            queue=queue,
+            key=key,
+            payload=payload,
+            status=PENDING,
+            attempts=0,
+            max_attempts=max_attempts,
+            run_at=run_at,
+            created_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["queue", "key"])
+        .returning(jobs.c.public_id)
+    )
+    return (await uow.session.execute(stmt)).scalar_one_or_none()
+
+
+async def claim_due(
+    uow: UnitOfWork, *, queues: Sequence[str], limit: int, now: dt.datetime
+) -> list[sa.Row[Any]]:
+    """Take up to `limit` due pending jobs: status `running`, one more attempt. SKIP LOCKED
+    lets claimers on PostgreSQL pass each other; SQLite has one writer at a time, and the
+    status guard makes a claim happen once."""
+    due = (
+        sa.select(jobs.c.id)
+        .where(jobs.c.status == PENDING, jobs.c.run_at <= now, jobs.c.queue.in_(queues))
+        .order_by(jobs.c.run_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    stmt = (
+        sa.update(jobs)
+        .where(jobs.c.id.in_(due), jobs.c.status == PENDING)
+        .values(status=RUNNING, attempts=jobs.c.attempts + 1, locked_at=now)
+        .returning(*jobs.c)
+    )
+    return list((await uow.session.execute(stmt)).all())
+
+
+async def release_expired_claims(uow: UnitOfWork, *, before: dt.datetime) -> int:
+    """Claims older than the lease belong to a worker that died: make them due again."""
+    result = await uow.session.execute(
+        sa.update(jobs)
+        .where(jobs.c.status == RUNNING, jobs.c.locked_at < before)
+        .values(status=PENDING, locked_at=None, published_at=None)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def load_for_run(uow: UnitOfWork, job_id: uuid.UUID, *, lock: bool) -> sa.Row[Any] | None:
+    stmt = sa.select(jobs).where(jobs.c.id == job_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    return (await uow.session.execute(stmt)).one_or_none()
+
+
+async def count_lost_run(
+    uow: UnitOfWork, job_id: uuid.UUID, *, error: str, now: dt.datetime
+) -> str | None:
+    """A delivery came back after its worker vanished: count that run as an attempt, and
+    bury the job when it used the last one (a job that kills its worker must not loop)."""
+    row = (
+        await uow.session.execute(
+            sa.update(jobs)
+            .where(jobs.c.id == job_id, jobs.c.status == PENDING)
+            .values(attempts=jobs.c.attempts + 1)
+            .returning(jobs.c.attempts, jobs.c.max_attempts)
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    if row.attempts >= row.max_attempts:
+        await uow.session.execute(
+            sa.update(jobs)
+            .where(jobs.c.id == job_id)
+            .values(status=DEAD, last_error=error[:ERROR_LIMIT], finished_at=now)
+        )
+        return DEAD
+    return PENDING
+
+
+async def finish(
+    uow: UnitOfWork,
+    job_id: uuid.UUID,
+    *,
+    expect_status: str,
+    expect_attempts: int,
+    attempts: int,
+    now: dt.datetime,
+) -> bool:
+    """Mark the job done, guarded by the state the runner saw; False when another runner
+    got there first (the caller then rolls the handler's writes back)."""
+    result = await uow.session.execute(
+        sa.update(jobs)
+        .where(
+            jobs.c.id == job_id,
+            jobs.c.status == expect_status,
+            jobs.c.attempts == expect_attempts,
+        )
+        .values(status=DONE, attempts=attempts, finished_at=now, locked_at=None)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def record_failure(
+    uow: UnitOfWork,
+    job_id: uuid.UUID,
+    *,
+    expect_status: str,
+    expect_attempts: int,
+    attempts: int,
+    error: str,
+    retry_at: dt.datetime | None,
+    now: dt.datetime,
+) -> bool:
+    """Schedule the next attempt at `retry_at`, or bury the job (`dead`) when None."""
+    values: dict[str, Any] = {"attempts": attempts, "last_error": error[:ERROR_LIMIT], "locked_at": None}
+    if retry_at is None:
+        values.update(status=DEAD, finished_at=now)
+    else:
+        values.update(status=PENDING, run_at=retry_at, published_at=None)
+    result = await uow.session.execute(
+        sa.update(jobs)
+        .where(
+            jobs.c.id == job_id,
+            jobs.c.status == expect_status,
+            jobs.c.attempts == expect_attempts,
+        )
+        .values(**values)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def take_unpublished(
+    uow: UnitOfWork,
+    *,
+    queues: Sequence[str],
+    limit: int,
+    stale_before: dt.datetime,
+) -> list[sa.Row[Any]]:
+    """Rows for the relay: never published, or published so long ago (and due so long ago)
+    that the message must have been lost. Locked, so two relays never publish one row."""
+    never = sa.and_(jobs.c.published_at.is_(None), jobs.c.status == PENDING)
+    lost = sa.and_(
+        jobs.c.status == PENDING,
+        jobs.c.published_at < stale_before,
+        jobs.c.run_at < stale_before,
+    )
+    stmt = (
+        sa.select(jobs.c.id, jobs.c.queue, jobs.c.run_at)
+        .where(sa.or_(never, lost), jobs.c.queue.in_(queues))
+        .order_by(jobs.c.created_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list((await uow.session.execute(stmt)).all())
+
+
+async def mark_published(uow: UnitOfWork, ids: Sequence[uuid.UUID], *, now: dt.datetime) -> None:
+    if ids:
+        await uow.session.execute(
+            sa.update(jobs).where(jobs.c.id.in_(ids)).values(published_at=now)
+        )
+
+
+async def replace_payload(uow: UnitOfWork, job_id: uuid.UUID, payload: dict[str, Any]) -> None:
+    await uow.session.execute(sa.update(jobs).where(jobs.c.id == job_id).values(payload=payload))
+
+
+async def get_by_public_id(uow: UnitOfWork, public_id: str) -> Job | None:
+    return (
+        await uow.session.execute(sa.select(Job).where(Job.public_id == public_id))
+    ).scalar_one_or_none()
+
+
+@dataclass(frozen=True, slots=True)
+class JobPageCursor:
+    created_at: dt.datetime
+    public_id: str
+
+
+async def list_jobs(
+    uow: UnitOfWork,
+    *,
+    queue: str | None,
+    status: str | None,
+    limit: int,
+    after: JobPageCursor | None,
+) -> list[Job]:
+    """Newest first."""
+    stmt = sa.select(Job).order_by(Job.created_at.desc(), Job.public_id.desc()).limit(limit)
+    if queue:
+        stmt = stmt.where(Job.queue == queue)
+    if status:
+        stmt = stmt.where(Job.status == status)
+    if after is not None:
+        stmt = stmt.where(
+            sa.or_(
+                Job.created_at < after.created_at,
+                sa.and_(Job.created_at == after.created_at, Job.public_id < after.public_id),
+            )
+        )
+    return list((await uow.session.execute(stmt)).scalars())
+
+
+async def reset_for_retry(uow: UnitOfWork, job_id: uuid.UUID, *, now: dt.datetime) -> bool:
+    result = await uow.session.execute(
+        sa.update(jobs)
+        .where(jobs.c.id == job_id, jobs.c.status == DEAD)
+        .values(
+            status=PENDING,
+            attempts=0,
+            run_at=now,
+            published_at=None,
+            locked_at=None,
+            finished_at=None,
+        )
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def queue_stats(uow: UnitOfWork) -> list[sa.Row[Any]]:
+    """(queue, status, count, oldest run_at) for the unfinished jobs."""
+    stmt = (
+        sa.select(jobs.c.queue, jobs.c.status, sa.func.count(), sa.func.min(jobs.c.run_at))
+        .where(jobs.c.status.in_((PENDING, RUNNING)))
+        .group_by(jobs.c.queue, jobs.c.status)
+    )
+    return list((await uow.session.execute(stmt)).all())
+
+
+async def last_tick(uow: UnitOfWork, name: str) -> dt.datetime | None:
+    return (
+        await uow.session.execute(
+            sa.select(ScheduledRun.last_tick).where(ScheduledRun.name == name)
+        )
+    ).scalar_one_or_none()
+
+
+async def save_tick(uow: UnitOfWork, name: str, tick: dt.datetime, *, now: dt.datetime) -> None:
+    table = ScheduledRun.__table__
+    stmt = _insert(uow, table).values(name=name, last_tick=tick, updated_at=now)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["name"], set_={"last_tick": tick, "updated_at": now}
+    )
+    await uow.session.execute(stmt)

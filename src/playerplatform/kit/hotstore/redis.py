@@ -1,0 +1,263 @@
+"""Redis hot store (single node or Redis Cluster) for the production shape.
+
+Every key gets the namespace prefix in front, outside any `{hash tag}` the caller wrote, so
+keys that share a tag stay in one cluster slot. Multi-key calls (`mget`, `set_many`,
+`delete`) need that in cluster mode. The operations that must be atomic and are not single
+commands run as Lua scripts, loaded once and called by SHA.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
+
+from playerplatform.kit.hotstore import WindowResult
+
+# One API process runs many requests at once and most touch the hot store once or twice.
+# A single node's pool waits for a free connection rather than opening without bound; the
+# cluster client cannot wait, so it gets more room per node.
+POOL_SIZE = 128
+CLUSTER_POOL_SIZE = 512
+POOL_TIMEOUT = 2.0
+SOCKET_TIMEOUT = 5.0
+
+_DELETE_IF_EQUALS = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+_INCR_WITH_TTL = """
+local created = redis.call('EXISTS', KEYS[1]) == 0
+local value = redis.call('INCRBY', KEYS[1], ARGV[1])
+if created then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return value
+"""
+
+# The sliding-window counter of `memory.sliding_window`, step for step, on the server's
+# clock so every process shares one notion of time. State is a hash {w, c, p}: window
+# index, this window's count, the previous window's count. A cost of 0 peeks.
+_SLIDING_WINDOW = """
+local limit = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local cost = tonumber(ARGV[3])
+local peek = cost == 0
+if peek then cost = 1 end
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+local index = math.floor(now / window)
+local elapsed = now - index * window
+local state = redis.call('HMGET', KEYS[1], 'w', 'c', 'p')
+local current, previous = 0, 0
+local stored = tonumber(state[1])
+if stored == index then
+  current = tonumber(state[2]) or 0
+  previous = tonumber(state[3]) or 0
+elseif stored == index - 1 then
+  previous = tonumber(state[2]) or 0
+end
+local estimate = previous * (1 - elapsed / window) + current
+if estimate + cost <= limit then
+  if peek then
+    return {1, math.floor(limit - estimate), '0'}
+  end
+  redis.call('HSET', KEYS[1], 'w', string.format('%d', index), 'c', current + cost, 'p', previous)
+  redis.call('PEXPIRE', KEYS[1], math.ceil(window * 2000))
+  return {1, math.floor(limit - estimate - cost), '0'}
+end
+local room = limit - cost
+local wait
+if room < 0 then
+  wait = 2 * window
+elseif current <= room then
+  wait = window * (1 - (room - current) / previous) - elapsed
+else
+  wait = (window - elapsed) + window * (1 - room / current)
+end
+return {0, math.max(0, math.floor(limit - estimate)), string.format('%.17g', wait)}
+"""
+
+
+def _ms(seconds: float) -> int:
+    """Redis takes whole milliseconds; never round a positive TTL down to 'no expiry'."""
+    return max(1, math.ceil(seconds * 1000))
+
+
+class RedisHotStore:
+    """The hot store port on Redis (see `HotStore`).
+
+    In cluster mode, multi-key calls work only when the caller's keys share a hash tag
+    (`lb:{season}:a`, `lb:{season}:b`); the namespace prefix never breaks a tag.
+    """
+
+    def __init__(self, client: Any, *, prefix: str, cluster: bool) -> None:
+        self._client = client
+        self.prefix = prefix
+        self.cluster = cluster
+        self._delete_if_equals = client.register_script(_DELETE_IF_EQUALS)
+        self._incr_with_ttl = client.register_script(_INCR_WITH_TTL)
+        self._sliding_window = client.register_script(_SLIDING_WINDOW)
+
+    @classmethod
+    def from_url(cls, url: str, *, prefix: str = "pp:", cluster: bool = False) -> RedisHotStore:
+        if "{" in prefix or "}" in prefix:
+            # A brace in the prefix would become every key's hash tag.
+            raise ValueError("the Redis key prefix must not contain '{' or '}'")
+        client: Any
+        if cluster:
+            client = RedisCluster.from_url(
+                url,
+                decode_responses=True,
+                max_connections=CLUSTER_POOL_SIZE,
+                socket_timeout=SOCKET_TIMEOUT,
+                socket_connect_timeout=POOL_TIMEOUT,
+            )
+        else:
+            pool = aioredis.BlockingConnectionPool.from_url(
+                url,
+                decode_responses=True,
+                max_connections=POOL_SIZE,
+                timeout=POOL_TIMEOUT,
+                socket_timeout=SOCKET_TIMEOUT,
+                socket_connect_timeout=POOL_TIMEOUT,
+                health_check_interval=30,
+            )
+            client = aioredis.Redis.from_pool(pool)
+        return cls(client, prefix=prefix, cluster=cluster)
+
+    def _key(self, key: str) -> str:
+        return self.prefix + key
+
+    def _pipeline(self) -> Any:
+        # Cluster pipelines cannot be transactions; there the keys share one slot anyway.
+        return self._client.pipeline(transaction=not self.cluster)
+
+    # Values with TTL.
+
+    async def get(self, key: str) -> str | None:
+        value: str | None = await self._client.get(self._key(key))
+        return value
+
+    async def mget(self, keys: Sequence[str]) -> list[str | None]:
+        if not keys:
+            return []
+        return list(await self._client.mget([self._key(k) for k in keys]))
+
+    async def set(self, key: str, value: str, *, ttl: float | None = None) -> None:
+        await self._client.set(self._key(key), value, px=None if ttl is None else _ms(ttl))
+
+    async def set_many(self, items: Mapping[str, str], *, ttl: float | None = None) -> None:
+        if not items:
+            return
+        if ttl is None:
+            await self._client.mset({self._key(k): v for k, v in items.items()})
+            return
+        pipe = self._pipeline()
+        for key, value in items.items():
+            pipe.set(self._key(key), value, px=_ms(ttl))
+        await pipe.execute()
+
+    async def delete(self, *keys: str) -> int:
+        if not keys:
+            return 0
+        return int(await self._client.delete(*(self._key(k) for k in keys)))
+
+    async def exists(self, key: str) -> bool:
+        return bool(await self._client.exists(self._key(key)))
+
+    async def expire(self, key: str, ttl: float) -> bool:
+        return bool(await self._client.pexpire(self._key(key), _ms(ttl)))
+
+    async def ttl(self, key: str) -> float | None:
+        left = int(await self._client.pttl(self._key(key)))
+        return None if left < 0 else left / 1000
+
+    # Atomic counters and locks.
+
+    async def incr(self, key: str, amount: int = 1, *, ttl: float | None = None) -> int:
+        if ttl is None:
+            return int(await self._client.incrby(self._key(key), amount))
+        return int(await self._incr_with_ttl(keys=[self._key(key)], args=[amount, _ms(ttl)]))
+
+    async def set_if_absent(self, key: str, value: str, *, ttl: float | None = None) -> bool:
+        px = None if ttl is None else _ms(ttl)
+        return bool(await self._client.set(self._key(key), value, nx=True, px=px))
+
+    async def delete_if_equals(self, key: str, value: str) -> bool:
+        return bool(await self._delete_if_equals(keys=[self._key(key)], args=[value]))
+
+    # Sorted sets.
+
+    async def zadd(self, key: str, members: Mapping[str, float]) -> int:
+        if not members:
+            return 0
+        return int(await self._client.zadd(self._key(key), dict(members)))
+
+    async def zincrby(self, key: str, member: str, amount: float) -> float:
+        return float(await self._client.zincrby(self._key(key), amount, member))
+
+    async def zscore(self, key: str, member: str) -> float | None:
+        score = await self._client.zscore(self._key(key), member)
+        return None if score is None else float(score)
+
+    async def zrank(self, key: str, member: str, *, reverse: bool = False) -> int | None:
+        command = self._client.zrevrank if reverse else self._client.zrank
+        rank = await command(self._key(key), member)
+        return None if rank is None else int(rank)
+
+    async def zrange(
+        self, key: str, start: int, stop: int, *, reverse: bool = False
+    ) -> list[tuple[str, float]]:
+        rows = await self._client.zrange(self._key(key), start, stop, desc=reverse, withscores=True)
+        return [(member, float(score)) for member, score in rows]
+
+    async def zcard(self, key: str) -> int:
+        return int(await self._client.zcard(self._key(key)))
+
+    async def zrem(self, key: str, *members: str) -> int:
+        if not members:
+            return 0
+        return int(await self._client.zrem(self._key(key), *members))
+
+    # Capped lists.
+
+    async def push_capped(self, key: str, value: str, *, cap: int) -> None:
+        if cap < 1:
+            raise ValueError("cap must be at least 1")
+        full = self._key(key)
+        pipe = self._pipeline()
+        pipe.lpush(full, value)
+        pipe.ltrim(full, 0, cap - 1)
+        await pipe.execute()
+
+    async def lrange(self, key: str, start: int, stop: int) -> list[str]:
+        return list(await self._client.lrange(self._key(key), start, stop))
+
+    # Rate limiting.
+
+    async def hit_window(
+        self, key: str, *, limit: int, window: float, cost: int = 1
+    ) -> WindowResult:
+        return await self._window(key, limit=limit, window=window, cost=max(cost, 1))
+
+    async def peek_window(self, key: str, *, limit: int, window: float) -> WindowResult:
+        return await self._window(key, limit=limit, window=window, cost=0)
+
+    async def _window(self, key: str, *, limit: int, window: float, cost: int) -> WindowResult:
+        allowed, remaining, wait = await self._sliding_window(
+            keys=[self._key(key)], args=[limit, repr(float(window)), cost]
+        )
+        return WindowResult(bool(allowed), limit, int(remaining), float(wait))
+
+    async def ping(self) -> None:
+        await self._client.ping()
+
+    async def close(self) -> None:
+        await self._client.aclose()

@@ -1,0 +1,123 @@
+"""Prometheus metrics: the HTTP metrics the gateway records, helpers for other modules to
+define theirs once, and the exposition used by `GET /metrics`.
+
+Several worker processes (`playerplatform serve --workers N`): prometheus_client decides how
+to store values when it is first imported, from the `PROMETHEUS_MULTIPROC_DIR` environment
+variable. So the serving command must, *before* the workers start (they are spawned and
+import the app afresh), call `prepare_multiprocess_dir(path)`: it creates the directory,
+removes files left by a previous run, and sets the variable the workers inherit. `/metrics`
+then aggregates every worker's files with the multiprocess collector. With one process
+nothing needs doing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TypeVar
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.metrics import MetricWrapperBase
+from prometheus_client.multiprocess import MultiProcessCollector
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+M = TypeVar("M", bound=MetricWrapperBase)
+_defined: dict[str, MetricWrapperBase] = {}
+
+
+def _once(kind: type[M], name: str, **kwargs: object) -> M:
+    existing = _defined.get(name)
+    if existing is not None:
+        if not isinstance(existing, kind):
+            raise TypeError(f"metric {name} is already defined as {type(existing).__name__}")
+        return existing
+    metric = kind(name, **kwargs)  # type: ignore[arg-type]
+    _defined[name] = metric
+    return metric
+
+
+def counter(name: str, documentation: str, labelnames: Sequence[str] = ()) -> Counter:
+    """A process-wide counter, created on first use and returned as is afterwards."""
+    return _once(Counter, name, documentation=documentation, labelnames=tuple(labelnames))
+
+
+def histogram(
+    name: str,
+    documentation: str,
+    labelnames: Sequence[str] = (),
+    buckets: Sequence[float] = LATENCY_BUCKETS,
+) -> Histogram:
+    """A process-wide histogram, created on first use and returned as is afterwards."""
+    return _once(
+        Histogram,
+        name,
+        documentation=documentation,
+        labelnames=tuple(labelnames),
+        buckets=tuple(buckets),
+    )
+
+
+def gauge(
+    name: str,
+    documentation: str,
+    labelnames: Sequence[str] = (),
+    multiprocess_mode: str = "livesum",
+) -> Gauge:
+    """A process-wide gauge; with several workers, values combine by `multiprocess_mode`."""
+    return _once(
+        Gauge,
+        name,
+        documentation=documentation,
+        labelnames=tuple(labelnames),
+        multiprocess_mode=multiprocess_mode,
+    )
+
+
+HTTP_REQUESTS = counter(
+    "http_requests_total",
+    "HTTP requests answered, by method, route template and status.",
+    ("method", "route", "status"),
+)
+HTTP_DURATION = histogram(
+    "http_request_duration_seconds",
+    "Time from the first byte of the request to the end of the response.",
+    ("method", "route"),
+)
+
+
+def multiprocess_dir() -> str | None:
+    """The shared directory of a multi-worker server, when there is one."""
+    return os.environ.get(MULTIPROC_ENV) or None
+
+
+def prepare_multiprocess_dir(path: str | os.PathLike[str]) -> None:
+    """Call in the parent process before starting several workers: an empty directory for
+    the workers' metric files, announced to them through the environment."""
+    directory = Path(path)
+    if directory.exists():
+        shutil.rmtree(directory)
+    directory.mkdir(parents=True)
+    os.environ[MULTIPROC_ENV] = str(directory)
+
+
+def render_metrics() -> tuple[bytes, str]:
+    """The Prometheus text exposition of every metric, and its content type."""
+    directory = multiprocess_dir()
+    if directory is None:
+        return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+    # Per scrape, as prometheus_client prescribes: the collector reads all workers' files.
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=directory)
+    return generate_latest(registry), CONTENT_TYPE_LATEST

@@ -1,0 +1,153 @@
+"""The rate limiter on both hot store adapters."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from playerplatform.kit.errors import RateLimited
+from playerplatform.kit.hotstore import HotStore
+from playerplatform.kit.ratelimit import RateLimiter
+from playerplatform.kit.settings import Settings
+from tests.kit import ADAPTERS, open_hot_store
+
+PLENTY = "1000/second"
+
+
+@pytest.fixture(params=ADAPTERS)
+async def hot(request: pytest.FixtureRequest) -> AsyncIterator[HotStore]:
+    async with open_hot_store(request.param) as store:
+        yield store
+
+
+def limiter(hot: HotStore, **overrides: Any) -> RateLimiter:
+    values: dict[str, Any] = {
+        "rate_limit_auth": PLENTY,
+        "rate_limit_write": PLENTY,
+        "rate_limit_read": PLENTY,
+        "rate_limit_webhook": PLENTY,
+        "rate_limit_failed_login": PLENTY,
+    }
+    values.update(overrides)
+    return RateLimiter(Settings(**values), hot)
+
+
+async def wait_for_room(hot: HotStore, key: str, limit: int, window: float) -> None:
+    state = await hot.peek_window(key, limit=limit, window=window)
+    await asyncio.sleep(state.reset_after + 0.05)
+
+
+async def test_headers_count_down_the_allowance(hot: HotStore) -> None:
+    limits = limiter(hot, rate_limit_auth="3/second")
+    seen = [await limits.check("auth", "ip:10.0.0.1") for _ in range(3)]
+    assert [h["RateLimit-Remaining"] for h in seen] == ["2", "1", "0"]
+    assert {h["RateLimit-Limit"] for h in seen} == {"3"}
+    assert all(int(h["RateLimit-Reset"]) >= 1 for h in seen)
+
+
+async def test_over_the_limit_is_429_with_retry_after(hot: HotStore) -> None:
+    limits = limiter(hot, rate_limit_write="2/minute")
+    for _ in range(2):
+        await limits.check("write", "user:alice")
+    with pytest.raises(RateLimited) as refused:
+        await limits.check("write", "user:alice")
+    error = refused.value
+    assert error.status == 429 and error.code == "rate_limited"
+    assert 1 <= int(error.headers["Retry-After"]) <= 120
+    assert error.headers["RateLimit-Limit"] == "2"
+    assert error.headers["RateLimit-Remaining"] == "0"
+    assert error.headers["RateLimit-Reset"] == error.headers["Retry-After"]
+
+
+async def test_limit_recovers_after_the_window(hot: HotStore) -> None:
+    limits = limiter(hot, rate_limit_read="3/second")
+    for _ in range(3):
+        await limits.check("read", "user:bob")
+    with pytest.raises(RateLimited):
+        await limits.check("read", "user:bob")
+    await wait_for_room(hot, "rl:read:user:bob", 3, 1.0)
+    headers = await limits.check("read", "user:bob")
+    assert int(headers["RateLimit-Remaining"]) >= 0
+
+
+async def test_subjects_and_route_classes_have_separate_allowances(hot: HotStore) -> None:
+    limits = limiter(hot, rate_limit_auth="1/minute", rate_limit_webhook="1/minute")
+    await limits.check("auth", "ip:10.0.0.1")
+    with pytest.raises(RateLimited):
+        await limits.check("auth", "ip:10.0.0.1")
+    assert (await limits.check("auth", "ip:10.0.0.2"))["RateLimit-Remaining"] == "0"
+    assert (await limits.check("webhook", "ip:10.0.0.1"))["RateLimit-Limit"] == "1"
+    assert (await limits.check("read", "ip:10.0.0.1"))["RateLimit-Limit"] == "1000"
+
+
+async def test_unknown_route_class_is_a_programming_error(hot: HotStore) -> None:
+    with pytest.raises(ValueError, match="route class"):
+        await limiter(hot).check("everything", "ip:10.0.0.1")
+
+
+def test_malformed_limit_is_refused_at_start_up(hot: HotStore) -> None:
+    with pytest.raises(ValueError):
+        limiter(hot, rate_limit_read="lots")
+
+
+async def test_failed_logins_block_the_ip_for_every_account(hot: HotStore) -> None:
+    limits = limiter(hot, rate_limit_failed_login="3/minute")
+    for account in ("a@example.com", "b@example.com", "c@example.com"):
+        await limits.check_failed_logins("10.0.0.9", account)
+        await limits.record_failed_login("10.0.0.9", account)
+    with pytest.raises(RateLimited) as refused:
+        await limits.check_failed_logins("10.0.0.9", "d@example.com")
+    assert refused.value.status == 429
+    assert 1 <= int(refused.value.headers["Retry-After"]) <= 120
+    with pytest.raises(RateLimited):
+        await limits.check_failed_logins("10.0.0.9", None)
+    # Each account failed only once, so from elsewhere they are still open.
+    await limits.check_failed_logins("10.0.0.10", "a@example.com")
+
+
+async def test_failed_logins_block_the_account_from_every_ip(hot: HotStore) -> None:
+    limits = limiter(hot, rate_limit_failed_login="3/minute")
+    for ip in ("10.1.0.1", "10.1.0.2", "10.1.0.3"):
+        await limits.record_failed_login(ip, "Victim@Example.com ")
+    with pytest.raises(RateLimited):
+        await limits.check_failed_logins("10.1.0.4", "victim@example.com")
+    await limits.check_failed_logins("10.1.0.4", "someone@example.com")
+    await limits.check_failed_logins("10.1.0.1", None)
+
+
+async def test_checking_failed_logins_does_not_count(hot: HotStore) -> None:
+    limits = limiter(hot, rate_limit_failed_login="2/minute")
+    for _ in range(10):
+        await limits.check_failed_logins("10.2.0.1", "x@example.com")
+    await limits.record_failed_login("10.2.0.1", "x@example.com")
+    await limits.check_failed_logins("10.2.0.1", "x@example.com")
+    await limits.record_failed_login("10.2.0.1", "x@example.com")
+    with pytest.raises(RateLimited):
+        await limits.check_failed_logins("10.2.0.1", "x@example.com")
+
+
+async def test_failed_login_block_lifts_after_the_window(hot: HotStore) -> None:
+    limits = limiter(hot, rate_limit_failed_login="2/second")
+    for _ in range(2):
+        await limits.record_failed_login("10.3.0.1", None)
+    with pytest.raises(RateLimited):
+        await limits.check_failed_logins("10.3.0.1", None)
+    await wait_for_room(hot, "rl:failed_login:ip:10.3.0.1", 2, 1.0)
+    await limits.check_failed_logins("10.3.0.1", None)
+
+
+async def test_disabled_limiter_counts_nothing(hot: HotStore) -> None:
+    limits = limiter(
+        hot,
+        rate_limit_enabled=False,
+        rate_limit_auth="1/minute",
+        rate_limit_failed_login="1/minute",
+    )
+    for _ in range(5):
+        assert await limits.check("auth", "ip:10.4.0.1") == {}
+        await limits.record_failed_login("10.4.0.1", "y@example.com")
+        await limits.check_failed_logins("10.4.0.1", "y@example.com")
+    assert not await hot.exists("rl:auth:ip:10.4.0.1")

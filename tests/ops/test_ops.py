@@ -1,0 +1,204 @@
+"""Ops routes: liveness, readiness, metrics, the JWKS, CORS at the edge."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from playerplatform.ops import router as ops
+from playerplatform.runtime import Runtime
+
+GAME_ORIGIN = "https://game.example"
+
+
+async def test_healthz_answers_ok(client: httpx.AsyncClient) -> None:
+    response = await client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+    assert response.headers["content-type"] == "application/json"
+
+
+async def test_readyz_reports_each_dependency(client: httpx.AsyncClient) -> None:
+    response = await client.get("/readyz")
+    assert response.status_code == 200, response.text
+    assert response.json() == {
+        "status": "ready",
+        "checks": {"database": "ok", "hot_store": "ok"},
+    }
+
+
+async def test_readyz_includes_registered_checks(client: httpx.AsyncClient) -> None:
+    seen: list[Runtime] = []
+
+    async def broker_answers(runtime: Runtime) -> None:
+        seen.append(runtime)
+
+    ops.register_ready_check("broker", broker_answers)
+    try:
+        response = await client.get("/readyz")
+    finally:
+        ops.unregister_ready_check("broker")
+    assert response.status_code == 200
+    assert response.json()["checks"]["broker"] == "ok"
+    assert len(seen) == 1 and isinstance(seen[0], Runtime)
+
+
+async def test_readyz_is_503_not_ready_when_a_check_fails(client: httpx.AsyncClient) -> None:
+    async def broker_down(runtime: Runtime) -> None:
+        raise ConnectionRefusedError("amqp://guest:guest@broker:5672 refused")
+
+    ops.register_ready_check("broker", broker_down)
+    try:
+        response = await client.get("/readyz")
+    finally:
+        ops.unregister_ready_check("broker")
+    assert response.status_code == 503
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body = response.json()
+    assert body["code"] == "not_ready"
+    assert body["checks"]["database"] == "ok"
+    assert body["checks"]["broker"] == "error: ConnectionRefusedError"
+    assert "guest" not in response.text  # exception messages can hold credentials
+
+    assert (await client.get("/readyz")).status_code == 200  # unregistered again
+
+
+async def test_readyz_times_out_a_hanging_check(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def object_store_hangs(runtime: Runtime) -> None:
+        await asyncio.sleep(30)
+
+    monkeypatch.setattr(ops, "READY_CHECK_TIMEOUT", 0.05)
+    ops.register_ready_check("object_store", object_store_hangs)
+    try:
+        response = await client.get("/readyz")
+    finally:
+        ops.unregister_ready_check("object_store")
+    assert response.status_code == 503
+    assert response.json()["checks"]["object_store"] == "timeout"
+
+
+async def test_metrics_count_requests_by_route_template(client: httpx.AsyncClient) -> None:
+    await client.get("/healthz")
+    await client.get("/api/v1/users/no-such-player-anywhere")
+    await client.get("/not/a/route")
+    response = await client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    text = response.text
+    assert 'http_requests_total{method="GET",route="/healthz",status="200"}' in text
+    assert 'route="/api/v1/users/{canonical_id}"' in text
+    assert 'http_requests_total{method="GET",route="unmatched",status="404"}' in text
+    assert 'http_request_duration_seconds_bucket{le="0.005",method="GET",route="/healthz"}' in text
+    assert "no-such-player-anywhere" not in text
+    assert "/not/a/route" not in text
+
+
+async def test_unknown_methods_do_not_create_new_series(client: httpx.AsyncClient) -> None:
+    await client.request("BREW", "/healthz")
+    text = (await client.get("/metrics")).text
+    assert 'method="BREW"' not in text
+    assert 'method="OTHER"' in text
+
+
+def test_metrics_from_several_workers_are_aggregated(tmp_path: Path) -> None:
+    """Two processes write their series into the shared directory; /metrics' renderer,
+    in a third, sums them."""
+    directory = tmp_path / "prom"
+    prepare = "from playerplatform.kit.metrics import prepare_multiprocess_dir as p; p({!r})"
+    worker = textwrap.dedent(
+        """
+        from playerplatform.kit.metrics import HTTP_REQUESTS
+        HTTP_REQUESTS.labels("GET", "/healthz", "200").inc(3)
+        """
+    )
+    scrape = (
+        "from playerplatform.kit.metrics import render_metrics; print(render_metrics()[0].decode())"
+    )
+    env = {**os.environ}
+    subprocess.run([sys.executable, "-c", prepare.format(str(directory))], check=True, env=env)
+    (directory / "stale.db").write_bytes(b"")
+    subprocess.run([sys.executable, "-c", prepare.format(str(directory))], check=True, env=env)
+    assert list(directory.iterdir()) == []  # a restart starts from an empty directory
+
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+    for _ in range(2):
+        subprocess.run([sys.executable, "-c", worker], check=True, env=env)
+    out = subprocess.run(
+        [sys.executable, "-c", scrape], check=True, env=env, capture_output=True, text=True
+    ).stdout
+    assert 'http_requests_total{method="GET",route="/healthz",status="200"} 6.0' in out
+
+
+async def test_jwks_publishes_public_keys_only(client: httpx.AsyncClient) -> None:
+    response = await client.get("/.well-known/jwks.json")
+    assert response.status_code == 200
+    assert response.headers["cache-control"] == "public, max-age=300"
+    keys = response.json()["keys"]
+    assert keys
+    for key in keys:
+        assert key["kid"]
+        assert "d" not in key
+        assert not {"p", "q", "dp", "dq", "qi"} & set(key)
+
+
+async def test_ops_routes_need_no_token_and_are_not_rate_limited(
+    make_client: Callable[..., Any],
+) -> None:
+    async with make_client(rate_limit_read="1/minute", rate_limit_auth="1/minute") as limited:
+        for path in ("/healthz", "/readyz", "/metrics", "/.well-known/jwks.json") * 3:
+            response = await limited.get(path)
+            assert response.status_code == 200, (path, response.text)
+
+
+async def test_openapi_describes_the_ops_routes(client: httpx.AsyncClient) -> None:
+    paths = (await client.get("/openapi.json")).json()["paths"]
+    for path in ("/healthz", "/readyz", "/metrics", "/.well-known/jwks.json"):
+        assert "get" in paths[path], path
+    assert (await client.get("/docs")).status_code == 200
+
+
+async def test_cors_preflight_is_answered_for_configured_origins(
+    make_client: Callable[..., Any],
+) -> None:
+    preflight = {
+        "Origin": GAME_ORIGIN,
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization, content-type, idempotency-key",
+    }
+    async with make_client(cors_origins=[GAME_ORIGIN]) as cors:
+        response = await cors.options("/api/v1/auth/device/login", headers=preflight)
+        simple = await cors.get("/healthz", headers={"Origin": GAME_ORIGIN})
+        stranger = await cors.options(
+            "/api/v1/auth/device/login", headers={**preflight, "Origin": "https://evil.example"}
+        )
+    assert response.status_code == 200
+    assert response.headers["access-control-allow-origin"] == GAME_ORIGIN
+    allowed = response.headers["access-control-allow-headers"].lower()
+    for header in ("authorization", "content-type", "idempotency-key", "if-match"):
+        assert header in allowed
+    assert response.headers["x-request-id"]
+    exposed = simple.headers["access-control-expose-headers"].lower()
+    for header in ("ratelimit-remaining", "retry-after", "x-request-id"):
+        assert header in exposed
+    assert "access-control-allow-origin" not in stranger.headers
+
+
+async def test_no_cors_headers_without_configured_origins(client: httpx.AsyncClient) -> None:
+    response = await client.options(
+        "/api/v1/auth/device/login",
+        headers={"Origin": GAME_ORIGIN, "Access-Control-Request-Method": "POST"},
+    )
+    assert "access-control-allow-origin" not in response.headers
+    simple = await client.get("/healthz", headers={"Origin": GAME_ORIGIN})
+    assert "access-control-allow-origin" not in simple.headers

@@ -45,6 +45,7 @@ def psql(sql: str) -> None:
         ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-qAtc", sql],
         check=True,
         stdout=subprocess.DEVNULL,
+        env={**os.environ, "PGOPTIONS": "--client-min-messages=warning"},
     )
 
 
@@ -157,6 +158,7 @@ def device_login_token() -> str:
 
 def main() -> int:
     wrk.ensure_wrk()
+    load_at_start = wrk.warn_if_busy()
     drop_database()
     psql(f'CREATE DATABASE "{DATABASE}"')
     forget_redis_keys()
@@ -182,7 +184,13 @@ def main() -> int:
                     headers=[f"Authorization: Bearer {token}"],
                 ),
             ]
-        wrk.record_section(TITLE, scenarios, baseline=baseline, setup=SETUP)
+        wrk.record_section(
+            TITLE,
+            scenarios,
+            baseline=baseline,
+            setup=SETUP,
+            extra_machine=[("load average at the start (1/5/15 min)", load_at_start)],
+        )
     except wrk.BenchError as failure:
         print(f"bench: FAILED: {failure}", file=sys.stderr)
         return 1

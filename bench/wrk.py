@@ -7,6 +7,7 @@ number taken on a busy machine still says something: the ratio is what to compar
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import platform
@@ -141,7 +142,10 @@ def run_scenario(
     headers: Sequence[str] = (),
     duration_seconds: int = DURATION_SECONDS,
 ) -> Scenario:
-    """Run one scenario, print its result line and fail loudly if any request failed."""
+    """Run one scenario, print its result line and fail loudly if any request failed.
+
+    Without a baseline the scenario is the baseline itself (`GET /healthz`).
+    """
     result = run_wrk(
         url,
         script=script,
@@ -149,7 +153,7 @@ def run_scenario(
         headers=headers,
         duration_seconds=duration_seconds,
     )
-    print(result_line(name, result, baseline), flush=True)
+    print(result_line(name, result, baseline or result), flush=True)
     if result.errors:
         raise BenchError(
             f"{name}: {result.non_2xx} non-2xx responses and {result.socket_errors} socket errors "
@@ -166,7 +170,7 @@ def ratio(result: WrkResult, baseline: WrkResult | None) -> str:
 
 def result_line(name: str, result: WrkResult, baseline: WrkResult | None = None) -> str:
     return (
-        f"{name:<40} {result.requests_per_second:>10.1f} req/s   p50 {result.p50_ms:>8.2f} ms   "
+        f"{name:<46} {result.requests_per_second:>9.1f} req/s   p50 {result.p50_ms:>8.2f} ms   "
         f"p99 {result.p99_ms:>8.2f} ms   ratio to /healthz {ratio(result, baseline)}"
     )
 
@@ -202,10 +206,27 @@ def redis_version() -> str:
     return found.group(1) if found else "unavailable"
 
 
+def load_average() -> str:
+    return _first_match("/proc/loadavg", r"^(\S+ \S+ \S+)") or "unknown"
+
+
+def warn_if_busy() -> str:
+    """The load average now; warns when the machine is already busy (the numbers will be low)."""
+    load = load_average()
+    cores = len(os.sched_getaffinity(0))
+    with contextlib.suppress(ValueError):
+        if float(load.split()[0]) > cores:
+            print(
+                f"bench: warning: load average {load} on {cores} cores before the run; "
+                "the numbers will be lower than on an idle machine",
+                flush=True,
+            )
+    return load
+
+
 def machine_description() -> list[tuple[str, str]]:
     """What the numbers were measured on: cores, CPU, memory, kernel, Python, stores, date."""
     mem_kib = _first_match("/proc/meminfo", r"^MemTotal:\s+(\d+)")
-    load = _first_match("/proc/loadavg", r"^(\S+ \S+ \S+)")
     return [
         ("cores (nproc)", str(len(os.sched_getaffinity(0)))),
         ("CPU", _first_match("/proc/cpuinfo", r"^model name\s*:\s*(.+)$") or platform.machine()),
@@ -214,7 +235,7 @@ def machine_description() -> list[tuple[str, str]]:
         ("Python", platform.python_version()),
         ("PostgreSQL", postgres_version()),
         ("Redis", redis_version()),
-        ("load average at the end (1/5/15 min)", load or "unknown"),
+        ("load average at the end (1/5/15 min)", load_average()),
         ("date", dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")),
     ]
 
@@ -229,6 +250,7 @@ def render_section(
     baseline: WrkResult | None,
     setup: str = "",
     machine: Sequence[tuple[str, str]] | None = None,
+    extra_machine: Sequence[tuple[str, str]] = (),
 ) -> str:
     lines = [f"## {title}", ""]
     if setup:
@@ -247,7 +269,10 @@ def render_section(
             f"{r.p99_ms:.2f} | {ratio(r, baseline)} |"
         )
     lines += ["", "Machine:", ""]
-    for key, value in machine if machine is not None else machine_description():
+    for key, value in [
+        *(machine if machine is not None else machine_description()),
+        *extra_machine,
+    ]:
         lines.append(f"- {key}: {value}")
     return "\n".join(lines) + "\n"
 
@@ -271,10 +296,13 @@ def record_section(
     *,
     baseline: WrkResult | None,
     setup: str = "",
+    extra_machine: Sequence[tuple[str, str]] = (),
     path: Path = BENCHMARKS_MD,
 ) -> None:
     """Write (or replace) the named section of BENCHMARKS.md with a results table and the machine."""
-    section = render_section(title, scenarios, baseline=baseline, setup=setup)
+    section = render_section(
+        title, scenarios, baseline=baseline, setup=setup, extra_machine=extra_machine
+    )
     document = path.read_text() if path.exists() else "# Benchmarks\n"
     path.write_text(replace_section(document, title, section))
     print(f"bench: recorded '{title}' in {path.relative_to(ROOT)}", flush=True)

@@ -12,9 +12,11 @@ from playerplatform.admin.router import router as admin_router
 from playerplatform.audit.router import router as audit_router
 from playerplatform.auth.router import admin_router as service_accounts_router
 from playerplatform.auth.router import router as auth_router
+from playerplatform.jobs.router import router as jobs_router
 from playerplatform.kit.errors import install_error_handlers
 from playerplatform.kit.gateway import install_gateway
 from playerplatform.kit.logging import configure_logging
+from playerplatform.kit.objects.router import router as objects_router
 from playerplatform.kit.settings import Settings
 from playerplatform.ops.router import router as ops_router
 from playerplatform.runtime import Runtime
@@ -36,6 +38,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         if owned:
             await rt.start()
         await _on_start(rt)
+        if owned:
+            await rt.jobs.serve(rt)  # relay or embedded worker, and the scheduler
         try:
             yield
         finally:
@@ -54,10 +58,12 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     install_error_handlers(app)
     install_gateway(app, settings)
     app.include_router(ops_router)
+    app.include_router(objects_router)
     app.include_router(auth_router, prefix=API_PREFIX)
     app.include_router(users_router, prefix=API_PREFIX)
     app.include_router(admin_router, prefix=API_PREFIX)
     app.include_router(audit_router, prefix=API_PREFIX)
+    app.include_router(jobs_router, prefix=API_PREFIX)
     app.include_router(service_accounts_router, prefix=API_PREFIX)
     return app
 

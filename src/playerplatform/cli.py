@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import click
@@ -13,7 +13,7 @@ import click
 from playerplatform.kit.settings import Settings
 
 
-def _run(factory: Callable[[], Awaitable[Any]]) -> Any:
+def _run(factory: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
     return asyncio.run(factory())
 
 
@@ -113,7 +113,9 @@ def admin() -> None:
 @admin.command("create")
 @click.option("--email", required=True)
 @click.option("--password", default=None, help="Prompted for when absent and the account is new.")
-@click.option("--role", type=click.Choice(["admin", "moderator"]), default="admin", show_default=True)
+@click.option(
+    "--role", type=click.Choice(["admin", "moderator"]), default="admin", show_default=True
+)
 def admin_create(email: str, password: str | None, role: str) -> None:
     """Create a staff account (or promote the account that has this email)."""
     from playerplatform.auth.bootstrap import create_staff_account
@@ -132,7 +134,7 @@ def admin_create(email: str, password: str | None, role: str) -> None:
     except Exception as exc:  # shown to the operator, not a stack trace
         raise click.ClickException(str(exc)) from None
     verb = "Created" if created else "Updated"
-    click.echo(f"{verb} {role} {email} ({canonical_id}).")
+    click.echo(f"{verb} {role} {email.strip().lower()} ({canonical_id}).")
 
 
 @main.group()
@@ -151,8 +153,13 @@ def keys_rotate() -> None:
             async with runtime.db.unit_of_work() as uow:
                 kid, retired = await runtime.keys.rotate(uow)
                 await audit.record(
-                    uow, action="keys.rotate", resource_type="signing_key", resource_id=kid,
-                    actor=None, old={"active": retired}, new={"active": [kid]},
+                    uow,
+                    action="keys.rotate",
+                    resource_type="signing_key",
+                    resource_id=kid,
+                    actor=None,
+                    old={"active": retired},
+                    new={"active": [kid]},
                 )
             return kid, retired
         finally:
@@ -180,3 +187,7 @@ def _register_optional_commands() -> None:
 
 
 _register_optional_commands()
+
+
+if __name__ == "__main__":
+    main()

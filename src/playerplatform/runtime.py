@@ -9,9 +9,11 @@ from dataclasses import dataclass, field
 import httpx
 
 from playerplatform.auth.keys import KeyRing
+from playerplatform.jobs.system import JobSystem
 from playerplatform.kit.db import Database
 from playerplatform.kit.hotstore import HotStore, create_hot_store
 from playerplatform.kit.mail import Mailer, create_mailer
+from playerplatform.kit.objects import ObjectStore, create_object_store
 from playerplatform.kit.ratelimit import RateLimiter
 from playerplatform.kit.settings import Settings
 from playerplatform.platforms.epic import EpicClient
@@ -31,6 +33,8 @@ class Runtime:
     steam: SteamClient
     epic: EpicClient
     twitch: TwitchClient
+    objects: ObjectStore
+    jobs: JobSystem
     closers: list[object] = field(default_factory=list)
 
     @classmethod
@@ -54,12 +58,17 @@ class Runtime:
             steam=SteamClient(settings, http),
             epic=EpicClient(settings, http),
             twitch=TwitchClient(settings, http),
+            objects=create_object_store(settings),
+            jobs=JobSystem(settings, db),
         )
 
     async def start(self) -> None:
         await self.keys.load(create_if_missing=True)
+        await self.objects.start()
 
     async def close(self) -> None:
+        await self.jobs.close()  # first: jobs in flight still use everything below
+        await self.objects.close()
         await self.http.aclose()
         await self.hot.close()
         await self.db.dispose()

@@ -161,6 +161,20 @@ async def test_bad_ban_requests_are_refused_and_change_nothing(
     assert (await client.get("/api/v1/users/me", headers=auth(player))).status_code == 200
 
 
+async def test_ban_reason_with_a_lone_surrogate_is_422_not_500(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    moderator = await staff_login(client, runtime, "moderator")
+    player = await device_login(client)
+    response = await client.post(
+        f"/api/v1/admin/users/{player['user']['canonical_id']}/ban",
+        headers={**auth(moderator), "Content-Type": "application/json"},
+        content=b'{"reason": "lone \\ud800 surrogate"}',
+    )
+    assert response.status_code == 422
+    assert (await client.get("/api/v1/users/me", headers=auth(player))).status_code == 200
+
+
 async def test_banning_an_unknown_account_is_404(
     client: httpx.AsyncClient, runtime: Runtime
 ) -> None:
@@ -195,3 +209,29 @@ async def test_detail_lists_sessions_and_extension_sections(
     assert detail["identities"][0]["provider_id"] == player["device_id"]
     assert detail["entitlements"] == [] and detail["balances"] == []
     assert detail["ban"] is None and detail["sanctions"] == []
+
+
+async def test_other_domains_fill_detail_sections(
+    client: httpx.AsyncClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from playerplatform.admin import service as admin_service
+
+    monkeypatch.setattr(admin_service, "_detail_sections", {})
+    seen: list[object] = []
+
+    async def balances(uow: object, user_id: object) -> list[dict]:
+        seen.append(user_id)
+        return [{"sku_id": "gems", "balance": 3}]
+
+    admin_service.register_user_detail_section("balances", balances)
+    with pytest.raises(ValueError, match="built-in"):
+        admin_service.register_user_detail_section("sessions", balances)
+
+    moderator = await staff_login(client, runtime, "moderator")
+    player = await device_login(client)
+    response = await client.get(
+        f"/api/v1/admin/users/{player['user']['canonical_id']}", headers=auth(moderator)
+    )
+    assert response.json()["balances"] == [{"sku_id": "gems", "balance": 3}]
+    assert response.json()["entitlements"] == []
+    assert len(seen) == 1

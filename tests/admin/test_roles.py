@@ -67,7 +67,7 @@ async def test_admin_cannot_remove_their_own_admin_role(
     assert (await client.get("/api/v1/admin/mailbox", headers=auth(admin))).status_code == 200
     kept = await _set_roles(client, admin, admin_id, ["admin"])
     assert kept.status_code == 200
-    assert kept.json()["roles"] == ["player", "moderator", "admin"]
+    assert kept.json()["roles"] == ["player", "admin"]
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import secrets
 
 import httpx
@@ -107,7 +108,14 @@ async def test_search_pages_newest_first(client: httpx.AsyncClient, runtime: Run
 
 async def test_bad_paging_parameters_are_422(client: httpx.AsyncClient, runtime: Runtime) -> None:
     moderator = await staff_login(client, runtime, "moderator")
-    for params in ({"limit": 0}, {"limit": 101}, {"cursor": "garbage!!"}, {"cursor": "e30"}):
+    far_past = base64.urlsafe_b64encode(b'{"t": "0001-01-01T00:00:00+05:00", "c": "p"}')
+    for params in (
+        {"limit": 0},
+        {"limit": 101},
+        {"cursor": "garbage!!"},
+        {"cursor": "e30"},
+        {"cursor": far_past.decode()},
+    ):
         response = await client.get("/api/v1/admin/users", headers=auth(moderator), params=params)
         assert response.status_code == 422, params
         assert response.json()["code"] == "validation_error"

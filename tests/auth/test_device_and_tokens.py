@@ -14,10 +14,23 @@ from jwcrypto import jwt as jc_jwt
 
 from tests.support.players import auth, device_login
 
-EXPECTED_CLAIMS = {"sub", "iss", "aud", "exp", "iat", "jti", "sid", "providers", "roles", "linked_accounts"}
+EXPECTED_CLAIMS = {
+    "sub",
+    "iss",
+    "aud",
+    "exp",
+    "iat",
+    "jti",
+    "sid",
+    "providers",
+    "roles",
+    "linked_accounts",
+}
 
 
-async def test_first_device_login_creates_a_guest_and_the_next_finds_it(client: httpx.AsyncClient) -> None:
+async def test_first_device_login_creates_a_guest_and_the_next_finds_it(
+    client: httpx.AsyncClient,
+) -> None:
     first = await device_login(client)
     assert first["created"] is True
     assert first["token_type"] == "Bearer"
@@ -44,10 +57,16 @@ async def test_access_token_carries_exactly_the_contract_claims(client: httpx.As
     assert header["alg"] == "EdDSA" and header["kid"]
 
 
-async def test_access_token_verifies_with_an_independent_jose_library(client: httpx.AsyncClient) -> None:
+async def test_access_token_verifies_with_an_independent_jose_library(
+    client: httpx.AsyncClient,
+) -> None:
     tokens = await device_login(client)
     keyset = jwk.JWKSet.from_json((await client.get("/.well-known/jwks.json")).text)
-    verified = jc_jwt.JWT(jwt=tokens["access_token"], key=keyset, check_claims={"aud": "game-client", "iss": "player-platform"})
+    verified = jc_jwt.JWT(
+        jwt=tokens["access_token"],
+        key=keyset,
+        check_claims={"aud": "game-client", "iss": "player-platform"},
+    )
     claims = json.loads(verified.claims)
     assert claims["sub"] == tokens["user"]["canonical_id"]
     for key in keyset["keys"]:
@@ -64,7 +83,10 @@ def _tamper_payload(token: str, **changes: object) -> str:
 
 async def _status(client: httpx.AsyncClient, token: str) -> tuple[int, str]:
     response = await client.get("/api/v1/auth/sessions", headers=auth(token))
-    assert response.headers["content-type"].startswith("application/problem+json") or response.status_code == 200
+    assert (
+        response.headers["content-type"].startswith("application/problem+json")
+        or response.status_code == 200
+    )
     return response.status_code, response.json().get("code", "")
 
 
@@ -126,18 +148,24 @@ async def test_device_id_is_validated(client: httpx.AsyncClient) -> None:
         body = response.json()
         assert body["code"] == "validation_error"
         assert body["errors"][0]["field"] == "device_id"
-    response = await client.post("/api/v1/auth/device/login", json={"device_id": "valid-device-0001", "extra": 1})
+    response = await client.post(
+        "/api/v1/auth/device/login", json={"device_id": "valid-device-0001", "extra": 1}
+    )
     assert response.status_code == 422
 
 
 async def test_malformed_json_is_a_problem_not_a_crash(client: httpx.AsyncClient) -> None:
     response = await client.post(
-        "/api/v1/auth/device/login", content=b"{not json", headers={"Content-Type": "application/json"}
+        "/api/v1/auth/device/login",
+        content=b"{not json",
+        headers={"Content-Type": "application/json"},
     )
     assert response.status_code == 400
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["code"] == "malformed_json"
-    response = await client.post("/api/v1/auth/device/login", content=b"[1,2]", headers={"Content-Type": "application/json"})
+    response = await client.post(
+        "/api/v1/auth/device/login", content=b"[1,2]", headers={"Content-Type": "application/json"}
+    )
     assert response.status_code == 422
 
 
@@ -155,4 +183,3 @@ async def test_key_rotation_keeps_old_tokens_valid_and_publishes_both_keys(
     assert new_kid in kids and set(retired) <= kids
     assert (await client.get("/api/v1/auth/sessions", headers=auth(before))).status_code == 200
     assert (await client.get("/api/v1/auth/sessions", headers=auth(after))).status_code == 200
-

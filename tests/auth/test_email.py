@@ -24,7 +24,8 @@ async def test_register_then_login(client: httpx.AsyncClient) -> None:
         "linked_at": registered["user"]["identities"][0]["linked_at"],
     }
     response = await client.post(
-        "/api/v1/auth/email/login", json={"email": registered["email"].upper(), "password": STRONG_PASSWORD}
+        "/api/v1/auth/email/login",
+        json={"email": registered["email"].upper(), "password": STRONG_PASSWORD},
     )
     assert response.status_code == 200
     assert response.json()["user"]["canonical_id"] == registered["user"]["canonical_id"]
@@ -34,7 +35,8 @@ async def test_register_then_login(client: httpx.AsyncClient) -> None:
 async def test_registering_a_taken_email_is_a_conflict(client: httpx.AsyncClient) -> None:
     registered = await email_register(client)
     response = await client.post(
-        "/api/v1/auth/email/register", json={"email": registered["email"], "password": STRONG_PASSWORD}
+        "/api/v1/auth/email/register",
+        json={"email": registered["email"], "password": STRONG_PASSWORD},
     )
     assert response.status_code == 409
     assert response.json()["code"] == "identity_in_use"
@@ -46,7 +48,9 @@ async def test_concurrent_registrations_of_one_email_make_one_account(
     email = new_email()
     responses = await asyncio.gather(
         *(
-            client.post("/api/v1/auth/email/register", json={"email": email, "password": STRONG_PASSWORD})
+            client.post(
+                "/api/v1/auth/email/register", json={"email": email, "password": STRONG_PASSWORD}
+            )
             for _ in range(5)
         )
     )
@@ -81,7 +85,8 @@ async def test_wrong_password_and_unknown_email_answer_alike_and_are_audited(
 ) -> None:
     registered = await email_register(client)
     wrong = await client.post(
-        "/api/v1/auth/email/login", json={"email": registered["email"], "password": "not-the-password-1"}
+        "/api/v1/auth/email/login",
+        json={"email": registered["email"], "password": "not-the-password-1"},
     )
     unknown = await client.post(
         "/api/v1/auth/email/login", json={"email": new_email(), "password": "not-the-password-1"}
@@ -106,7 +111,9 @@ async def test_verification_mail_verifies_the_address_once(
     again = await client.post("/api/v1/auth/email/verify", json={"token": token})
     assert again.status_code == 400
     assert again.json()["code"] == "invalid_token"
-    assert (await client.post("/api/v1/auth/email/verify", json={"token": "x" * 30})).status_code == 400
+    assert (
+        await client.post("/api/v1/auth/email/verify", json={"token": "x" * 30})
+    ).status_code == 400
 
 
 async def test_password_reset_answers_202_for_any_address(client: httpx.AsyncClient) -> None:
@@ -124,7 +131,8 @@ async def test_password_reset_changes_the_password_and_revokes_every_session(
     token = token_from_mail(await latest_mail(runtime, email, "password_reset"))
 
     weak = await client.post(
-        "/api/v1/auth/email/password-reset/confirm", json={"token": token, "password": "qwerty12345"}
+        "/api/v1/auth/email/password-reset/confirm",
+        json={"token": token, "password": "qwerty12345"},
     )
     assert weak.status_code == 422
     new_password = "a-brand-new-passphrase-99"
@@ -134,32 +142,44 @@ async def test_password_reset_changes_the_password_and_revokes_every_session(
     # The weak attempt was rolled back whole, so the token was still unspent.
     assert response.status_code == 204
     assert (await client.get("/api/v1/auth/sessions", headers=auth(registered))).status_code == 401
-    old = await client.post("/api/v1/auth/email/login", json={"email": email, "password": STRONG_PASSWORD})
+    old = await client.post(
+        "/api/v1/auth/email/login", json={"email": email, "password": STRONG_PASSWORD}
+    )
     assert old.status_code == 401
-    new = await client.post("/api/v1/auth/email/login", json={"email": email, "password": new_password})
+    new = await client.post(
+        "/api/v1/auth/email/login", json={"email": email, "password": new_password}
+    )
     assert new.status_code == 200
     assert new.json()["user"]["email_verified"] is True
     replay = await client.post(
-        "/api/v1/auth/email/password-reset/confirm", json={"token": token, "password": "another-passphrase-77"}
+        "/api/v1/auth/email/password-reset/confirm",
+        json={"token": token, "password": "another-passphrase-77"},
     )
     assert replay.status_code == 400
 
 
-async def test_failed_logins_are_limited_per_account_and_recover(make_client: object, runtime: Runtime) -> None:
+async def test_failed_logins_are_limited_per_account_and_recover(
+    make_client: object, runtime: Runtime
+) -> None:
     async with make_client(rate_limit_failed_login="3/second") as limited:  # type: ignore[operator]
         registered = await email_register(limited)
         body = {"email": registered["email"], "password": "wrong-password-000"}
-        codes = [(await limited.post("/api/v1/auth/email/login", json=body)).status_code for _ in range(4)]
+        codes = [
+            (await limited.post("/api/v1/auth/email/login", json=body)).status_code
+            for _ in range(4)
+        ]
         assert codes == [401, 401, 401, 429]
         blocked = await limited.post(
-            "/api/v1/auth/email/login", json={"email": registered["email"], "password": STRONG_PASSWORD}
+            "/api/v1/auth/email/login",
+            json={"email": registered["email"], "password": STRONG_PASSWORD},
         )
         assert blocked.status_code == 429
         assert blocked.json()["code"] == "rate_limited"
         assert int(blocked.headers["Retry-After"]) >= 1
         await asyncio.sleep(2.1)  # two windows: a sliding-window counter weighs the previous one
         ok = await limited.post(
-            "/api/v1/auth/email/login", json={"email": registered["email"], "password": STRONG_PASSWORD}
+            "/api/v1/auth/email/login",
+            json={"email": registered["email"], "password": STRONG_PASSWORD},
         )
         assert ok.status_code == 200
 

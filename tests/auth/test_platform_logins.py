@@ -71,10 +71,10 @@ async def test_family_shared_steam_login_keeps_the_owner(
     ticket, steamid = await steam_ticket(emulators, ownersteamid=owner)
     response = await client.post("/api/v1/auth/steam/login", json={"ticket": ticket})
     assert response.status_code == 200
+    import sqlalchemy as sa
+
     from playerplatform.auth.models import Identity
     from tests.support.db import scalar
-
-    import sqlalchemy as sa
 
     data = await scalar(runtime, sa.select(Identity.data).where(Identity.provider_id == steamid))  # type: ignore[arg-type]
     assert data["ownersteamid"] == owner and data["family_shared"] is True
@@ -104,7 +104,9 @@ async def test_epic_connect_and_account_tokens_sign_in(
         assert claims["linked_accounts"] == [f"epic_{sub}"]
 
 
-async def test_bad_epic_tokens_are_refused(client: httpx.AsyncClient, emulators: dict[str, str]) -> None:
+async def test_bad_epic_tokens_are_refused(
+    client: httpx.AsyncClient, emulators: dict[str, str]
+) -> None:
     wrong_audience, _ = await epic_id_token(emulators, aud="another-client")
     wrong_deployment, _ = await epic_id_token(emulators, pfdid="another-deployment")
     expired, _ = await epic_id_token(emulators, expires_in=-120)

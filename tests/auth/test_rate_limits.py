@@ -11,7 +11,8 @@ async def test_auth_routes_answer_429_with_headers_and_recover(make_client: obje
     async with make_client(rate_limit_auth="3/second", client_ip="203.0.113.9") as limited:  # type: ignore[operator]
         device = "rate-limited-device-01"
         responses = [
-            await limited.post("/api/v1/auth/device/login", json={"device_id": device}) for _ in range(4)
+            await limited.post("/api/v1/auth/device/login", json={"device_id": device})
+            for _ in range(4)
         ]
         assert [r.status_code for r in responses] == [200, 200, 200, 429]
         assert responses[0].headers["RateLimit-Limit"] == "3"

@@ -13,13 +13,17 @@ from tests.support.staff import staff_login
 async def _create(client: httpx.AsyncClient, runtime: Runtime, scopes: list[str]) -> dict:
     admin = await staff_login(client, runtime, "admin")
     response = await client.post(
-        "/api/v1/admin/service-accounts", json={"name": "game server", "scopes": scopes}, headers=auth(admin)
+        "/api/v1/admin/service-accounts",
+        json={"name": "game server", "scopes": scopes},
+        headers=auth(admin),
     )
     assert response.status_code == 201, response.text
     return dict(response.json())
 
 
-async def test_client_credentials_issue_a_scoped_service_token(client: httpx.AsyncClient, runtime: Runtime) -> None:
+async def test_client_credentials_issue_a_scoped_service_token(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
     account = await _create(client, runtime, ["leaderboards:write", "commerce:grant"])
     form = {
         "grant_type": "client_credentials",
@@ -37,7 +41,9 @@ async def test_client_credentials_issue_a_scoped_service_token(client: httpx.Asy
     assert json_body.status_code == 200
     assert json_body.json()["scope"] == "commerce:grant leaderboards:write"
     # A service token is not a player: player routes refuse it.
-    assert (await client.get("/api/v1/auth/sessions", headers=auth(body["access_token"]))).status_code == 403
+    assert (
+        await client.get("/api/v1/auth/sessions", headers=auth(body["access_token"]))
+    ).status_code == 403
 
 
 async def test_wrong_secret_unknown_client_and_ungranted_scope_are_refused(
@@ -52,17 +58,24 @@ async def test_wrong_secret_unknown_client_and_ungranted_scope_are_refused(
     assert wrong.status_code == unknown.status_code == 401
     assert wrong.json()["code"] == unknown.json()["code"] == "invalid_credentials"
     scope = await client.post(
-        "/api/v1/auth/token", data={**base, "client_secret": account["client_secret"], "scope": "admin"}
+        "/api/v1/auth/token",
+        data={**base, "client_secret": account["client_secret"], "scope": "admin"},
     )
     assert scope.status_code == 401
     assert scope.json()["code"] == "invalid_scope"
-    bad_grant = await client.post("/api/v1/auth/token", data={**base, "grant_type": "password", "client_secret": "x"})
+    bad_grant = await client.post(
+        "/api/v1/auth/token", data={**base, "grant_type": "password", "client_secret": "x"}
+    )
     assert bad_grant.status_code == 422
-    garbage = await client.post("/api/v1/auth/token", content=b"{", headers={"Content-Type": "application/json"})
+    garbage = await client.post(
+        "/api/v1/auth/token", content=b"{", headers={"Content-Type": "application/json"}
+    )
     assert garbage.status_code == 400
 
 
-async def test_only_admins_create_service_accounts(client: httpx.AsyncClient, runtime: Runtime) -> None:
+async def test_only_admins_create_service_accounts(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
     player = await device_login(client)
     response = await client.post(
         "/api/v1/admin/service-accounts", json={"name": "x", "scopes": []}, headers=auth(player)

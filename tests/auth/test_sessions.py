@@ -36,9 +36,13 @@ async def test_refresh_token_reuse_revokes_the_whole_session(client: httpx.Async
     assert response.status_code == 401
 
 
-async def test_concurrent_refreshes_of_one_token_grant_at_most_one(client: httpx.AsyncClient) -> None:
+async def test_concurrent_refreshes_of_one_token_grant_at_most_one(
+    client: httpx.AsyncClient,
+) -> None:
     tokens = await device_login(client)
-    responses = await asyncio.gather(*(_refresh(client, tokens["refresh_token"]) for _ in range(10)))
+    responses = await asyncio.gather(
+        *(_refresh(client, tokens["refresh_token"]) for _ in range(10))
+    )
     codes = sorted(r.status_code for r in responses)
     assert codes.count(200) <= 1
     assert all(code in (200, 401) for code in codes)
@@ -74,14 +78,18 @@ async def test_logout_all_ends_every_session(client: httpx.AsyncClient) -> None:
         assert (await _refresh(client, tokens["refresh_token"])).status_code == 401
 
 
-async def test_sessions_are_listed_and_revocable_by_their_owner_only(client: httpx.AsyncClient) -> None:
+async def test_sessions_are_listed_and_revocable_by_their_owner_only(
+    client: httpx.AsyncClient,
+) -> None:
     mine = await device_login(client)
     other_device = await device_login(client, mine["device_id"])
     stranger = await device_login(client)
     listing = (await client.get("/api/v1/auth/sessions", headers=auth(mine))).json()["items"]
     assert len(listing) == 2
     other_sid = next(s["session_id"] for s in listing if not s["current"])
-    strangers_sid = (await client.get("/api/v1/auth/sessions", headers=auth(stranger))).json()["items"][0]["session_id"]
+    strangers_sid = (await client.get("/api/v1/auth/sessions", headers=auth(stranger))).json()[
+        "items"
+    ][0]["session_id"]
 
     response = await client.delete(f"/api/v1/auth/sessions/{strangers_sid}", headers=auth(mine))
     assert response.status_code == 404
@@ -89,5 +97,7 @@ async def test_sessions_are_listed_and_revocable_by_their_owner_only(client: htt
 
     response = await client.delete(f"/api/v1/auth/sessions/{other_sid}", headers=auth(mine))
     assert response.status_code == 204
-    assert (await client.get("/api/v1/auth/sessions", headers=auth(other_device))).status_code == 401
+    assert (
+        await client.get("/api/v1/auth/sessions", headers=auth(other_device))
+    ).status_code == 401
     assert (await client.get("/api/v1/auth/sessions", headers=auth(mine))).status_code == 200

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
 import jwt
+import orjson
 from fastapi import FastAPI, Request
 from structlog.testing import capture_logs
 
 from playerplatform.kit.errors import install_error_handlers
 from playerplatform.kit.gateway import install_gateway
+from playerplatform.kit.logging import configure_logging
 from playerplatform.kit.settings import Settings
 from tests.conftest import asgi_client
 from tests.support.players import auth, device_login
@@ -36,6 +39,10 @@ def gateway_app(settings: Settings, **gateway_options: Any) -> FastAPI:
     @app.post("/echo")
     async def echo(request: Request) -> dict[str, int]:
         return {"received": len(await request.body())}
+
+    @app.get("/explode")
+    async def explode() -> None:
+        raise RuntimeError("boom")
 
     @app.post("/uploads/{name}")
     async def upload(request: Request) -> dict[str, int]:
@@ -90,6 +97,30 @@ async def test_error_responses_carry_the_request_id(client: httpx.AsyncClient) -
     missing = await client.get("/no/such/route", headers={"X-Request-ID": "trace-404"})
     assert missing.status_code == 404
     assert missing.headers["x-request-id"] == "trace-404"
+
+
+async def test_unhandled_errors_answer_500_with_the_request_id_and_are_logged(
+    settings: Settings,
+) -> None:
+    stream = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", write_through=True)
+    configure_logging(settings, stream=stream)
+    try:
+        app = gateway_app(Settings(access_log=True))
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as bare:
+            response = await bare.get("/explode", headers={"X-Request-ID": "trace-500"})
+    finally:
+        configure_logging(settings)
+    assert response.status_code == 500
+    assert response.json()["code"] == "internal_error"
+    assert "boom" not in response.text
+    assert response.headers["x-request-id"] == "trace-500"
+    logged = [orjson.loads(line) for line in stream.buffer.getvalue().splitlines()]  # type: ignore[attr-defined]
+    (error,) = [entry for entry in logged if entry["event"] == "unhandled_error"]
+    assert error["request_id"] == "trace-500"
+    assert "RuntimeError: boom" in error["exception"]
+    (line,) = [entry for entry in logged if entry["event"] == "request"]
+    assert (line["status"], line["route"], line["request_id"]) == (500, "/explode", "trace-500")
 
 
 # Client addresses.

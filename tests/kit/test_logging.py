@@ -148,3 +148,17 @@ def test_configuring_again_replaces_rather_than_stacks_handlers(settings: Settin
         if isinstance(handler.formatter, ProcessorFormatter)
     ]
     assert len(ours) == 1
+
+
+def test_stdlib_extras_are_redacted_and_uvicorn_colours_dropped(
+    log_stream: io.TextIOWrapper,
+) -> None:
+    logging.getLogger("uvicorn.error").warning(
+        "Started server process [%d]",
+        7,
+        extra={"color_message": "Started \x1b[36m%d\x1b[0m", "client_secret": "s3cret"},
+    )
+    (line,) = lines(log_stream)
+    assert line["event"] == "Started server process [7]"
+    assert line["client_secret"] == REDACTED
+    assert "color_message" not in line

@@ -175,7 +175,9 @@ async def test_epic_refuses_bad_client_credentials_requests(
     status: int,
     error: str,
 ) -> None:
-    response = await http.post(f"{emulators['epic']}/auth/v1/oauth/token", data=form, auth=auth)
+    response = await http.post(
+        f"{emulators['epic']}/auth/v1/oauth/token", data=form, auth=auth or httpx.USE_CLIENT_DEFAULT
+    )
 
     assert response.status_code == status
     assert response.json()["error"] == error

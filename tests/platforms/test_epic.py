@@ -195,7 +195,7 @@ async def test_unsigned_token_is_refused(
     genuine = await mint(http, emulators["epic"])
     claims = jwt.decode(genuine, options={"verify_signature": False})
     kid = jwt.get_unverified_header(genuine)["kid"]
-    unsigned = jwt.encode(claims, None, algorithm="none", headers={"kid": kid})
+    unsigned = jwt.encode(claims, "", algorithm="none", headers={"kid": kid})
 
     with pytest.raises(InvalidCredentials, match="signing algorithm not accepted"):
         await EpicClient(settings, http).verify_id_token(unsigned)

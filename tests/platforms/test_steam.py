@@ -254,3 +254,23 @@ async def test_sandbox_setting_switches_the_microtxn_interface(
     assert SteamClient(make_settings(), http).microtxn_interface == "ISteamMicroTxn"
     sandbox = SteamClient(make_settings(steam_sandbox=True), http)
     assert sandbox.microtxn_interface == "ISteamMicroTxnSandbox"
+
+
+async def test_publisher_key_travels_in_a_header_never_in_the_url(
+    settings: Settings, emulators: dict[str, str]
+) -> None:
+    sent: list[httpx.Request] = []
+
+    async def record(request: httpx.Request) -> None:
+        sent.append(request)
+
+    ticket = secrets.token_hex(8)
+    async with httpx.AsyncClient(event_hooks={"request": [record]}) as http:
+        with pytest.raises(InvalidCredentials):
+            await SteamClient(settings, http).authenticate_user_ticket(ticket)
+
+    assert len(sent) == 1
+    assert STEAM_PUBLISHER_KEY not in str(sent[0].url)
+    assert sent[0].headers["x-webapi-key"] == STEAM_PUBLISHER_KEY
+    assert sent[0].url.params["appid"] == str(STEAM_APP_ID)
+    assert sent[0].url.params["ticket"] == ticket

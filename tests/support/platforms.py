@@ -13,7 +13,9 @@ def new_steamid() -> str:
     return str(76561198000000000 + secrets.randbelow(10**9))
 
 
-async def steam_ticket(emulators: dict[str, str], steamid: str | None = None, **fields: Any) -> tuple[str, str]:
+async def steam_ticket(
+    emulators: dict[str, str], steamid: str | None = None, **fields: Any
+) -> tuple[str, str]:
     """(ticket hex, steamid)."""
     steamid = steamid or new_steamid()
     async with httpx.AsyncClient(base_url=emulators["steam"]) as http:
@@ -33,7 +35,9 @@ async def epic_id_token(
         return str(response.json()["id_token"]), sub
 
 
-async def twitch_code(emulators: dict[str, str], user_id: str | None = None, login: str = "streamer") -> tuple[str, str]:
+async def twitch_code(
+    emulators: dict[str, str], user_id: str | None = None, login: str = "streamer"
+) -> tuple[str, str]:
     """(authorization code, twitch user id)."""
     user_id = user_id or str(secrets.randbelow(10**9))
     async with httpx.AsyncClient(base_url=emulators["twitch"]) as http:

@@ -82,6 +82,9 @@ async def test_oversize_progression_is_413_and_not_stored(
     "content",
     [
         b'{"data": {"hp": NaN}}',
+        b'{"data": {"hp": -Infinity}}',
+        b'{"data": {"gold": 123456789012345678901234567890}}',
+        b'{"data": {"name": "\\ud800"}}',
         b'{"data": [1, 2]}',
         b'{"data": "text"}',
         b'{"data": {}, "extra": 1}',

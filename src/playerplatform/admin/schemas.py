@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from playerplatform.kit.db import utcnow
+from playerplatform.kit.pagination import CursorTime
 from playerplatform.users.schemas import UserOut
 
 MAX_BAN_YEARS = 100
@@ -109,10 +110,10 @@ class MailOut(BaseModel):
 
 
 class UserCursor(BaseModel):
-    t: dt.datetime
+    t: CursorTime
     c: str
 
 
 class MailCursor(BaseModel):
-    t: dt.datetime
+    t: CursorTime
     i: uuid.UUID

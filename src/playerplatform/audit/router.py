@@ -14,8 +14,9 @@ from playerplatform.admin import service as admin_service
 from playerplatform.audit.schemas import AuditFilters, AuditLogOut
 from playerplatform.auth.deps import Principal, rate_limit, require_role
 from playerplatform.kit.db import UnitOfWork
+from playerplatform.kit.errors import ValidationFailed
 from playerplatform.kit.http import TransactionalRoute, get_uow
-from playerplatform.kit.pagination import Page, PageParams, page_params
+from playerplatform.kit.pagination import Page, PageParams, as_utc, page_params
 
 router = APIRouter(
     prefix="/admin",
@@ -34,8 +35,11 @@ def audit_filters(
     resource_type: str | None = Query(None, max_length=32),
     since: dt.datetime | None = Query(None, description="RFC 3339; entries at or after it."),
 ) -> AuditFilters:
-    if since is not None and since.tzinfo is None:
-        since = since.replace(tzinfo=dt.UTC)
+    if since is not None:
+        try:
+            since = as_utc(since)
+        except ValueError:
+            raise ValidationFailed("since is out of range.", field="since")
     return AuditFilters(
         actor=actor, user=user, action=action, resource_type=resource_type, since=since
     )

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from playerplatform.audit.models import AuditLog
+from playerplatform.kit.pagination import CursorId
 
 
 class AuditLogOut(BaseModel):
@@ -49,7 +50,7 @@ class AuditLogOut(BaseModel):
 class AuditCursor(BaseModel):
     """Newest first by id: ids only grow, so `id < last` is a stable page boundary."""
 
-    i: int
+    i: CursorId
 
 
 class AuditFilters(BaseModel):

@@ -7,13 +7,52 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from playerplatform.audit.models import AuditLog, AuditSubject
-from playerplatform.kit.db import UnitOfWork
+from playerplatform.kit.db import Row, UnitOfWork, table_row, utcnow
 from playerplatform.kit.http import ClientInfo
 
 if TYPE_CHECKING:
     from playerplatform.auth.deps import Principal
 
 SYSTEM_ACTOR = "system"
+
+
+def entry(
+    *,
+    action: str,
+    resource_type: str,
+    actor: Principal | str | None = None,
+    resource_id: str | None = None,
+    old: Mapping[str, Any] | None = None,
+    new: Mapping[str, Any] | None = None,
+    client: ClientInfo | None = None,
+    outcome: str = "success",
+) -> AuditLog:
+    """An audit row, not yet written (see `record`)."""
+    if actor is None:
+        actor_id, actor_type = SYSTEM_ACTOR, "system"
+    elif isinstance(actor, str):
+        actor_id, actor_type = actor, "user"
+    else:
+        actor_id, actor_type = actor.actor_id, actor.kind
+    return AuditLog(
+        created_at=utcnow(),
+        actor_id=actor_id,
+        actor_type=actor_type,
+        action=action,
+        resource_type=resource_type,
+        resource_id=resource_id,
+        outcome=outcome,
+        ip=client.ip if client else None,
+        user_agent=client.user_agent if client else None,
+        request_id=client.request_id if client else None,
+        old_values=dict(old) if old is not None else None,
+        new_values=dict(new) if new is not None else None,
+    )
+
+
+def entry_row(entry: AuditLog) -> Row:
+    """`entry` as a row for `kit.db.insert_together` (a write batched with others)."""
+    return (AuditLog.__table__, table_row(entry))  # type: ignore[return-value]
 
 
 async def record(
@@ -30,29 +69,21 @@ async def record(
     outcome: str = "success",
 ) -> None:
     """Append one audit row. `actor` is the caller (a Principal), an actor id string, or None
-    for the system; `subjects` are the canonical ids of every account the action touched."""
-    if actor is None:
-        actor_id, actor_type = SYSTEM_ACTOR, "system"
-    elif isinstance(actor, str):
-        actor_id, actor_type = actor, "user"
-    else:
-        actor_id, actor_type = actor.actor_id, actor.kind
-    entry = AuditLog(
-        actor_id=actor_id,
-        actor_type=actor_type,
+    for the system; `subjects` are the canonical ids of the accounts the action touched
+    (`GET /admin/audit-logs?user=X` matches X as actor or as subject)."""
+    row = entry(
         action=action,
         resource_type=resource_type,
+        actor=actor,
         resource_id=resource_id,
+        old=old,
+        new=new,
+        client=client,
         outcome=outcome,
-        ip=client.ip if client else None,
-        user_agent=client.user_agent if client else None,
-        request_id=client.request_id if client else None,
-        old_values=dict(old) if old is not None else None,
-        new_values=dict(new) if new is not None else None,
     )
-    uow.session.add(entry)
+    uow.session.add(row)
     # The actor is matched through `actor_id`; subject rows name the other accounts touched.
-    touched = sorted({s for s in subjects if s and s != actor_id})
+    touched = sorted({s for s in subjects if s and s != row.actor_id})
     if touched:
         await uow.session.flush()
-        uow.session.add_all(AuditSubject(audit_id=entry.id, subject_id=s) for s in touched)
+        uow.session.add_all(AuditSubject(audit_id=row.id, subject_id=s) for s in touched)

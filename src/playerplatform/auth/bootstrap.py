@@ -38,8 +38,12 @@ async def create_staff_account(
                 raise ValueError("a password is needed to create a new staff account")
             user = await users.create_user(uow, roles=STAFF_ROLES[role], email_verified=True)
             await repository.claim_identity(
-                uow, user_id=user.id, provider="email", provider_id=email,
-                secret_hash=secret_hash, data={"verified": True},
+                uow,
+                user_id=user.id,
+                provider="email",
+                provider_id=email,
+                secret_hash=secret_hash,
+                data={"verified": True},
             )
             repository.add_link_record(
                 uow, user_id=user.id, provider="email", provider_id=email, action="link"
@@ -55,18 +59,25 @@ async def create_staff_account(
                 identity.secret_hash = secret_hash
         publish_user(uow, runtime.hot, user)
         await audit.record(
-            uow, action="user.staff_create" if created else "user.roles_change",
-            resource_type="user", resource_id=user.canonical_id, actor=None,
-            subjects=[user.canonical_id], old={"roles": old_roles}, new={"roles": user.roles},
+            uow,
+            action="user.staff_create" if created else "user.roles_change",
+            resource_type="user",
+            resource_id=user.canonical_id,
+            actor=None,
+            subjects=[user.canonical_id],
+            old={"roles": old_roles},
+            new={"roles": user.roles},
         )
         return user.canonical_id, created
 
 
 async def admin_exists(runtime: Runtime) -> bool:
     async with runtime.db.unit_of_work(write=False) as uow:
-        query = sa.select(User.id).where(
-            sa.cast(User.roles, sa.String).like('%"admin"%'), User.status == "active"
-        ).limit(1)
+        query = (
+            sa.select(User.id)
+            .where(sa.cast(User.roles, sa.String).like('%"admin"%'), User.status == "active")
+            .limit(1)
+        )
         return (await uow.session.execute(query)).first() is not None
 
 

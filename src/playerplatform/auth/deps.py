@@ -64,7 +64,7 @@ async def optional_principal(request: Request) -> Principal | None:
     """The caller when a token is presented (it must then be valid), else None."""
     cached = request.scope.get("state", {}).get("principal", False)
     if cached is not False:
-        return cached  # type: ignore[no-any-return]
+        return cached
     token = _bearer(request)
     principal = await _authenticate(request, token) if token else None
     request.scope.setdefault("state", {})["principal"] = principal

@@ -111,9 +111,21 @@ async def send_email_token(
     )
     base = rt.settings.public_url.rstrip("/")
     if purpose == VERIFY:
-        message = render("verify_email", email, token=token, link=f"{base}/verify-email?token={token}", hours=hours)
+        message = render(
+            "verify_email",
+            email,
+            token=token,
+            link=f"{base}/verify-email?token={token}",
+            hours=hours,
+        )
     else:
-        message = render("password_reset", email, token=token, link=f"{base}/reset-password?token={token}", hours=hours)
+        message = render(
+            "password_reset",
+            email,
+            token=token,
+            link=f"{base}/reset-password?token={token}",
+            hours=hours,
+        )
     await rt.mailer.send(uow, message)
 
 
@@ -136,13 +148,20 @@ async def verify(uow: UnitOfWork, rt: Runtime, client: ClientInfo, token: str) -
     identity.data = {**identity.data, "verified": True}
     user.email_verified = True
     await audit.record(
-        uow, action="auth.email_verified", resource_type="user", resource_id=user.canonical_id,
-        actor=user.canonical_id, new={"email_verified": True}, client=client,
+        uow,
+        action="auth.email_verified",
+        resource_type="user",
+        resource_id=user.canonical_id,
+        actor=user.canonical_id,
+        new={"email_verified": True},
+        client=client,
     )
     return await users.user_view(uow, user.id)
 
 
-async def request_password_reset(uow: UnitOfWork, rt: Runtime, client: ClientInfo, email: str) -> None:
+async def request_password_reset(
+    uow: UnitOfWork, rt: Runtime, client: ClientInfo, email: str
+) -> None:
     email = normalize_email(email)
     identity = await repository.find_identity(uow, "email", email)
     if identity is None:
@@ -152,8 +171,13 @@ async def request_password_reset(uow: UnitOfWork, rt: Runtime, client: ClientInf
         return
     await send_email_token(uow, rt, user, email, RESET)
     await audit.record(
-        uow, action="auth.password_reset_requested", resource_type="user",
-        resource_id=user.canonical_id, actor=None, subjects=[user.canonical_id], client=client,
+        uow,
+        action="auth.password_reset_requested",
+        resource_type="user",
+        resource_id=user.canonical_id,
+        actor=None,
+        subjects=[user.canonical_id],
+        client=client,
     )
 
 
@@ -172,8 +196,13 @@ async def confirm_password_reset(
     user.email_verified = True
     revoked = await revoke_user_sessions(uow, rt.hot, user, reason="password_reset")
     await audit.record(
-        uow, action="auth.password_reset", resource_type="user", resource_id=user.canonical_id,
-        actor=user.canonical_id, new={"revoked_sessions": len(revoked)}, client=client,
+        uow,
+        action="auth.password_reset",
+        resource_type="user",
+        resource_id=user.canonical_id,
+        actor=user.canonical_id,
+        new={"revoked_sessions": len(revoked)},
+        client=client,
     )
 
 

@@ -26,7 +26,11 @@ MULTI_PROVIDERS = frozenset({"device"})
 
 
 async def link(
-    uow: UnitOfWork, rt: Runtime, client: ClientInfo, principal: Principal, verified: VerifiedIdentity
+    uow: UnitOfWork,
+    rt: Runtime,
+    client: ClientInfo,
+    principal: Principal,
+    verified: VerifiedIdentity,
 ) -> UserOut:
     """Attach `verified` to the caller. When another account owns it, 409 `identity_in_use`
     carries a `merge_token` the caller can spend on `POST /auth/merge`."""
@@ -68,7 +72,11 @@ async def link(
     if claimed is None:
         raise Conflict("Another account claimed this identity just now.", code="identity_in_use")
     repository.add_link_record(
-        uow, user_id=user.id, provider=verified.provider, provider_id=verified.provider_id, action="link"
+        uow,
+        user_id=user.id,
+        provider=verified.provider,
+        provider_id=verified.provider_id,
+        action="link",
     )
     await audit.record(
         uow,
@@ -128,7 +136,9 @@ async def merge(
         raise Conflict("The other account was already merged.", code="merge_conflict")
     identity = await repository.find_identity(uow, str(claims.get("prv")), str(claims.get("pid")))
     if identity is None or identity.user_id != source.id:
-        raise Conflict("The identity moved since the merge token was issued.", code="merge_conflict")
+        raise Conflict(
+            "The identity moved since the merge token was issued.", code="merge_conflict"
+        )
     if source.status == "banned":
         raise AccountBanned("A banned account cannot be merged.")
     # Lock both rows in a stable order so two crossing merges cannot deadlock.
@@ -150,19 +160,29 @@ async def merge(
         new={"merged_into": target.canonical_id, "revoked_sessions": len(revoked), **summary},
         client=client,
     )
-    return MergeResponse(user=await users.user_view(uow, target.id), merged_from=source.canonical_id)
+    return MergeResponse(
+        user=await users.user_view(uow, target.id), merged_from=source.canonical_id
+    )
 
 
 async def _move_everything(uow: UnitOfWork, source: User, target: User) -> dict[str, Any]:
     moved = await repository.move_identities(uow, source.id, target.id)
     for identity in moved:
         repository.add_link_record(
-            uow, user_id=target.id, provider=identity.provider, provider_id=identity.provider_id,
-            action="merge_in", other_user_id=source.id,
+            uow,
+            user_id=target.id,
+            provider=identity.provider,
+            provider_id=identity.provider_id,
+            action="merge_in",
+            other_user_id=source.id,
         )
         repository.add_link_record(
-            uow, user_id=source.id, provider=identity.provider, provider_id=identity.provider_id,
-            action="merge_out", other_user_id=target.id,
+            uow,
+            user_id=source.id,
+            provider=identity.provider,
+            provider_id=identity.provider_id,
+            action="merge_out",
+            other_user_id=target.id,
         )
     if source.email_verified:
         target.email_verified = True

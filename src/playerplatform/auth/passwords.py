@@ -31,7 +31,8 @@ def check_strength(password: str, *, email: str | None = None) -> None:
     """Refuse passwords that are too short, too long, common or built from the email."""
     if not MIN_LENGTH <= len(password) <= MAX_LENGTH:
         raise ValidationFailed(
-            f"The password must be {MIN_LENGTH} to {MAX_LENGTH} characters.", field="password",
+            f"The password must be {MIN_LENGTH} to {MAX_LENGTH} characters.",
+            field="password",
             code="weak_password",
         )
     lowered = password.lower()
@@ -47,7 +48,8 @@ def check_strength(password: str, *, email: str | None = None) -> None:
         local = email.split("@", 1)[0].lower()
         if len(local) >= 4 and local in lowered:
             raise ValidationFailed(
-                "The password must not contain the email address.", field="password",
+                "The password must not contain the email address.",
+                field="password",
                 code="weak_password",
             )
 

@@ -32,10 +32,16 @@ def parse_login_body(provider: str, body: Any) -> BaseModel:
         return model.model_validate(body)
     except ValidationError as exc:
         errors = [
-            {"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"], "type": e["type"]}
+            {
+                "field": ".".join(str(p) for p in e["loc"]) or "body",
+                "message": e["msg"],
+                "type": e["type"],
+            }
             for e in exc.errors()
         ]
-        raise ValidationFailed("The request has invalid fields.", extra={"errors": errors}) from None
+        raise ValidationFailed(
+            "The request has invalid fields.", extra={"errors": errors}
+        ) from None
 
 
 def device_identity(body: DeviceLogin) -> VerifiedIdentity:
@@ -60,7 +66,9 @@ async def epic_identity(rt: Runtime, body: EpicLogin) -> VerifiedIdentity:
     if epic.platform:
         data["platform"] = epic.platform
     display = epic.display_name[:32] if epic.display_name else None
-    return VerifiedIdentity(provider="epic", provider_id=epic.subject, data=data, display_name=display)
+    return VerifiedIdentity(
+        provider="epic", provider_id=epic.subject, data=data, display_name=display
+    )
 
 
 async def twitch_identity(rt: Runtime, body: TwitchLink) -> VerifiedIdentity:

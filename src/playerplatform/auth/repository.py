@@ -134,7 +134,7 @@ async def mark_refresh_used(uow: UnitOfWork, token_hash: str) -> bool:
         .where(RefreshToken.token_hash == token_hash, RefreshToken.used_at.is_(None))
         .values(used_at=utcnow())
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(result.rowcount)
 
 
 async def revoke_session(uow: UnitOfWork, session_id: uuid.UUID, reason: str) -> bool:
@@ -143,7 +143,7 @@ async def revoke_session(uow: UnitOfWork, session_id: uuid.UUID, reason: str) ->
         .where(Session.id == session_id, Session.status == "active")
         .values(status="revoked", revoked_at=utcnow(), revoke_reason=reason)
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(result.rowcount)
 
 
 async def find_session(uow: UnitOfWork, public_id: str) -> Session | None:
@@ -169,7 +169,7 @@ async def spend_email_token(uow: UnitOfWork, token_hash: str) -> bool:
         .where(EmailToken.token_hash == token_hash, EmailToken.used_at.is_(None))
         .values(used_at=utcnow())
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(result.rowcount)
 
 
 # Service accounts.
@@ -180,3 +180,28 @@ async def find_service_account(uow: UnitOfWork, client_id: str) -> ServiceAccoun
         sa.select(ServiceAccount).where(ServiceAccount.client_id == client_id)
     )
     return result.scalar_one_or_none()
+
+
+async def find_account(
+    uow: UnitOfWork, provider: str, provider_id: str
+) -> tuple[Identity, Any, Any, list[Identity]] | None:
+    """(the identity, its user, the user's profile, all the user's identities) in one query."""
+    from sqlalchemy.orm import aliased
+
+    from playerplatform.users.models import Profile, User
+
+    mine = aliased(Identity)
+    rows = (
+        await uow.session.execute(
+            sa.select(Identity, User, Profile, mine)
+            .join(User, User.id == Identity.user_id)
+            .join(Profile, Profile.user_id == User.id)
+            .join(mine, mine.user_id == User.id)
+            .where(Identity.provider == provider, Identity.provider_id == provider_id)
+            .order_by(mine.linked_at)
+        )
+    ).all()
+    if not rows:
+        return None
+    identity, user, profile = rows[0][0], rows[0][1], rows[0][2]
+    return identity, user, profile, [r[3] for r in rows]

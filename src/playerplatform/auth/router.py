@@ -56,8 +56,12 @@ async def email_register(
     body: EmailRegister, request: Request, uow: UnitOfWork = Depends(get_uow)
 ) -> TokenResponse:
     return await email_auth.register(
-        uow, get_runtime(request), client_info(request),
-        email=body.email, password=body.password, display_name=body.display_name,
+        uow,
+        get_runtime(request),
+        client_info(request),
+        email=body.email,
+        password=body.password,
+        display_name=body.display_name,
     )
 
 
@@ -71,7 +75,9 @@ async def email_login(
 
 
 @router.post("/email/verify", response_model=UserOut)
-async def email_verify(body: EmailVerify, request: Request, uow: UnitOfWork = Depends(get_uow)) -> UserOut:
+async def email_verify(
+    body: EmailVerify, request: Request, uow: UnitOfWork = Depends(get_uow)
+) -> UserOut:
     return await email_auth.verify(uow, get_runtime(request), client_info(request), body.token)
 
 
@@ -79,7 +85,9 @@ async def email_verify(body: EmailVerify, request: Request, uow: UnitOfWork = De
 async def password_reset(
     body: PasswordResetRequest, request: Request, uow: UnitOfWork = Depends(get_uow)
 ) -> dict[str, str]:
-    await email_auth.request_password_reset(uow, get_runtime(request), client_info(request), body.email)
+    await email_auth.request_password_reset(
+        uow, get_runtime(request), client_info(request), body.email
+    )
     return {"status": "accepted"}
 
 
@@ -145,7 +153,12 @@ async def token(request: Request, uow: UnitOfWork = Depends(get_uow)) -> Service
     client = client_info(request)
     await rt.limiter.check_failed_logins(client.ip, f"svc:{body.client_id}")
     return await service.service_token(
-        uow, rt, client, client_id=body.client_id, client_secret=body.client_secret, scope=body.scope
+        uow,
+        rt,
+        client,
+        client_id=body.client_id,
+        client_secret=body.client_secret,
+        scope=body.scope,
     )
 
 
@@ -154,7 +167,9 @@ async def _client_credentials(request: Request) -> ClientCredentials:
     raw: Any
     if content_type.startswith("application/x-www-form-urlencoded"):
         try:
-            raw = dict(parse_qsl((await request.body()).decode("utf-8", "replace"), max_num_fields=16))
+            raw = dict(
+                parse_qsl((await request.body()).decode("utf-8", "replace"), max_num_fields=16)
+            )
         except ValueError:
             raise BadRequest("Too many form fields.") from None
     else:
@@ -166,17 +181,25 @@ async def _client_credentials(request: Request) -> ClientCredentials:
         return ClientCredentials.model_validate(raw)
     except ValidationError as exc:
         errors = [
-            {"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"], "type": e["type"]}
+            {
+                "field": ".".join(str(p) for p in e["loc"]) or "body",
+                "message": e["msg"],
+                "type": e["type"],
+            }
             for e in exc.errors()
         ]
-        raise ValidationFailed("The request has invalid fields.", extra={"errors": errors}) from None
+        raise ValidationFailed(
+            "The request has invalid fields.", extra={"errors": errors}
+        ) from None
 
 
 @router.post("/refresh", response_model=TokenResponse)
 async def refresh(
     body: RefreshRequest, request: Request, uow: UnitOfWork = Depends(get_uow)
 ) -> TokenResponse:
-    return await service.refresh(uow, get_runtime(request), client_info(request), body.refresh_token)
+    return await service.refresh(
+        uow, get_runtime(request), client_info(request), body.refresh_token
+    )
 
 
 @router.post("/logout", status_code=204)
@@ -187,7 +210,10 @@ async def logout(
     uow: UnitOfWork = Depends(get_uow),
 ) -> Response:
     await service.logout(
-        uow, get_runtime(request), client_info(request), principal,
+        uow,
+        get_runtime(request),
+        client_info(request),
+        principal,
         everywhere=bool(body and body.all),
     )
     return Response(status_code=204)
@@ -207,11 +233,30 @@ async def end_session(
     principal: Principal = Depends(require_user),
     uow: UnitOfWork = Depends(get_uow),
 ) -> Response:
-    await service.end_session(uow, get_runtime(request), client_info(request), principal, session_id)
+    await service.end_session(
+        uow, get_runtime(request), client_info(request), principal, session_id
+    )
     return Response(status_code=204)
 
 
-@router.post("/links/{provider}", response_model=UserOut)
+_LINK_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "oneOf": [
+                        {**model.model_json_schema(), "title": f"{name} link body"}
+                        for name, model in providers.LOGIN_BODIES.items()
+                    ]
+                }
+            }
+        },
+    }
+}
+
+
+@router.post("/links/{provider}", response_model=UserOut, openapi_extra=_LINK_BODY)
 async def link(
     provider: str,
     request: Request,
@@ -225,7 +270,9 @@ async def link(
     rt = get_runtime(request)
     client = client_info(request)
     if isinstance(body, EmailLogin):
-        verified = await email_auth.verified_for_link(uow, rt, client, email=body.email, password=body.password)
+        verified = await email_auth.verified_for_link(
+            uow, rt, client, email=body.email, password=body.password
+        )
     elif isinstance(body, DeviceLogin):
         verified = providers.device_identity(body)
     elif isinstance(body, SteamLogin):
@@ -262,13 +309,17 @@ async def merge(
     principal: Principal = Depends(require_user),
     uow: UnitOfWork = Depends(get_uow),
 ) -> MergeResponse:
-    return await links.merge(uow, get_runtime(request), client_info(request), principal, body.merge_token)
+    return await links.merge(
+        uow, get_runtime(request), client_info(request), principal, body.merge_token
+    )
 
 
 admin_router = APIRouter(prefix="/admin", tags=["admin"], route_class=TransactionalRoute)
 
 
-@admin_router.post("/service-accounts", status_code=status.HTTP_201_CREATED, response_model=ServiceAccountCreated)
+@admin_router.post(
+    "/service-accounts", status_code=status.HTTP_201_CREATED, response_model=ServiceAccountCreated
+)
 async def create_service_account(
     body: ServiceAccountCreate,
     request: Request,

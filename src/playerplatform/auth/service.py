@@ -14,7 +14,7 @@ from typing import Any
 from playerplatform.audit import service as audit
 from playerplatform.auth import repository
 from playerplatform.auth.deps import Principal
-from playerplatform.auth.models import Identity, RefreshToken, ServiceAccount, Session
+from playerplatform.auth.models import AccountLink, Identity, RefreshToken, ServiceAccount, Session
 from playerplatform.auth.schemas import (
     ServiceTokenResponse,
     SessionList,
@@ -23,11 +23,10 @@ from playerplatform.auth.schemas import (
 )
 from playerplatform.auth.sessions import publish_user, revoke_user_sessions
 from playerplatform.auth.state import (
-    SESSION_ACTIVE,
     SESSION_REVOKED,
     UserState,
+    publish_login,
     publish_session_status,
-    publish_user_state,
 )
 from playerplatform.auth.tokens import (
     hash_token,
@@ -36,14 +35,13 @@ from playerplatform.auth.tokens import (
     new_refresh_token,
     new_session_id,
 )
-from playerplatform.kit.db import UnitOfWork, utcnow
+from playerplatform.kit.db import UnitOfWork, insert_together, table_row, utcnow
 from playerplatform.kit.errors import AccountBanned, InvalidCredentials, InvalidToken, NotFound
 from playerplatform.kit.http import ClientInfo
 from playerplatform.runtime import Runtime
 from playerplatform.users import repository as users_repository
 from playerplatform.users import service as users
-from playerplatform.users.models import User
-from playerplatform.users.schemas import IdentityOut, UserOut
+from playerplatform.users.models import Profile, User
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,66 +65,133 @@ async def sign_in(
     email_verified: bool = False,
 ) -> tuple[TokenResponse, bool]:
     """Find or create the account behind `verified`, open a session and issue tokens.
-    Returns (tokens, created)."""
-    identity = await repository.find_identity(uow, verified.provider, verified.provider_id)
-    created = False
-    if identity is None:
+    Returns (tokens, created).
+
+    The hot path of every game start: one read, then one write statement (PostgreSQL) for
+    the account, its identity, the session, the refresh token and the audit row."""
+    found = await repository.find_account(uow, verified.provider, verified.provider_id)
+    if found is None:
         if not create:
             raise InvalidCredentials("Invalid credentials.")
-        user, identity, created = await _create_account(uow, verified, email_verified)
-        identities = [identity]
-    else:
-        found = await users_repository.get_user(uow, identity.user_id)
+        tokens = await _create_account_and_session(uow, rt, client, verified, email_verified)
+        if tokens is not None:
+            return tokens, True
+        # Another request created this identity's account a moment ago: sign in to that one.
+        found = await repository.find_account(uow, verified.provider, verified.provider_id)
         assert found is not None
-        user = found
-        identities = await repository.list_identities(uow, user.id)
-        if verified.data and verified.data != identity.data:
-            await repository.touch_identity(uow, identity.id, {**identity.data, **verified.data})
+    identity, user, profile, identities = found
+    if verified.data and verified.data != {k: identity.data.get(k) for k in verified.data}:
+        await repository.touch_identity(uow, identity.id, {**identity.data, **verified.data})
     await _ensure_can_sign_in(uow, user, client, verified.provider)
-    tokens = await open_session(uow, rt, client, user, identities, provider=verified.provider)
-    await audit.record(
-        uow,
-        action="auth.register" if created else "auth.login",
+    session, refresh_row, refresh = _new_session(rt, client, user.id, verified.provider)
+    login = audit.entry(
+        action="auth.login",
         resource_type="session",
-        resource_id=tokens.user.canonical_id,
+        resource_id=session["public_id"],
         actor=user.canonical_id,
         new={"provider": verified.provider},
         client=client,
     )
-    tokens.created = created
-    return tokens, created
-
-
-async def _create_account(
-    uow: UnitOfWork, verified: VerifiedIdentity, email_verified: bool
-) -> tuple[User, Identity, bool]:
-    user = await users.create_user(
-        uow, display_name=verified.display_name, email_verified=email_verified
-    )
-    identity = await repository.claim_identity(
+    await insert_together(
         uow,
+        [],
+        after_claim=[
+            (Session.__table__, session),
+            (RefreshToken.__table__, refresh_row),
+            audit.entry_row(login),
+        ],  # type: ignore[list-item]
+    )
+    return await _issue(uow, rt, user, profile, identities, session["public_id"], refresh), False
+
+
+async def _create_account_and_session(
+    uow: UnitOfWork,
+    rt: Runtime,
+    client: ClientInfo,
+    verified: VerifiedIdentity,
+    email_verified: bool,
+) -> TokenResponse | None:
+    """None when the identity was claimed concurrently (nothing of ours is left written)."""
+    user, profile = users.new_account(
+        display_name=verified.display_name, email_verified=email_verified
+    )
+    now = user.created_at
+    identity = Identity(
+        id=uuid.uuid4(),
         user_id=user.id,
         provider=verified.provider,
         provider_id=verified.provider_id,
         secret_hash=verified.secret_hash,
         data=verified.data,
+        linked_at=now,
+        last_login_at=now,
     )
-    if identity is not None:
-        repository.add_link_record(
-            uow,
-            user_id=user.id,
-            provider=verified.provider,
-            provider_id=verified.provider_id,
-            action="link",
-        )
-        return user, identity, True
-    # Another request created this identity's account a moment ago: sign in to that one.
-    await uow.session.delete(user)
-    existing = await repository.find_identity(uow, verified.provider, verified.provider_id)
-    assert existing is not None
-    owner = await users_repository.get_user(uow, existing.user_id)
-    assert owner is not None
-    return owner, existing, False
+    link = AccountLink(
+        id=uuid.uuid4(),
+        user_id=user.id,
+        provider=verified.provider,
+        provider_id=verified.provider_id,
+        action="link",
+        other_user_id=None,
+        created_at=now,
+    )
+    session, refresh_row, refresh = _new_session(rt, client, user.id, verified.provider)
+    registered = audit.entry(
+        action="auth.register",
+        resource_type="session",
+        resource_id=session["public_id"],
+        actor=user.canonical_id,
+        new={"provider": verified.provider},
+        client=client,
+    )
+    claimed = await insert_together(
+        uow,
+        users.account_rows(user, profile),
+        claim=(Identity.__table__, table_row(identity)),  # type: ignore[arg-type]
+        after_claim=[
+            (AccountLink.__table__, table_row(link)),  # type: ignore[list-item]
+            (Session.__table__, session),  # type: ignore[list-item]
+            (RefreshToken.__table__, refresh_row),  # type: ignore[list-item]
+            audit.entry_row(registered),
+        ],
+    )
+    if not claimed:
+        await users_repository.delete_user(uow, user.id)
+        return None
+    tokens = await _issue(uow, rt, user, profile, [identity], session["public_id"], refresh)
+    tokens.created = True
+    return tokens
+
+
+def _new_session(
+    rt: Runtime, client: ClientInfo, user_id: uuid.UUID, provider: str
+) -> tuple[dict[str, Any], dict[str, Any], str]:
+    """(session row, refresh-token row, the refresh token itself)."""
+    now = utcnow()
+    expires_at = now + dt.timedelta(seconds=rt.settings.refresh_token_ttl)
+    refresh, refresh_hash = new_refresh_token()
+    session = {
+        "id": uuid.uuid4(),
+        "public_id": new_session_id(),
+        "user_id": user_id,
+        "provider": provider,
+        "status": "active",
+        "ip": client.ip,
+        "user_agent": client.user_agent,
+        "created_at": now,
+        "refreshed_at": now,
+        "expires_at": expires_at,
+        "revoked_at": None,
+        "revoke_reason": None,
+    }
+    refresh_row = {
+        "token_hash": refresh_hash,
+        "session_id": session["id"],
+        "created_at": now,
+        "expires_at": expires_at,
+        "used_at": None,
+    }
+    return session, refresh_row, refresh
 
 
 async def _ensure_can_sign_in(
@@ -148,52 +213,28 @@ async def _ensure_can_sign_in(
         raise InvalidCredentials("Invalid credentials.")
 
 
-async def open_session(
+async def _issue(
     uow: UnitOfWork,
     rt: Runtime,
-    client: ClientInfo,
     user: User,
+    profile: Profile | None,
     identities: list[Identity],
-    *,
-    provider: str,
+    sid: str,
+    refresh: str,
 ) -> TokenResponse:
-    settings = rt.settings
-    now = utcnow()
-    sid = new_session_id()
-    refresh, refresh_hash = new_refresh_token()
-    expires_at = now + dt.timedelta(seconds=settings.refresh_token_ttl)
-    session = Session(
-        id=uuid.uuid4(),
-        public_id=sid,
-        user_id=user.id,
-        provider=provider,
-        status="active",
-        ip=client.ip,
-        user_agent=client.user_agent,
-        created_at=now,
-        refreshed_at=now,
-        expires_at=expires_at,
-    )
-    await repository.add_session(
-        uow,
-        session,
-        RefreshToken(
-            token_hash=refresh_hash, session_id=session.id, created_at=now, expires_at=expires_at
-        ),
-    )
-    # Write-through: the first request with the new token needs no database read.
-    publish_session_status(uow, rt.hot, user.canonical_id, [sid], SESSION_ACTIVE)
-    publish_user_state(uow, rt.hot, user.canonical_id, UserState.of(user))
-    return await _token_response(rt, user, identities, sid, refresh, uow)
+    """Publish the session (write-through, so the first request with the new token needs no
+    database read) and sign its tokens."""
+    publish_login(uow, rt.hot, user.canonical_id, sid, UserState.of(user))
+    return await _token_response(rt, user, profile, identities, sid, refresh)
 
 
 async def _token_response(
     rt: Runtime,
     user: User,
+    profile: Profile | None,
     identities: list[Identity],
     sid: str,
     refresh: str,
-    uow: UnitOfWork,
 ) -> TokenResponse:
     settings = rt.settings
     access = await issue_access_token(
@@ -204,25 +245,12 @@ async def _token_response(
         roles=list(user.roles),
         identities=identities,
     )
-    profile = await users_repository.get_profile(uow, user.id)
-    user_out = UserOut(
-        canonical_id=user.canonical_id,
-        status=user.status,
-        roles=list(user.roles),
-        profile=users.profile_out(profile),
-        identities=[
-            IdentityOut(provider=i.provider, provider_id=i.provider_id, linked_at=i.linked_at)
-            for i in identities
-        ],
-        email_verified=user.email_verified,
-        created_at=user.created_at,
-    )
     return TokenResponse(
         access_token=access,
         expires_in=settings.access_token_ttl,
         refresh_token=refresh,
         refresh_expires_in=settings.refresh_token_ttl,
-        user=user_out,
+        user=users.user_out(user, profile, identities),
         created=False,
     )
 
@@ -240,7 +268,9 @@ async def refresh(
     assert user is not None
     if token.used_at is not None or not await repository.mark_refresh_used(uow, token_hash):
         await _revoke_for_reuse(uow, rt, client, user, session)
-        raise InvalidToken("This refresh token was already used; the session is revoked.", commit=True)
+        raise InvalidToken(
+            "This refresh token was already used; the session is revoked.", commit=True
+        )
     now = utcnow()
     if session.status != "active" or session.expires_at <= now:
         raise InvalidToken("The session has ended.")
@@ -255,11 +285,15 @@ async def refresh(
     session.expires_at = now + dt.timedelta(seconds=rt.settings.refresh_token_ttl)
     uow.session.add(
         RefreshToken(
-            token_hash=new_hash, session_id=session.id, created_at=now, expires_at=session.expires_at
+            token_hash=new_hash,
+            session_id=session.id,
+            created_at=now,
+            expires_at=session.expires_at,
         )
     )
     identities = await repository.list_identities(uow, user.id)
-    return await _token_response(rt, user, identities, session.public_id, new_token, uow)
+    profile = await users_repository.get_profile(uow, user.id)
+    return await _token_response(rt, user, profile, identities, session.public_id, new_token)
 
 
 async def _revoke_for_reuse(
@@ -298,9 +332,7 @@ async def logout(
     )
 
 
-async def _revoke_one(
-    uow: UnitOfWork, rt: Runtime, user: User, sid: str, reason: str
-) -> list[str]:
+async def _revoke_one(uow: UnitOfWork, rt: Runtime, user: User, sid: str, reason: str) -> list[str]:
     session = await repository.find_session(uow, sid)
     if session is None or session.user_id != user.id:
         raise NotFound("No such session.")
@@ -398,7 +430,11 @@ async def service_token(
     account = await repository.find_service_account(uow, client_id)
     presented = _service_secret_hash(client_secret)
     expected = account.secret_hash if account else _service_secret_hash("")
-    if account is None or account.status != "active" or not hmac.compare_digest(presented, expected):
+    if (
+        account is None
+        or account.status != "active"
+        or not hmac.compare_digest(presented, expected)
+    ):
         await rt.limiter.record_failed_login(client.ip, f"svc:{client_id}")
         await audit.record(
             uow,
@@ -412,8 +448,12 @@ async def service_token(
         raise InvalidCredentials("Invalid client credentials.", commit=True)
     requested = set(scope.split()) if scope else set(account.scopes)
     if not requested <= set(account.scopes):
-        raise InvalidCredentials("A requested scope is not granted to this client.", code="invalid_scope")
-    token = await issue_service_token(rt.keys, rt.settings, client_id=client_id, scopes=sorted(requested))
+        raise InvalidCredentials(
+            "A requested scope is not granted to this client.", code="invalid_scope"
+        )
+    token = await issue_service_token(
+        rt.keys, rt.settings, client_id=client_id, scopes=sorted(requested)
+    )
     await audit.record(
         uow,
         action="auth.service_token",
@@ -423,8 +463,10 @@ async def service_token(
         client=client,
     )
     return ServiceTokenResponse(
-        access_token=token, expires_in=rt.settings.access_token_ttl, scope=" ".join(sorted(requested))
+        access_token=token,
+        expires_in=rt.settings.access_token_ttl,
+        scope=" ".join(sorted(requested)),
     )
 
 
-__all__ = ["VerifiedIdentity", "open_session", "publish_user", "sign_in"]
+__all__ = ["VerifiedIdentity", "publish_user", "sign_in"]

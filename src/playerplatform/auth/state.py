@@ -108,7 +108,11 @@ class AuthState:
                     )
                 ).one_or_none()
                 live = row is not None and row.user_id == user.id and row.status == "active"
-                status = SESSION_ACTIVE if live and row.expires_at > utcnow() else SESSION_REVOKED
+                status = (
+                    SESSION_ACTIVE
+                    if row is not None and live and row.expires_at > utcnow()
+                    else SESSION_REVOKED
+                )
         await self.hot.set_if_absent(user_key(canonical_id), state.encode(), ttl=STATE_TTL)
         if sid is not None and status is not None:
             await self.hot.set_if_absent(session_key(canonical_id, sid), status, ttl=STATE_TTL)
@@ -133,5 +137,22 @@ def publish_session_status(
 
     async def publish() -> None:
         await hot.set_many({session_key(canonical_id, sid): status for sid in sids}, ttl=STATE_TTL)
+
+    uow.after_commit(publish)
+
+
+def publish_login(
+    uow: UnitOfWork, hot: HotStore, canonical_id: str, sid: str, state: UserState
+) -> None:
+    """After `uow` commits, publish a new session and its user's state in one round trip."""
+
+    async def publish() -> None:
+        await hot.set_many(
+            {
+                user_key(canonical_id): state.encode(),
+                session_key(canonical_id, sid): SESSION_ACTIVE,
+            },
+            ttl=STATE_TTL,
+        )
 
     uow.after_commit(publish)

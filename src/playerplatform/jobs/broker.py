@@ -14,6 +14,7 @@ that reconnects and restores channels, queues and consumers on its own.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import math
 import uuid
@@ -28,6 +29,7 @@ from playerplatform.jobs import repository, service
 from playerplatform.kit.db import Database, utcnow
 
 log = structlog.get_logger("playerplatform.jobs")
+MAX_DELAY_SECONDS = 24 * 3600.0
 
 
 def delay_bucket_ms(seconds: float) -> int:
@@ -90,7 +92,9 @@ class Broker:
         due, else through the delay bucket for the time left."""
         channel = await self.ensure_queue(queue)
         target = self.work_queue(queue)
-        delay = (run_at - utcnow()).total_seconds()
+        # Long waits go in steps of at most a day (RabbitMQ caps TTLs near 49 days): a message
+        # that comes back early is sent round again by the consumer.
+        delay = min((run_at - utcnow()).total_seconds(), MAX_DELAY_SECONDS)
         if delay > 0.01:
             ms = delay_bucket_ms(delay)
             routing_key = f"{target}.delay.{ms}"
@@ -176,10 +180,8 @@ class Relay:
                 continue
             if published >= self.batch:
                 continue
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.sweep_seconds)
-            except TimeoutError:
-                pass
 
     async def relay_once(self) -> int:
         """Publish one batch; returns how many rows it took."""
@@ -197,7 +199,9 @@ class Relay:
                 *(self.broker.publish(row.id, row.queue, row.run_at) for row in rows),
                 return_exceptions=True,
             )
-            confirmed = [row.id for row, result in zip(rows, results, strict=True) if result is None]
+            confirmed = [
+                row.id for row, result in zip(rows, results, strict=True) if result is None
+            ]
             failures = [result for result in results if isinstance(result, BaseException)]
             await repository.mark_published(uow, confirmed, now=utcnow())
         if failures:

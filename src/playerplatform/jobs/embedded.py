@@ -6,6 +6,7 @@ and polls the table for everything else (other processes, retries coming due).""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import time
 from collections.abc import Sequence
@@ -85,10 +86,8 @@ class EmbeddedWorker:
                 continue
             if claimed and claimed == free:
                 continue
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
-            except TimeoutError:
-                pass
 
     async def _release_expired(self) -> None:
         async with self.db.unit_of_work() as uow:

@@ -29,7 +29,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from croniter import croniter
+from croniter import croniter  # type: ignore[import-untyped]
 
 from playerplatform.kit.db import UnitOfWork
 
@@ -135,7 +135,9 @@ class JobRegistry:
     def queues(self) -> frozenset[str]:
         return frozenset(queue for queue, _kind in self.handlers)
 
-    def schedule(self, cron: str, *, name: str, queue: str) -> Callable[[PayloadFactory], PayloadFactory]:
+    def schedule(
+        self, cron: str, *, name: str, queue: str
+    ) -> Callable[[PayloadFactory], PayloadFactory]:
         if not croniter.is_valid(cron):
             raise ValueError(f"invalid cron expression {cron!r}")
 

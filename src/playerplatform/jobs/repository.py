@@ -12,10 +12,18 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from playerplatform.jobs.models import DEAD, DONE, PENDING, RUNNING, Job, ScheduledRun, new_public_id
+from playerplatform.jobs.models import (
+    DEAD,
+    DONE,
+    PENDING,
+    RUNNING,
+    Job,
+    ScheduledRun,
+    new_public_id,
+)
 from playerplatform.kit.db import UnitOfWork, new_uuid
 
-jobs = Job.__table__
+jobs: sa.Table = Job.__table__  # type: ignore[assignment]
 ERROR_LIMIT = 4000
 
 
@@ -84,7 +92,7 @@ async def release_expired_claims(uow: UnitOfWork, *, before: dt.datetime) -> int
         .where(jobs.c.status == RUNNING, jobs.c.locked_at < before)
         .values(status=PENDING, locked_at=None, published_at=None)
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return int(result.rowcount or 0)
 
 
 async def load_for_run(uow: UnitOfWork, job_id: uuid.UUID, *, lock: bool) -> sa.Row[Any] | None:
@@ -139,7 +147,7 @@ async def finish(
         )
         .values(status=DONE, attempts=attempts, finished_at=now, locked_at=None)
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(result.rowcount)
 
 
 async def record_failure(
@@ -154,7 +162,11 @@ async def record_failure(
     now: dt.datetime,
 ) -> bool:
     """Schedule the next attempt at `retry_at`, or bury the job (`dead`) when None."""
-    values: dict[str, Any] = {"attempts": attempts, "last_error": error[:ERROR_LIMIT], "locked_at": None}
+    values: dict[str, Any] = {
+        "attempts": attempts,
+        "last_error": error[:ERROR_LIMIT],
+        "locked_at": None,
+    }
     if retry_at is None:
         values.update(status=DEAD, finished_at=now)
     else:
@@ -168,7 +180,7 @@ async def record_failure(
         )
         .values(**values)
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(result.rowcount)
 
 
 async def take_unpublished(
@@ -256,7 +268,7 @@ async def reset_for_retry(uow: UnitOfWork, job_id: uuid.UUID, *, now: dt.datetim
             finished_at=None,
         )
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(result.rowcount)
 
 
 async def queue_stats(uow: UnitOfWork) -> list[sa.Row[Any]]:
@@ -278,7 +290,7 @@ async def last_tick(uow: UnitOfWork, name: str) -> dt.datetime | None:
 
 
 async def save_tick(uow: UnitOfWork, name: str, tick: dt.datetime, *, now: dt.datetime) -> None:
-    table = ScheduledRun.__table__
+    table: sa.Table = ScheduledRun.__table__  # type: ignore[assignment]
     stmt = _insert(uow, table).values(name=name, last_tick=tick, updated_at=now)
     stmt = stmt.on_conflict_do_update(
         index_elements=["name"], set_={"last_tick": tick, "updated_at": now}

@@ -94,7 +94,9 @@ class JobRunner:
         the job is due."""
         if redelivered:
             async with self.db.unit_of_work() as uow:
-                state = await repository.count_lost_run(uow, job_id, error=LOST_RUN_ERROR, now=utcnow())
+                state = await repository.count_lost_run(
+                    uow, job_id, error=LOST_RUN_ERROR, now=utcnow()
+                )
             if state is None:
                 return Outcome.SKIPPED, None
             if state == DEAD:

@@ -55,9 +55,7 @@ class PostgresLeaderLock:
             conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
             held = (
                 await conn.execute(
-                    sa.text(
-                        "SELECT pg_try_advisory_lock(:cls, hashtext(current_database()))"
-                    ),
+                    sa.text("SELECT pg_try_advisory_lock(:cls, hashtext(current_database()))"),
                     {"cls": ADVISORY_LOCK_CLASS},
                 )
             ).scalar_one()
@@ -191,11 +189,13 @@ class Scheduler:
             if last is not None and tick <= last:
                 self._last[entry.name] = last
                 return False
-            await enqueue(
+            job_id = await enqueue(
                 uow, entry.queue, entry.payload(tick), key=f"{entry.name}@{tick.isoformat()}"
             )
             await repository.save_tick(uow, entry.name, tick, now=utcnow())
         self._last[entry.name] = tick
+        if job_id is None:  # another leader enqueued this tick already
+            return False
         self.enqueued += 1
         log.info("scheduled_job_enqueued", name=entry.name, tick=tick.isoformat())
         return True

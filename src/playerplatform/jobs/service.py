@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
 from collections.abc import Callable
 from typing import Any
-
-import orjson
 
 from playerplatform.audit import service as audit
 from playerplatform.jobs import repository
 from playerplatform.jobs.models import DEAD, STATUSES, Job
 from playerplatform.jobs.registry import QUEUE_NAME
+from playerplatform.jobs.schemas import JobPageKey
 from playerplatform.kit.db import UnitOfWork, utcnow
 from playerplatform.kit.errors import AppError, NotFound, ValidationFailed
 from playerplatform.kit.http import ClientInfo
+from playerplatform.kit.pagination import decode_cursor
 
 DEFAULT_MAX_ATTEMPTS = 10
 _WAKE_FLAG = "jobs.wake_registered"
@@ -37,11 +35,6 @@ def remove_waker(wake: Callable[[], None]) -> None:
 def wake_all() -> None:
     for wake in list(_wakers):
         wake()
-
-
-async def _wake_after_commit_factory(uow: UnitOfWork) -> None:
-    uow.session.info.pop(_WAKE_FLAG, None)
-    wake_all()
 
 
 async def enqueue(
@@ -74,7 +67,8 @@ async def enqueue(
         uow.session.info[_WAKE_FLAG] = True
 
         async def wake() -> None:
-            await _wake_after_commit_factory(uow)
+            uow.session.info.pop(_WAKE_FLAG, None)
+            wake_all()
 
         uow.after_commit(wake)
     return public_id
@@ -84,22 +78,6 @@ class JobNotRetryable(AppError):
     status, code, title = 409, "job_not_retryable", "Only dead jobs can be retried"
 
 
-def _encode_cursor(job: Job) -> str:
-    raw = orjson.dumps([job.created_at.isoformat(), job.public_id])
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> repository.JobPageCursor:
-    try:
-        created_at, public_id = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        when = dt.datetime.fromisoformat(created_at)
-        if when.tzinfo is None or not isinstance(public_id, str):
-            raise ValueError
-    except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
-        raise ValidationFailed("The cursor is not valid.", field="cursor")
-    return repository.JobPageCursor(created_at=when, public_id=public_id)
-
-
 async def list_jobs(
     uow: UnitOfWork,
     *,
@@ -107,15 +85,13 @@ async def list_jobs(
     status: str | None = None,
     limit: int = 20,
     cursor: str | None = None,
-) -> tuple[list[Job], str | None]:
-    """One page of jobs, newest first, and the cursor of the next page."""
+) -> list[Job]:
+    """Up to `limit + 1` jobs after `cursor`, newest first (the extra row marks a next page)."""
     if status is not None and status not in STATUSES:
         raise ValidationFailed(f"status must be one of {', '.join(STATUSES)}", field="status")
-    after = _decode_cursor(cursor) if cursor else None
-    rows = await repository.list_jobs(uow, queue=queue, status=status, limit=limit + 1, after=after)
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return rows, (_encode_cursor(rows[-1]) if more and rows else None)
+    key = decode_cursor(cursor, JobPageKey)
+    after = repository.JobPageCursor(key.t, key.i) if key else None
+    return await repository.list_jobs(uow, queue=queue, status=status, limit=limit + 1, after=after)
 
 
 async def retry_dead_job(

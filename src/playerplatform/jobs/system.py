@@ -60,7 +60,9 @@ class JobSystem:
 
     @property
     def policy(self) -> RetryPolicy:
-        return RetryPolicy(self.settings.job_retry_base_seconds, self.settings.job_retry_max_seconds)
+        return RetryPolicy(
+            self.settings.job_retry_base_seconds, self.settings.job_retry_max_seconds
+        )
 
     def _queues(self) -> set[str]:
         if self._relay_queues is not None:
@@ -70,7 +72,7 @@ class JobSystem:
     async def serve(self, runtime: Runtime) -> None:
         """Background work of an API process: the relay (broker shape) or the embedded
         worker (when enabled), plus the scheduler."""
-        await self._start(runtime, consume=None, embedded=self.settings.embedded_worker)
+        await self._start(runtime, worker=False, queues=None)
 
     async def run_worker(
         self,
@@ -82,11 +84,10 @@ class JobSystem:
     ) -> None:
         """Start a worker process's job system: consume `queues` (default: every queue with
         a handler) from the broker, or claim them from the table when there is none."""
-        chosen = set(queues) if queues else None
         await self._start(
             runtime,
-            consume=chosen,
-            embedded=True,
+            worker=True,
+            queues=set(queues) if queues else None,
             concurrency=concurrency,
             prefetch=prefetch,
         )
@@ -95,8 +96,8 @@ class JobSystem:
         self,
         runtime: Runtime,
         *,
-        consume: set[str] | None,
-        embedded: bool,
+        worker: bool,
+        queues: set[str] | None,
         concurrency: int | None = None,
         prefetch: int | None = None,
     ) -> None:
@@ -104,7 +105,7 @@ class JobSystem:
             load_handler_modules()
         settings = self.settings
         runner = JobRunner(self.db, self.registry, runtime, self.policy)
-        queues = consume if consume is not None else set(self.registry.queues)
+        queues = queues if queues is not None else set(self.registry.queues)
         unknown = queues - self.registry.queues
         if unknown:
             raise ValueError(f"no handler for queues: {', '.join(sorted(unknown))}")
@@ -120,7 +121,7 @@ class JobSystem:
                 stale_seconds=settings.job_redeliver_after_seconds,
             )
             await self.relay.start()
-            if consume is not None:
+            if worker:
                 self.consumer = Consumer(
                     self.broker,
                     runner,
@@ -131,7 +132,7 @@ class JobSystem:
                     shutdown_grace_seconds=grace,
                 )
                 await self.consumer.start()
-        elif embedded:
+        elif worker or settings.embedded_worker:
             self.worker = EmbeddedWorker(
                 self.db,
                 runner,

@@ -206,3 +206,112 @@ def insert_ignoring_conflicts(uow: UnitOfWork, table: Any) -> Any:
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
     return sqlite_insert(table).on_conflict_do_nothing()
+
+
+Row = tuple[sa.Table, dict[str, Any]]
+_together_statements: dict[tuple[Any, ...], Any] = {}
+
+
+def _together_statement(rows: list[Row], claim: Row | None, after_claim: list[Row]) -> Any:
+    """Build (once per shape of rows) the PostgreSQL statement for `insert_together`:
+    data-modifying CTEs, where the rows after the claim select from the claim's RETURNING.
+
+    Written as SQL text: SQLAlchemy does not cache statements holding ON CONFLICT, and
+    compiling this one on every sign-in would cost more than the round trips it saves. Only
+    table and column names from our own metadata go into the text; every value is bound.
+    """
+    shape = (
+        tuple((t.name, tuple(r)) for t, r in rows),
+        (claim[0].name, tuple(claim[1])) if claim else None,
+        tuple((t.name, tuple(r)) for t, r in after_claim),
+    )
+    statement = _together_statements.get(shape)
+    if statement is not None:
+        return statement
+    from sqlalchemy.dialects import postgresql
+
+    dialect = postgresql.dialect()
+    binds: list[Any] = []
+
+    def values(prefix: str, table: sa.Table, columns: tuple[str, ...]) -> str:
+        parts = []
+        for c in columns:
+            column = table.c[c]
+            binds.append(sa.bindparam(f"{prefix}_{c}", type_=column.type))
+            sql_type = column.type.dialect_impl(dialect).compile(dialect=dialect)
+            parts.append(f"CAST(:{prefix}_{c} AS {sql_type})")
+        return ", ".join(parts)
+
+    def target(table: sa.Table, columns: tuple[str, ...]) -> str:
+        return f"{table.name} ({', '.join(columns)})"
+
+    ctes = [
+        f"w{n} AS (INSERT INTO {target(t, tuple(r))} VALUES ({values(f'w{n}', t, tuple(r))}))"  # noqa: S608
+        for n, (t, r) in enumerate(rows)
+    ]
+    if claim is None:
+        ctes += [
+            f"a{n} AS (INSERT INTO {target(t, tuple(r))} VALUES ({values(f'a{n}', t, tuple(r))}))"  # noqa: S608
+            for n, (t, r) in enumerate(after_claim)
+        ]
+        final = "SELECT 1"
+    else:
+        table, row = claim
+        keys = ", ".join(c.name for c in table.primary_key.columns)
+        ctes.append(
+            f"claim AS (INSERT INTO {target(table, tuple(row))} VALUES"
+            f" ({values('c', table, tuple(row))}) ON CONFLICT DO NOTHING RETURNING {keys})"  # noqa: S608
+        )
+        ctes += [
+            f"a{n} AS (INSERT INTO {target(t, tuple(r))}"
+            f" SELECT {values(f'a{n}', t, tuple(r))} FROM claim)"  # noqa: S608
+            for n, (t, r) in enumerate(after_claim)
+        ]
+        final = "SELECT count(*) FROM claim"
+    statement = sa.text(f"WITH {', '.join(ctes)} {final}").bindparams(*binds)
+    _together_statements[shape] = statement
+    return statement
+
+
+async def insert_together(
+    uow: UnitOfWork,
+    rows: list[Row],
+    *,
+    claim: Row | None = None,
+    after_claim: list[Row] | None = None,
+) -> bool:
+    """Insert `rows`; then `claim` unless its unique key is taken; then `after_claim` only
+    when the claim went in. One statement (data-modifying CTEs, built once per shape) on
+    PostgreSQL, one statement per row on SQLite. Returns whether the claim went in (True
+    without a claim). Used on the sign-in hot path, where round trips are most of the cost.
+    """
+    after_claim = after_claim or []
+    if uow.dialect == "postgresql":
+        params: dict[str, Any] = {}
+        for prefix, group in (("w", rows), ("a", after_claim)):
+            for n, (_table, row) in enumerate(group):
+                params.update({f"{prefix}{n}_{c}": v for c, v in row.items()})
+        if claim is not None:
+            params.update({f"c_{c}": v for c, v in claim[1].items()})
+        result = await uow.session.execute(_together_statement(rows, claim, after_claim), params)
+        return claim is None or bool(result.scalar_one())
+    for table, row in rows:
+        await uow.session.execute(sa.insert(table), row)
+    if claim is not None:
+        table, row = claim
+        stmt = insert_ignoring_conflicts(uow, table).returning(*table.primary_key.columns)
+        if (await uow.session.execute(stmt, row)).first() is None:
+            return False
+    for table, row in after_claim:
+        await uow.session.execute(sa.insert(table), row)
+    return True
+
+
+def table_row(obj: Base) -> dict[str, Any]:
+    """The column values of a mapped object that was built in Python (not loaded)."""
+    table = obj.__table__
+    return {
+        c.key: getattr(obj, c.key)
+        for c in table.columns
+        if getattr(obj, c.key) is not None or c.nullable
+    }

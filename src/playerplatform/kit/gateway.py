@@ -57,6 +57,7 @@ _BODYLESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
 _REQUEST_ID = re.compile(rb"[A-Za-z0-9._-]{1,64}")
 _REQUEST_ID_HEADER = b"x-request-id"
 _USER_AGENT_LIMIT = 256
+_PATH_LIMIT = 512
 
 Network = IPv4Network | IPv6Network
 access_log = structlog.get_logger("playerplatform.access")
@@ -281,7 +282,7 @@ class Gateway:
             return
         fields: dict[str, Any] = {
             "method": method,
-            "path": scope["path"],
+            "path": scope["path"][:_PATH_LIMIT],
             "status": status,
             "duration_ms": round(elapsed * 1000, 2),
             "request_id": request_id,
@@ -302,7 +303,8 @@ def install_gateway(
     app: FastAPI, settings: Settings, *, body_limit_exempt: Sequence[str] = ()
 ) -> None:
     """Add the gateway (outermost) and, when origins are configured, CORS inside it, so
-    preflight answers also carry a request id and are counted."""
+    preflight answers also carry a request id and are counted. Paths starting with one of
+    `body_limit_exempt` (or of `BODY_LIMIT_EXEMPT_PREFIXES`) skip the JSON body limit."""
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

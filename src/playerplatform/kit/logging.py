@@ -131,6 +131,12 @@ def _add_logger_name(logger: WrappedLogger, _method: str, event_dict: EventDict)
     return event_dict
 
 
+def _drop_color_message(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
+    # Uvicorn attaches an ANSI-coloured copy of each message as an `extra`.
+    event_dict.pop("color_message", None)
+    return event_dict
+
+
 def _orjson_text(obj: Any, **kwargs: Any) -> str:
     return orjson.dumps(obj, **kwargs).decode()
 
@@ -152,7 +158,6 @@ def configure_logging(settings: Settings, *, stream: TextIO | None = None) -> No
         structlog.processors.add_log_level,
         _add_logger_name,
         timestamper,
-        redact_secrets,
     ]
     factory = _LoggerFactory(stream, json=settings.log_json)
     if settings.log_json:
@@ -168,7 +173,7 @@ def configure_logging(settings: Settings, *, stream: TextIO | None = None) -> No
         tail = [console]
         stdlib_renderer = console
 
-    _processors[:] = [*shared, *tail]
+    _processors[:] = [*shared, redact_secrets, *tail]
     structlog.configure(
         processors=_processors,
         wrapper_class=structlog.make_filtering_bound_logger(level),
@@ -180,7 +185,13 @@ def configure_logging(settings: Settings, *, stream: TextIO | None = None) -> No
     handler = logging.StreamHandler(stream)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],
+            # `extra=` fields are added before redaction so they are redacted too.
+            foreign_pre_chain=[
+                *shared,
+                structlog.stdlib.ExtraAdder(),
+                _drop_color_message,
+                redact_secrets,
+            ],
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                 *(

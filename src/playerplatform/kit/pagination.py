@@ -7,7 +7,7 @@ JSON holding the last row's sort key, validated by a small pydantic model per ro
 garbled or tampered cursor is a 422 `validation_error`, never a 500.
 
     class SeenUpTo(BaseModel):
-        t: dt.datetime
+        t: CursorTime
         i: str
 
     after = decode_cursor(page.cursor, SeenUpTo)
@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Annotated, Generic, TypeVar
 
 from fastapi import Query
-from pydantic import BaseModel, ValidationError
+from pydantic import AfterValidator, BaseModel, Field, ValidationError
 
 from playerplatform.kit.errors import ValidationFailed
 
@@ -35,6 +36,22 @@ MAX_CURSOR_CHARS = 512
 T = TypeVar("T")
 R = TypeVar("R")
 K = TypeVar("K", bound=BaseModel)
+
+
+def as_utc(value: dt.datetime) -> dt.datetime:
+    """An aware UTC datetime (naive ones are taken as UTC); ValueError when out of range."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    try:
+        return value.astimezone(dt.UTC)
+    except OverflowError:
+        raise ValueError("datetime out of range")
+
+
+# Sort-key field types for cursor models: values a database can compare, whatever a client
+# pastes into the cursor.
+CursorTime = Annotated[dt.datetime, AfterValidator(as_utc)]
+CursorId = Annotated[int, Field(ge=0, le=2**63 - 1)]
 
 
 class Page(BaseModel, Generic[T]):

@@ -70,7 +70,8 @@ class RateLimiter:
         headers = {
             "RateLimit-Limit": str(result.limit),
             "RateLimit-Remaining": str(result.remaining),
-            # While there is room, a used unit weighs on the count for at most one window.
+            # While there is room, the policy window: a used unit counts in full for up to
+            # one window, then fades out over the next.
             "RateLimit-Reset": _seconds(result.reset_after if not result.allowed else quota.window),
         }
         if not result.allowed:
@@ -82,7 +83,8 @@ class RateLimiter:
 
     async def check_failed_logins(self, ip: str, account: str | None) -> None:
         """Refuse a login attempt (429 `rate_limited`) while the client IP or the account has
-        used up its failed-login allowance. Does not count the attempt."""
+        used up its failed-login allowance. Does not count the attempt. `account` is compared
+        as given: callers pass it normalised (e.g. a lower-cased email)."""
         if not self.enabled:
             return
         quota = self.failed_logins
@@ -112,7 +114,7 @@ class RateLimiter:
     def _failed_login_keys(ip: str, account: str | None) -> list[str]:
         keys = [f"rl:failed_login:ip:{ip}"]
         if account:
-            keys.append(f"rl:failed_login:account:{account.strip().lower()}")
+            keys.append(f"rl:failed_login:account:{account}")
         return keys
 
     @staticmethod

@@ -86,8 +86,8 @@ class Settings(BaseSettings):
 
     # Jobs (both shapes) and the scheduler.
     broker_prefix: str = "pp."  # work and delay queue names start with it
-    job_concurrency: int = 4  # jobs run at once per process
-    job_prefetch: int = 16  # broker deliveries held unacknowledged per worker process
+    job_concurrency: int = 8  # jobs run at once per process
+    job_prefetch: int = 32  # broker deliveries held unacknowledged per worker process
     job_poll_seconds: float = 1.0  # embedded worker: table poll when nothing woke it
     job_lease_seconds: float = 300.0  # embedded claim older than this: its worker died
     job_relay_sweep_seconds: float = 5.0  # relay: table sweep when nothing woke it

@@ -39,7 +39,9 @@ async def _merge_progression(uow: UnitOfWork, source: User, target: User) -> dic
     discarded = mine.data if mine is not None else None
     if mine is None:
         uow.session.add(
-            Progression(user_id=target.id, version=theirs.version + 1, data=theirs.data, updated_at=utcnow())
+            Progression(
+                user_id=target.id, version=theirs.version + 1, data=theirs.data, updated_at=utcnow()
+            )
         )
     else:
         # A version jump past both keeps If-Match clients of either account from writing stale data.
@@ -52,12 +54,16 @@ async def _merge_progression(uow: UnitOfWork, source: User, target: User) -> dic
 async def _merge_friends(uow: UnitOfWork, source: User, target: User) -> int:
     pair = (source.id, target.id)
     rows = (
-        await uow.session.execute(
-            sa.select(Friendship).where(
-                sa.or_(Friendship.user_id == source.id, Friendship.friend_id == source.id)
+        (
+            await uow.session.execute(
+                sa.select(Friendship).where(
+                    sa.or_(Friendship.user_id == source.id, Friendship.friend_id == source.id)
+                )
             )
         )
-    ).scalars().all()
+        .scalars()
+        .all()
+    )
     existing = {
         (r.user_id, r.friend_id): r
         for r in (

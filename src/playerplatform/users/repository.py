@@ -199,3 +199,9 @@ async def list_friend_rows(
     for row in await uow.session.execute(theirs):
         out.append(("incoming", row[0], row[1], row[2]))
     return out
+
+
+async def delete_user(uow: UnitOfWork, user_id: uuid.UUID) -> None:
+    """Remove an account written moments ago in this unit (its profile goes with it)."""
+    await uow.session.execute(sa.delete(Profile).where(Profile.user_id == user_id))
+    await uow.session.execute(sa.delete(User).where(User.id == user_id))

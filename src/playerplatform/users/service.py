@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
+import math
 import secrets
 import uuid
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Literal
 
+import orjson
+
 from playerplatform.auth.state import UserState
-from playerplatform.kit.db import UnitOfWork, utcnow
+from playerplatform.kit.db import Row, UnitOfWork, table_row, utcnow
 from playerplatform.kit.errors import (
     AppError,
     NotFound,
@@ -33,7 +35,6 @@ from playerplatform.users.schemas import (
     UserOut,
 )
 
-
 if TYPE_CHECKING:
     from playerplatform.auth.models import Identity
 
@@ -51,6 +52,21 @@ async def create_user(
     email_verified: bool = False,
 ) -> User:
     """Create an account with its (possibly empty) profile. Flushes; the edge commits."""
+    user, profile = new_account(
+        display_name=display_name, roles=roles, email_verified=email_verified
+    )
+    await repository.insert_user(uow, user=user, profile=profile)
+    return user
+
+
+def new_account(
+    *,
+    display_name: str | None = None,
+    roles: list[str] | None = None,
+    email_verified: bool = False,
+) -> tuple[User, Profile]:
+    """A new account and its profile, not yet written: `create_user` writes them through the
+    session; the sign-in hot path writes `account_rows` of them in one statement."""
     now = utcnow()
     user = User(
         id=uuid.uuid4(),
@@ -58,12 +74,21 @@ async def create_user(
         status="active",
         roles=roles or ["player"],
         email_verified=email_verified,
+        banned_until=None,
+        ban_reason=None,
+        merged_into_id=None,
         created_at=now,
         updated_at=now,
     )
-    profile = Profile(user_id=user.id, display_name=display_name, updated_at=now)
-    await repository.insert_user(uow, user=user, profile=profile)
-    return user
+    profile = Profile(
+        user_id=user.id, display_name=display_name, avatar_url=None, locale=None, country=None,
+        updated_at=now,
+    )
+    return user, profile
+
+
+def account_rows(user: User, profile: Profile) -> list[Row]:
+    return [(User.__table__, table_row(user)), (Profile.__table__, table_row(profile))]  # type: ignore[list-item]
 
 
 async def get_user(uow: UnitOfWork, user_id: uuid.UUID) -> User:
@@ -221,12 +246,12 @@ def parse_if_match(header: str | None) -> int:
 
 
 def _encoded_size(data: dict[str, Any]) -> int:
-    """Bytes of `data` as compact JSON; 422 for what JSON stores cannot hold faithfully."""
-    depth, stack = 0, [(data, 1)]
+    """Bytes of `data` as compact JSON; 422 for what cannot be stored and served back as the
+    same JSON (NaN, integers beyond 64 bits, lone surrogates, absurd nesting)."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
     while stack:
         node, level = stack.pop()
-        depth = max(depth, level)
-        if depth > PROGRESSION_MAX_DEPTH:
+        if level > PROGRESSION_MAX_DEPTH:
             raise ValidationFailed(
                 f"Nesting deeper than {PROGRESSION_MAX_DEPTH} levels.", field="data"
             )
@@ -234,10 +259,12 @@ def _encoded_size(data: dict[str, Any]) -> int:
             stack.extend((child, level + 1) for child in node.values())
         elif isinstance(node, list):
             stack.extend((child, level + 1) for child in node)
+        elif isinstance(node, float) and not math.isfinite(node):
+            raise ValidationFailed("NaN and Infinity are not JSON.", field="data")
     try:
-        return len(json.dumps(data, allow_nan=False, separators=(",", ":")).encode())
-    except ValueError:
-        raise ValidationFailed("NaN and Infinity are not JSON.", field="data")
+        return len(orjson.dumps(data))
+    except orjson.JSONEncodeError as exc:
+        raise ValidationFailed(f"Data cannot be stored as JSON: {exc}.", field="data")
 
 
 async def save_progression(

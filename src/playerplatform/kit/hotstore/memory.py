@@ -265,7 +265,8 @@ class MemoryHotStore:
         return self._typed(self.prefix + key, str)
 
     async def mget(self, keys: Sequence[str]) -> list[str | None]:
-        return [self._typed(self.prefix + key, str) for key in keys]
+        values = [self._live(self.prefix + key) for key in keys]
+        return [v if isinstance(v, str) else None for v in values]  # as MGET: others are nil
 
     async def set(self, key: str, value: str, *, ttl: float | None = None) -> None:
         self._store(self.prefix + key, value, ttl)

@@ -120,7 +120,7 @@ class RedisHotStore:
                 socket_connect_timeout=POOL_TIMEOUT,
             )
         else:
-            pool = aioredis.BlockingConnectionPool.from_url(
+            pool: aioredis.BlockingConnectionPool = aioredis.BlockingConnectionPool.from_url(
                 url,
                 decode_responses=True,
                 max_connections=POOL_SIZE,
@@ -129,7 +129,8 @@ class RedisHotStore:
                 socket_connect_timeout=POOL_TIMEOUT,
                 health_check_interval=30,
             )
-            client = aioredis.Redis.from_pool(pool)
+            # The client owns the pool and closes it (the redis stubs lag redis 5 here).
+            client = aioredis.Redis.from_pool(pool)  # type: ignore[attr-defined]
         return cls(client, prefix=prefix, cluster=cluster)
 
     def _key(self, key: str) -> str:

@@ -31,10 +31,11 @@ fmt: venv ## format the code and apply safe lint fixes
 	$(BIN)/ruff format .
 
 bench: venv services ## run every benchmark scenario in bench/ and record it in BENCHMARKS.md
-	@set -e; for script in bench/*.py; do \
+	@failed=""; for script in bench/*.py; do \
 		case "$$script" in bench/wrk.py|bench/_*) continue;; esac; \
-		echo "==> $$script"; $(BIN)/python "$$script"; \
-	done
+		echo "==> $$script"; $(BIN)/python "$$script" || failed="$$failed $$script"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "make bench: FAILED:$$failed"; exit 1; fi
 
 clean: ## remove var/ and caches (keeps .venv)
 	rm -rf var .mypy_cache .ruff_cache .pytest_cache .hypothesis build dist bench/results

@@ -24,14 +24,24 @@ step() { # label command...
     else
         local why="exit $rc"
         # pytest exits 5 when it collected nothing: a suite that runs no test proves nothing.
-        if ((rc == 5)) && [[ "$label" == pytest* ]]; then why="no tests collected"; fi
+        if [[ "$label" == pytest* ]]; then
+            case "$rc" in
+            5) why="no tests collected" ;;
+            124 | 137) why="timed out after ${PYTEST_TIMEOUT}s" ;;
+            esac
+        fi
         SUMMARY+=("FAIL  $label (${took}s, $why)")
         FAILED=1
     fi
 }
 
+# A hung run must fail, not hold CI: each shape gets PYTEST_TIMEOUT seconds (the whole suite is
+# meant to stay well under 15 minutes for both shapes together).
+PYTEST_TIMEOUT="${PYTEST_TIMEOUT:-600}"
+
 pytest_shape() { # shape
-    PP_TEST_SHAPE="$1" "$BIN/pytest" -o addopts="" -q -p no:cacheprovider
+    PP_TEST_SHAPE="$1" timeout --kill-after=30 "$PYTEST_TIMEOUT" \
+        "$BIN/pytest" -o addopts="" -q -p no:cacheprovider
 }
 
 step "ruff check" "$BIN/ruff" check .

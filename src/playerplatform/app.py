@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.responses import ORJSONResponse
 
+from playerplatform.admin.console import router as console_router
 from playerplatform.admin.router import router as admin_router
 from playerplatform.audit.router import router as audit_router
 from playerplatform.auth.router import admin_router as service_accounts_router
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     install_error_handlers(app)
     install_gateway(app, settings)
     app.include_router(ops_router)
+    app.include_router(console_router)
     app.include_router(objects_router)
     app.include_router(auth_router, prefix=API_PREFIX)
     app.include_router(users_router, prefix=API_PREFIX)

@@ -205,3 +205,21 @@ async def find_account(
         return None
     identity, user, profile = rows[0][0], rows[0][1], rows[0][2]
     return identity, user, profile, [r[3] for r in rows]
+
+
+async def account_by_user_id(uow: UnitOfWork, user_id: uuid.UUID) -> tuple[Any, Any, list[Identity]] | None:
+    """(user, profile, identities) of one account in one query."""
+    from playerplatform.users.models import Profile, User
+
+    rows = (
+        await uow.session.execute(
+            sa.select(User, Profile, Identity)
+            .join(Profile, Profile.user_id == User.id)
+            .outerjoin(Identity, Identity.user_id == User.id)
+            .where(User.id == user_id)
+            .order_by(Identity.linked_at)
+        )
+    ).all()
+    if not rows:
+        return None
+    return rows[0][0], rows[0][1], [r[2] for r in rows if r[2] is not None]

@@ -120,7 +120,8 @@ class Database:
                 max_overflow=settings.database_pool_size,
                 pool_pre_ping=False,
             )
-            self.read_engine = self.write_engine
+            # Reads run in autocommit: no BEGIN/COMMIT round trips around a GET's SELECTs.
+            self.read_engine = self.write_engine.execution_options(isolation_level="AUTOCOMMIT")
         self._writers = async_sessionmaker(self.write_engine, expire_on_commit=False)
         self._readers = async_sessionmaker(self.read_engine, expire_on_commit=False)
 
@@ -137,7 +138,7 @@ class Database:
 
     async def dispose(self) -> None:
         await self.write_engine.dispose()
-        if self.read_engine is not self.write_engine:
+        if self.is_sqlite:  # on PostgreSQL the read engine shares the writer's pool
             await self.read_engine.dispose()
 
 
@@ -259,12 +260,12 @@ def _together_statement(rows: list[Row], claim: Row | None, after_claim: list[Ro
         table, row = claim
         keys = ", ".join(c.name for c in table.primary_key.columns)
         ctes.append(
-            f"claim AS (INSERT INTO {target(table, tuple(row))} VALUES"
-            f" ({values('c', table, tuple(row))}) ON CONFLICT DO NOTHING RETURNING {keys})"  # noqa: S608
+            f"claim AS (INSERT INTO {target(table, tuple(row))} VALUES"  # noqa: S608
+            f" ({values('c', table, tuple(row))}) ON CONFLICT DO NOTHING RETURNING {keys})"
         )
         ctes += [
-            f"a{n} AS (INSERT INTO {target(t, tuple(r))}"
-            f" SELECT {values(f'a{n}', t, tuple(r))} FROM claim)"  # noqa: S608
+            f"a{n} AS (INSERT INTO {target(t, tuple(r))}"  # noqa: S608
+            f" SELECT {values(f'a{n}', t, tuple(r))} FROM claim)"
             for n, (t, r) in enumerate(after_claim)
         ]
         final = "SELECT count(*) FROM claim"

@@ -120,11 +120,10 @@ async def user_view(uow: UnitOfWork, user_id: uuid.UUID) -> UserOut:
     """The full user object, as its owner (or staff) sees it."""
     from playerplatform.auth import repository as auth_repository
 
-    pair = await repository.get_user_with_profile(uow, user_id)
-    if pair is None:
+    account = await auth_repository.account_by_user_id(uow, user_id)
+    if account is None:
         raise NotFound("No such user.")
-    user, profile = pair
-    identities = await auth_repository.list_identities(uow, user_id)
+    user, profile, identities = account
     return user_out(user, profile, identities)
 
 

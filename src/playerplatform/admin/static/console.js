@@ -1,0 +1,683 @@
+// Player Platform staff console: a client of the public JSON API, nothing more.
+//
+// Safety rule for this file: text from the server (display names, reasons, mail bodies, audit
+// values) only ever reaches the page through textContent / createTextNode / setAttribute on
+// fixed attribute names. Markup is never built from strings.
+"use strict";
+
+(() => {
+  const API = "/api/v1";
+  const REFRESH_KEY = "pp.console.refresh_token";
+  const ROLES = ["player", "moderator", "admin"];
+  const STATUS_CLASSES = new Set(["active", "banned", "merged", "ok", "dead", "pending", "running", "done", "success", "failure", "denied", "ban", "unban"]);
+  const NOT_STAFF = "This account has no moderator or admin role. The console is for studio staff only; you have been signed out.";
+
+  // -- DOM helpers ------------------------------------------------------------------------
+
+  const $ = (selector) => document.querySelector(selector);
+
+  function el(tag, attrs = {}, ...children) {
+    const node = document.createElement(tag);
+    for (const [key, value] of Object.entries(attrs)) {
+      if (value === null || value === undefined || value === false) continue;
+      if (key === "class") node.className = value;
+      else if (key === "onclick" || key === "onsubmit" || key === "onchange") node.addEventListener(key.slice(2), value);
+      else node.setAttribute(key, value === true ? "" : String(value));
+    }
+    for (const child of children.flat(Infinity)) {
+      if (child === null || child === undefined || child === false) continue;
+      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+    return node;
+  }
+
+  const code = (text) => el("code", { class: "id" }, text ?? "—");
+  const dash = (value) => (value === null || value === undefined || value === "" ? "—" : String(value));
+
+  function badge(value) {
+    const cls = STATUS_CLASSES.has(value) ? `badge badge-${value}` : "badge";
+    return el("span", { class: cls }, dash(value));
+  }
+
+  function chips(values) {
+    return el("span", { class: "chips" }, (values || []).map((v) => el("span", { class: `chip chip-${ROLES.includes(v) ? v : "other"}` }, v)));
+  }
+
+  function when(iso) {
+    if (!iso) return el("span", { class: "muted" }, "—");
+    const date = new Date(iso);
+    if (Number.isNaN(date.getTime())) return document.createTextNode(String(iso));
+    const utc = date.toISOString().replace("T", " ").replace(/\.\d+Z$/, "Z");
+    return el("time", { datetime: iso, title: date.toString() }, utc);
+  }
+
+  function json(value) {
+    return el("pre", { class: "json" }, JSON.stringify(value, null, 2));
+  }
+
+  function cellValue(value) {
+    if (value === null || value === undefined) return el("span", { class: "muted" }, "—");
+    if (typeof value === "object") return el("code", { class: "value" }, JSON.stringify(value));
+    return el("code", { class: "value" }, String(value));
+  }
+
+  function table(headers, rows) {
+    return el("div", { class: "table-wrap" },
+      el("table", { class: "data compact" },
+        el("thead", {}, el("tr", {}, headers.map((h) => el("th", {}, h)))),
+        el("tbody", {}, rows)));
+  }
+
+  function playerLink(canonicalId) {
+    return el("a", { href: `#players/${encodeURIComponent(canonicalId)}` }, code(canonicalId));
+  }
+
+  // A datetime-local value (the staff member's own clock) as RFC 3339 UTC.
+  function localToIso(value) {
+    if (!value) return "";
+    const date = new Date(value);
+    return Number.isNaN(date.getTime()) ? value : date.toISOString();
+  }
+
+  // -- Banner -----------------------------------------------------------------------------
+
+  let bannerTimer = null;
+
+  function showBanner(text, { codeText = "", fields = [], kind = "error" } = {}) {
+    clearTimeout(bannerTimer);
+    const banner = $("#banner");
+    banner.className = `banner banner-${kind}`;
+    $("#banner-text").textContent = text;
+    $("#banner-code").textContent = codeText;
+    $("#banner-code").hidden = !codeText;
+    $("#banner-fields").replaceChildren(...fields.map((f) => el("li", {}, el("code", {}, dash(f.field)), " ", dash(f.message))));
+    banner.hidden = false;
+    if (kind === "ok") bannerTimer = setTimeout(hideBanner, 4000);
+  }
+
+  function hideBanner() {
+    $("#banner").hidden = true;
+  }
+
+  function showError(err) {
+    if (err instanceof ApiError) {
+      const fields = Array.isArray(err.problem.errors) ? err.problem.errors : [];
+      showBanner(err.message, { codeText: err.code, fields });
+    } else {
+      showBanner(String(err && err.message ? err.message : err), { codeText: "client_error" });
+    }
+  }
+
+  const notify = (text) => showBanner(text, { kind: "ok" });
+
+  // -- API client -------------------------------------------------------------------------
+
+  class ApiError extends Error {
+    constructor(status, problem) {
+      super(problem.detail || problem.title || `The server answered ${status}.`);
+      this.status = status;
+      this.code = problem.code || `http_${status}`;
+      this.problem = problem;
+    }
+  }
+
+  // The access token lives in memory only; the refresh token in sessionStorage, so a reload
+  // keeps the session and closing the tab ends it.
+  const session = { access: null, user: null, expiresAt: 0, refreshing: null };
+
+  async function send(method, path, { query = null, body, auth = true } = {}) {
+    let url = path;
+    if (query) {
+      const params = new URLSearchParams();
+      for (const [key, value] of Object.entries(query)) {
+        if (value !== null && value !== undefined && value !== "") params.set(key, value);
+      }
+      const qs = params.toString();
+      if (qs) url += `?${qs}`;
+    }
+    const headers = { Accept: "application/json" };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    if (auth && session.access) headers.Authorization = `Bearer ${session.access}`;
+    let response;
+    try {
+      response = await fetch(url, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        credentials: "omit",
+        cache: "no-store",
+      });
+    } catch {
+      throw new ApiError(0, { detail: "The server could not be reached.", code: "network_error" });
+    }
+    if (response.status === 204) return null;
+    let data = null;
+    if ((response.headers.get("content-type") || "").includes("json")) {
+      try { data = await response.json(); } catch { data = null; }
+    }
+    if (!response.ok) throw new ApiError(response.status, data && typeof data === "object" ? data : {});
+    return data;
+  }
+
+  // An authenticated call: an expired access token is renewed once and the call repeated; a
+  // session the server no longer accepts sends the staff member back to the sign-in form.
+  async function api(method, path, options = {}) {
+    try {
+      return await send(method, path, options);
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err;
+      if (err.status === 401 && err.code === "token_expired") {
+        await refreshSession();
+        return send(method, path, options);
+      }
+      if (err.status === 401 || err.code === "account_banned") endSession("Your session has ended. Please sign in again.");
+      throw err;
+    }
+  }
+
+  function refreshSession() {
+    if (!session.refreshing) {
+      session.refreshing = (async () => {
+        const token = sessionStorage.getItem(REFRESH_KEY);
+        if (!token) throw new ApiError(401, { detail: "Please sign in.", code: "unauthorized" });
+        let tokens;
+        try {
+          tokens = await send("POST", `${API}/auth/refresh`, { body: { refresh_token: token }, auth: false });
+        } catch (err) {
+          if (err instanceof ApiError && err.status >= 400 && err.status < 500) endSession("Your session has ended. Please sign in again.");
+          throw err;
+        }
+        await adopt(tokens);
+      })().finally(() => { session.refreshing = null; });
+    }
+    return session.refreshing;
+  }
+
+  const roles = () => (session.user && Array.isArray(session.user.roles) ? session.user.roles : []);
+  const isAdmin = () => roles().includes("admin");
+  const isStaff = () => isAdmin() || roles().includes("moderator");
+
+  async function adopt(tokens) {
+    session.access = tokens.access_token;
+    session.user = tokens.user;
+    session.expiresAt = Date.now() + tokens.expires_in * 1000;
+    sessionStorage.setItem(REFRESH_KEY, tokens.refresh_token);
+    if (!isStaff()) {
+      // Not staff: end the session just made rather than keep tokens the console cannot use.
+      try { await send("POST", `${API}/auth/logout`, { body: {} }); } catch { /* ending anyway */ }
+      endSession(NOT_STAFF, "warn");
+      throw new ApiError(403, { detail: NOT_STAFF, code: "forbidden" });
+    }
+  }
+
+  function endSession(note, kind = "info") {
+    session.access = null;
+    session.user = null;
+    session.expiresAt = 0;
+    sessionStorage.removeItem(REFRESH_KEY);
+    showSignIn(note, kind);
+  }
+
+  // -- Sign in and out --------------------------------------------------------------------
+
+  function showSignIn(note = "", kind = "info") {
+    $("#app-view").hidden = true;
+    $("#signin-view").hidden = false;
+    const box = $("#signin-note");
+    box.textContent = note;
+    box.className = `note note-${kind}`;
+    box.hidden = !note;
+    $("#signin-form").elements.email.focus();
+  }
+
+  async function signIn(event) {
+    event.preventDefault();
+    const form = event.currentTarget;
+    const button = form.querySelector("button[type=submit]");
+    button.disabled = true;
+    hideBanner();
+    try {
+      const tokens = await send("POST", `${API}/auth/email/login`, {
+        body: { email: form.elements.email.value.trim(), password: form.elements.password.value },
+        auth: false,
+      });
+      form.elements.password.value = "";
+      await adopt(tokens);
+      enterConsole();
+    } catch (err) {
+      if (!(err instanceof ApiError && err.code === "forbidden" && err.message === NOT_STAFF)) showError(err);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  async function signOut() {
+    try { await send("POST", `${API}/auth/logout`, { body: {} }); } catch { /* the local session ends regardless */ }
+    hideBanner();
+    endSession("You have signed out.");
+  }
+
+  function enterConsole() {
+    $("#signin-view").hidden = true;
+    $("#app-view").hidden = false;
+    const user = session.user;
+    const email = (user.identities || []).find((i) => i.provider === "email");
+    $("#whoami-name").textContent = (user.profile && user.profile.display_name) || (email && email.provider_id) || user.canonical_id;
+    $("#whoami-roles").replaceChildren(chips(user.roles));
+    for (const link of document.querySelectorAll("[data-admin-only]")) link.hidden = !isAdmin();
+    route();
+  }
+
+  // -- Routing (#view/arg?filters) --------------------------------------------------------
+
+  const views = {};
+
+  function parseHash() {
+    const raw = location.hash.replace(/^#/, "");
+    const [path, qs = ""] = raw.split("?", 2);
+    const [view, ...rest] = path.split("/");
+    let arg = null;
+    try { arg = rest.length ? decodeURIComponent(rest.join("/")) : null; } catch { arg = null; }
+    return { view: view || "overview", arg, params: new URLSearchParams(qs) };
+  }
+
+  function route() {
+    if (!session.access) return;
+    let { view, arg, params } = parseHash();
+    if (view === "players" && arg) view = "player";
+    const spec = views[view];
+    if (!spec || (spec.adminOnly && !isAdmin())) view = "overview";
+    for (const section of document.querySelectorAll(".view")) section.hidden = section.id !== `view-${view}`;
+    const navView = view === "player" ? "players" : view;
+    for (const link of document.querySelectorAll("#nav a")) link.classList.toggle("active", link.dataset.view === navView);
+    views[view].open(arg, params);
+  }
+
+  // A list with "Load more" paging; a newer reload makes answers to older ones moot.
+  function pager({ rows, empty, more, fetchPage, render }) {
+    let cursor = null;
+    let generation = 0;
+    async function load(reset) {
+      const mine = reset ? ++generation : generation;
+      if (reset) { rows.replaceChildren(); cursor = null; empty.hidden = true; more.hidden = true; }
+      more.disabled = true;
+      try {
+        const page = await fetchPage(cursor);
+        if (mine !== generation) return;
+        for (const item of page.items) rows.append(...[render(item)].flat());
+        cursor = page.next_cursor;
+        more.hidden = !cursor;
+        empty.hidden = rows.childElementCount > 0;
+      } catch (err) {
+        if (mine === generation) showError(err);
+        throw err;
+      } finally {
+        more.disabled = false;
+      }
+    }
+    more.addEventListener("click", () => load(false).catch(() => {}));
+    return { reload: () => load(true) };
+  }
+
+  // A row that opens a detail row under it when clicked.
+  function expandable(cells, detail, columns) {
+    const detailRow = el("tr", { class: "detail-row", hidden: true }, el("td", { colspan: columns }, detail));
+    const row = el("tr", { class: "expandable", tabindex: 0 }, cells);
+    const toggle = () => { detailRow.hidden = !detailRow.hidden; row.classList.toggle("open", !detailRow.hidden); };
+    row.addEventListener("click", (e) => { if (!e.target.closest("a, button")) toggle(); });
+    row.addEventListener("keydown", (e) => { if (e.key === "Enter") toggle(); });
+    return [row, detailRow];
+  }
+
+  // -- Overview ---------------------------------------------------------------------------
+
+  views.overview = { open: loadOverview };
+
+  async function loadOverview() {
+    const status = $("#ready-status");
+    const checks = $("#ready-checks");
+    let body;
+    try {
+      body = await send("GET", "/readyz", { auth: false });
+      status.replaceChildren(badge("ok"), " every dependency answers");
+    } catch (err) {
+      body = err instanceof ApiError ? err.problem : {};
+      status.replaceChildren(el("span", { class: "badge badge-failure" }, "not ready"), " ", err.message);
+    }
+    checks.replaceChildren(...Object.entries(body.checks || {}).map(([name, state]) =>
+      el("tr", {}, el("td", {}, name), el("td", {}, state === "ok" ? badge("ok") : el("span", { class: "badge badge-failure" }, state)))));
+    const user = session.user;
+    const email = (user.identities || []).find((i) => i.provider === "email");
+    const rows = [
+      ["Canonical id", code(user.canonical_id)],
+      ["Display name", dash(user.profile && user.profile.display_name)],
+      ["Email", email ? email.provider_id : "—"],
+      ["Roles", chips(user.roles)],
+      ["Status", badge(user.status)],
+      ["Access token until", when(new Date(session.expiresAt).toISOString())],
+    ];
+    $("#me-details").replaceChildren(...rows.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
+  }
+
+  // -- Players ----------------------------------------------------------------------------
+
+  const players = pager({
+    rows: $("#players-rows"),
+    empty: $("#players-empty"),
+    more: $("#players-more"),
+    fetchPage: (cursor) => api("GET", `${API}/admin/users`, { query: { q: $("#players-search").elements.q.value.trim(), cursor } }),
+    render: (user) => {
+      const row = el("tr", { class: "expandable" },
+        el("td", {}, playerLink(user.canonical_id)),
+        el("td", {}, dash(user.profile && user.profile.display_name)),
+        el("td", {}, badge(user.status)),
+        el("td", {}, chips(user.roles)),
+        el("td", {}, (user.identities || []).map((i) => el("span", { class: "chip chip-other" }, i.provider))),
+        el("td", {}, when(user.created_at)));
+      row.addEventListener("click", (e) => {
+        if (!e.target.closest("a")) location.hash = `#players/${encodeURIComponent(user.canonical_id)}`;
+      });
+      return row;
+    },
+  });
+  let playersLoaded = false;
+
+  views.players = {
+    open: () => {
+      if (!playersLoaded) { playersLoaded = true; players.reload().catch(() => {}); }
+    },
+  };
+
+  views.player = { open: (canonicalId) => loadPlayer(canonicalId) };
+  let currentPlayer = null;
+
+  async function loadPlayer(canonicalId) {
+    currentPlayer = canonicalId;
+    const box = $("#player-detail");
+    box.replaceChildren(el("p", { class: "muted" }, "Loading…"));
+    try {
+      const user = await api("GET", `${API}/admin/users/${encodeURIComponent(canonicalId)}`);
+      if (currentPlayer === canonicalId) renderPlayer(user);
+    } catch (err) {
+      if (currentPlayer === canonicalId) box.replaceChildren(el("p", { class: "muted" }, "This player could not be loaded."));
+      showError(err);
+    }
+  }
+
+  const BUILT_IN = new Set(["canonical_id", "status", "roles", "profile", "identities", "email_verified", "created_at", "sessions", "sanctions", "ban"]);
+
+  function renderPlayer(user) {
+    const name = (user.profile && user.profile.display_name) || "(no display name)";
+    const profile = user.profile || {};
+    const head = el("div", { class: "card player-head" },
+      el("div", {},
+        el("h2", {}, name),
+        el("div", { class: "player-id" }, code(user.canonical_id), " ", badge(user.status), " ", chips(user.roles))),
+      el("dl", { class: "kv" },
+        el("dt", {}, "Created"), el("dd", {}, when(user.created_at)),
+        el("dt", {}, "Email verified"), el("dd", {}, user.email_verified ? "yes" : "no"),
+        el("dt", {}, "Locale / country"), el("dd", {}, `${dash(profile.locale)} / ${dash(profile.country)}`),
+        el("dt", {}, "Avatar URL"), el("dd", {}, cellValue(profile.avatar_url))),
+      el("a", { href: `#audit?user=${encodeURIComponent(user.canonical_id)}`, class: "button-link" }, "Audit entries for this player"));
+    const banNotice = user.ban
+      ? el("div", { class: "note note-warn" }, el("strong", {}, "Banned "), user.ban.until ? ["until ", when(user.ban.until)] : "permanently", ". Reason: ", dash(user.ban.reason))
+      : null;
+
+    const sections = [
+      section("Identities", user.identities.length ? table(["Provider", "Provider id", "Linked"],
+        user.identities.map((i) => el("tr", {}, el("td", {}, i.provider), el("td", {}, code(i.provider_id)), el("td", {}, when(i.linked_at))))) : emptyNote("No identities.")),
+      section("Sessions", user.sessions.length ? table(["Session id", "Provider", "Created", "Refreshed", "Expires", "IP", "User agent"],
+        user.sessions.map((s) => el("tr", {}, el("td", {}, code(s.session_id)), el("td", {}, s.provider), el("td", {}, when(s.created_at)),
+          el("td", {}, when(s.refreshed_at)), el("td", {}, when(s.expires_at)), el("td", {}, code(s.ip)), el("td", { class: "wrap" }, dash(s.user_agent))))) : emptyNote("No live sessions.")),
+      section("Sanctions", user.sanctions.length ? table(["Action", "Reason", "Until", "By", "At"],
+        user.sanctions.map((s) => el("tr", {}, el("td", {}, badge(s.action)), el("td", { class: "wrap" }, dash(s.reason)),
+          el("td", {}, s.action === "ban" ? (s.until ? when(s.until) : "permanent") : "—"), el("td", {}, playerLink(s.actor_id)), el("td", {}, when(s.created_at))))) : emptyNote("No bans or unbans on record.")),
+    ];
+    // Sections other domains add (entitlements, balances, ...), shown as they come.
+    for (const [key, value] of Object.entries(user)) {
+      if (BUILT_IN.has(key)) continue;
+      const title = key.replace(/_/g, " ").replace(/^./, (c) => c.toUpperCase());
+      sections.push(section(title, Array.isArray(value) && value.length === 0 ? emptyNote("None.") : genericTable(value)));
+    }
+    $("#player-detail").replaceChildren(el("div", { class: "player" }, head, banNotice, actions(user), sections));
+  }
+
+  function section(title, body) {
+    return el("div", { class: "card" }, el("h3", {}, title), body);
+  }
+
+  function emptyNote(text) {
+    return el("p", { class: "muted" }, text);
+  }
+
+  function genericTable(value) {
+    if (!Array.isArray(value) || !value.every((v) => v && typeof v === "object" && !Array.isArray(v))) return json(value);
+    const keys = [...new Set(value.flatMap((v) => Object.keys(v)))];
+    return table(keys, value.map((item) => el("tr", {}, keys.map((k) => el("td", {}, cellValue(item[k]))))));
+  }
+
+  function actions(user) {
+    const self = session.user && user.canonical_id === session.user.canonical_id;
+    const cards = [];
+    if (!self && user.status !== "merged") {
+      if (user.status === "banned") {
+        cards.push(actionForm("Unban", [textarea("reason", "Reason (recorded in the audit log)")], "Unban", async (form) => {
+          const reason = form.elements.reason.value.trim();
+          return api("POST", `${API}/admin/users/${encodeURIComponent(user.canonical_id)}/unban`, { body: { reason } });
+        }, "Player unbanned."));
+      }
+      cards.push(actionForm(user.status === "banned" ? "Change ban" : "Ban",
+        [textarea("reason", "Reason (recorded in the audit log)"),
+          el("label", {}, "Until (your local time; empty for a permanent ban)", el("input", { type: "datetime-local", name: "until", step: 1 }))],
+        "Ban", async (form) => {
+          const body = { reason: form.elements.reason.value.trim() };
+          const until = localToIso(form.elements.until.value);
+          if (until) body.until = until;
+          const label = (user.profile && user.profile.display_name) || user.canonical_id;
+          if (!window.confirm(`Ban ${label}? Every session ends at once.`)) return null;
+          return api("POST", `${API}/admin/users/${encodeURIComponent(user.canonical_id)}/ban`, { body });
+        }, "Player banned.", "danger"));
+    }
+    if (isAdmin() && user.status !== "merged") {
+      const boxes = ROLES.map((role) => el("label", { class: "check" },
+        el("input", { type: "checkbox", name: "roles", value: role, checked: (user.roles || []).includes(role) }), role));
+      cards.push(actionForm("Roles", [el("div", { class: "checks" }, boxes)], "Save roles", async (form) => {
+        const chosen = [...form.querySelectorAll("input[name=roles]:checked")].map((i) => i.value);
+        return api("PUT", `${API}/admin/users/${encodeURIComponent(user.canonical_id)}/roles`, { body: { roles: chosen } });
+      }, "Roles saved."));
+    }
+    return cards.length ? el("div", { class: "cards actions" }, cards) : null;
+  }
+
+  function textarea(name, label) {
+    return el("label", {}, label, el("textarea", { name, rows: 2, maxlength: 500, required: true }));
+  }
+
+  function actionForm(title, fields, buttonText, submit, done, buttonClass = "primary") {
+    const button = el("button", { type: "submit", class: buttonClass }, buttonText);
+    const form = el("form", { class: "card action" }, el("h3", {}, title), fields, button);
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      button.disabled = true;
+      try {
+        const user = await submit(form);
+        if (user) { renderPlayer(user); notify(done); }
+      } catch (err) {
+        showError(err);
+      } finally {
+        button.disabled = false;
+      }
+    });
+    return form;
+  }
+
+  // -- Audit log --------------------------------------------------------------------------
+
+  const AUDIT_FILTERS = ["actor", "user", "action", "resource_type", "since"];
+
+  const audit = pager({
+    rows: $("#audit-rows"),
+    empty: $("#audit-empty"),
+    more: $("#audit-more"),
+    fetchPage: (cursor) => {
+      const f = $("#audit-filters").elements;
+      const query = { cursor };
+      for (const name of AUDIT_FILTERS) query[name] = f[name].value.trim();
+      query.since = localToIso(query.since);
+      return api("GET", `${API}/admin/audit-logs`, { query });
+    },
+    render: (entry) => expandable([
+      el("td", {}, when(entry.created_at)),
+      el("td", {}, code(entry.actor_id), " ", el("span", { class: "muted small" }, entry.actor_type)),
+      el("td", {}, el("code", { class: "action" }, entry.action)),
+      el("td", {}, entry.resource_type, " ", entry.resource_id ? code(entry.resource_id) : ""),
+      el("td", {}, badge(entry.outcome)),
+      el("td", {}, code(entry.ip)),
+    ], auditDetail(entry), 6),
+  });
+
+  function auditDetail(entry) {
+    const old = entry.old_values || {};
+    const now = entry.new_values || {};
+    const keys = [...new Set([...Object.keys(old), ...Object.keys(now)])];
+    const changes = keys.length
+      ? table(["Field", "Old value", "New value"], keys.map((k) => el("tr", { class: JSON.stringify(old[k]) === JSON.stringify(now[k]) ? "" : "changed" },
+        el("td", {}, k), el("td", {}, cellValue(old[k])), el("td", {}, cellValue(now[k])))))
+      : emptyNote("No values recorded.");
+    return el("div", { class: "audit-detail" },
+      el("dl", { class: "kv" },
+        el("dt", {}, "Entry"), el("dd", {}, code(String(entry.id))),
+        el("dt", {}, "Accounts touched"), el("dd", {}, entry.subjects.length ? entry.subjects.map((s) => [playerLink(s), " "]) : "—"),
+        el("dt", {}, "Request id"), el("dd", {}, code(entry.request_id)),
+        el("dt", {}, "User agent"), el("dd", { class: "wrap" }, dash(entry.user_agent))),
+      changes);
+  }
+
+  views.audit = {
+    open: (_arg, params) => {
+      const f = $("#audit-filters").elements;
+      for (const name of AUDIT_FILTERS) f[name].value = params.get(name) || "";
+      audit.reload().catch(() => {});
+    },
+  };
+
+  function applyAuditFilters(event) {
+    if (event) event.preventDefault();
+    const f = $("#audit-filters").elements;
+    const params = new URLSearchParams();
+    for (const name of AUDIT_FILTERS) if (f[name].value.trim()) params.set(name, f[name].value.trim());
+    const next = params.toString() ? `#audit?${params}` : "#audit";
+    if (location.hash === next) audit.reload().catch(() => {});
+    else location.hash = next;
+  }
+
+  // -- Jobs -------------------------------------------------------------------------------
+
+  const jobs = pager({
+    rows: $("#jobs-rows"),
+    empty: $("#jobs-empty"),
+    more: $("#jobs-more"),
+    fetchPage: (cursor) => {
+      const f = $("#jobs-filters").elements;
+      return api("GET", `${API}/admin/jobs`, { query: { queue: f.queue.value.trim(), status: f.status.value, cursor } });
+    },
+    render: jobRow,
+  });
+
+  function jobRow(job) {
+    const retry = job.status === "dead"
+      ? el("button", { type: "button", class: "small" }, "Retry")
+      : null;
+    const row = el("tr", {},
+      el("td", {}, code(job.job_id)), el("td", {}, job.queue), el("td", {}, code(job.key)), el("td", {}, badge(job.status)),
+      el("td", { class: "num" }, `${job.attempts} / ${job.max_attempts}`),
+      el("td", { class: "wrap error-text" }, dash(job.last_error)),
+      el("td", {}, when(job.run_at)), el("td", {}, when(job.created_at)), el("td", {}, when(job.finished_at)),
+      el("td", {}, retry));
+    if (retry) {
+      retry.addEventListener("click", async () => {
+        retry.disabled = true;
+        try {
+          const again = await api("POST", `${API}/admin/jobs/${encodeURIComponent(job.job_id)}/retry`);
+          row.replaceWith(jobRow(again));
+          notify("Job queued again.");
+        } catch (err) {
+          retry.disabled = false;
+          showError(err);
+        }
+      });
+    }
+    return row;
+  }
+
+  views.jobs = {
+    adminOnly: true,
+    open: () => loadJobs(),
+  };
+
+  async function loadJobs() {
+    try {
+      await jobs.reload();
+      $("#jobs-unavailable").hidden = true;
+      $("#jobs-table").hidden = false;
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 404) {
+        hideBanner();
+        $("#jobs-unavailable").hidden = false;
+        $("#jobs-table").hidden = true;
+        $("#jobs-empty").hidden = true;
+      }
+    }
+  }
+
+  // -- Mailbox ----------------------------------------------------------------------------
+
+  const mailbox = pager({
+    rows: $("#mailbox-rows"),
+    empty: $("#mailbox-empty"),
+    more: $("#mailbox-more"),
+    fetchPage: (cursor) => api("GET", `${API}/admin/mailbox`, { query: { to: $("#mailbox-filters").elements.to.value.trim(), cursor } }),
+    render: (mail) => expandable([
+      el("td", {}, when(mail.created_at)),
+      el("td", {}, code(mail.to)),
+      el("td", { class: "wrap" }, mail.subject),
+      el("td", {}, el("code", { class: "action" }, mail.template)),
+    ], el("pre", { class: "mail-body" }, mail.body_text), 4),
+  });
+
+  views.mailbox = { adminOnly: true, open: () => mailbox.reload().catch(() => {}) };
+
+  // -- Wiring -----------------------------------------------------------------------------
+
+  function onSubmit(selector, handler) {
+    $(selector).addEventListener("submit", (event) => { event.preventDefault(); handler(event); });
+  }
+
+  async function boot() {
+    $("#banner-close").addEventListener("click", hideBanner);
+    $("#signin-form").addEventListener("submit", signIn);
+    $("#signout").addEventListener("click", signOut);
+    $("#overview-refresh").addEventListener("click", loadOverview);
+    $("#player-reload").addEventListener("click", () => currentPlayer && loadPlayer(currentPlayer));
+    onSubmit("#players-search", () => players.reload().catch(() => {}));
+    onSubmit("#audit-filters", applyAuditFilters);
+    $("#audit-clear").addEventListener("click", () => { $("#audit-filters").reset(); applyAuditFilters(); });
+    onSubmit("#jobs-filters", loadJobs);
+    onSubmit("#mailbox-filters", () => mailbox.reload().catch(() => {}));
+    window.addEventListener("hashchange", route);
+
+    if (!sessionStorage.getItem(REFRESH_KEY)) {
+      showSignIn();
+      return;
+    }
+    try {
+      await refreshSession();
+      enterConsole();
+    } catch (err) {
+      if ($("#signin-view").hidden) showSignIn();
+      if (!(err instanceof ApiError && err.status < 500 && err.status !== 0)) showError(err);
+    }
+  }
+
+  document.addEventListener("DOMContentLoaded", boot);
+})();

@@ -189,7 +189,7 @@ def main() -> int:
             scenarios,
             baseline=baseline,
             setup=SETUP,
-            extra_machine=[("load average at the start (1/5/15 min)", load_at_start)],
+            load_at_start=load_at_start,
         )
     except wrk.BenchError as failure:
         print(f"bench: FAILED: {failure}", file=sys.stderr)

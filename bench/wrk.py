@@ -165,7 +165,7 @@ def run_scenario(
 def ratio(result: WrkResult, baseline: WrkResult | None) -> str:
     if baseline is None or baseline.requests_per_second <= 0:
         return "-"
-    return f"{result.requests_per_second / baseline.requests_per_second:.2f}"
+    return f"{result.requests_per_second / baseline.requests_per_second:.3f}"
 
 
 def result_line(name: str, result: WrkResult, baseline: WrkResult | None = None) -> str:
@@ -224,9 +224,10 @@ def warn_if_busy() -> str:
     return load
 
 
-def machine_description() -> list[tuple[str, str]]:
-    """What the numbers were measured on: cores, CPU, memory, kernel, Python, stores, date."""
+def machine_description(load_at_start: str | None = None) -> list[tuple[str, str]]:
+    """What the numbers were measured on: cores, CPU, memory, kernel, Python, stores, load, date."""
     mem_kib = _first_match("/proc/meminfo", r"^MemTotal:\s+(\d+)")
+    started = [("load average at the start (1/5/15 min)", load_at_start)] if load_at_start else []
     return [
         ("cores (nproc)", str(len(os.sched_getaffinity(0)))),
         ("CPU", _first_match("/proc/cpuinfo", r"^model name\s*:\s*(.+)$") or platform.machine()),
@@ -235,6 +236,7 @@ def machine_description() -> list[tuple[str, str]]:
         ("Python", platform.python_version()),
         ("PostgreSQL", postgres_version()),
         ("Redis", redis_version()),
+        *started,
         ("load average at the end (1/5/15 min)", load_average()),
         ("date", dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")),
     ]
@@ -250,7 +252,7 @@ def render_section(
     baseline: WrkResult | None,
     setup: str = "",
     machine: Sequence[tuple[str, str]] | None = None,
-    extra_machine: Sequence[tuple[str, str]] = (),
+    load_at_start: str | None = None,
 ) -> str:
     lines = [f"## {title}", ""]
     if setup:
@@ -269,10 +271,7 @@ def render_section(
             f"{r.p99_ms:.2f} | {ratio(r, baseline)} |"
         )
     lines += ["", "Machine:", ""]
-    for key, value in [
-        *(machine if machine is not None else machine_description()),
-        *extra_machine,
-    ]:
+    for key, value in machine if machine is not None else machine_description(load_at_start):
         lines.append(f"- {key}: {value}")
     return "\n".join(lines) + "\n"
 
@@ -296,12 +295,12 @@ def record_section(
     *,
     baseline: WrkResult | None,
     setup: str = "",
-    extra_machine: Sequence[tuple[str, str]] = (),
+    load_at_start: str | None = None,
     path: Path = BENCHMARKS_MD,
 ) -> None:
     """Write (or replace) the named section of BENCHMARKS.md with a results table and the machine."""
     section = render_section(
-        title, scenarios, baseline=baseline, setup=setup, extra_machine=extra_machine
+        title, scenarios, baseline=baseline, setup=setup, load_at_start=load_at_start
     )
     document = path.read_text() if path.exists() else "# Benchmarks\n"
     path.write_text(replace_section(document, title, section))

@@ -26,7 +26,7 @@ router = APIRouter(
 )
 
 
-def audit_filters(
+async def audit_filters(
     actor: str | None = Query(None, max_length=64, description="Actor id (exact)."),
     user: str | None = Query(
         None, max_length=64, description="Canonical id: the actor or any account touched."

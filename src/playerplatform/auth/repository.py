@@ -186,25 +186,26 @@ async def find_account(
     uow: UnitOfWork, provider: str, provider_id: str
 ) -> tuple[Identity, Any, Any, list[Identity]] | None:
     """(the identity, its user, the user's profile, all the user's identities) in one query."""
-    from sqlalchemy.orm import aliased
-
     from playerplatform.users.models import Profile, User
 
-    mine = aliased(Identity)
+    owner = (
+        sa.select(Identity.user_id)
+        .where(Identity.provider == provider, Identity.provider_id == provider_id)
+        .scalar_subquery()
+    )
     rows = (
         await uow.session.execute(
-            sa.select(Identity, User, Profile, mine)
-            .join(User, User.id == Identity.user_id)
+            sa.select(User, Profile, Identity)
             .join(Profile, Profile.user_id == User.id)
-            .join(mine, mine.user_id == User.id)
-            .where(Identity.provider == provider, Identity.provider_id == provider_id)
-            .order_by(mine.linked_at)
+            .join(Identity, Identity.user_id == User.id)
+            .where(User.id == owner)
+            .order_by(Identity.linked_at)
         )
     ).all()
-    if not rows:
-        return None
-    identity, user, profile = rows[0][0], rows[0][1], rows[0][2]
-    return identity, user, profile, [r[3] for r in rows]
+    for row in rows:
+        if row[2].provider == provider and row[2].provider_id == provider_id:
+            return row[2], row[0], row[1], [r[2] for r in rows]
+    return None
 
 
 async def account_by_user_id(uow: UnitOfWork, user_id: uuid.UUID) -> tuple[Any, Any, list[Identity]] | None:

@@ -106,7 +106,9 @@ async def count_lost_run(
     uow: UnitOfWork, job_id: uuid.UUID, *, error: str, now: dt.datetime
 ) -> str | None:
     """A delivery came back after its worker vanished: count that run as an attempt, and
-    bury the job when it used the last one (a job that kills its worker must not loop)."""
+    bury the job when it used the last one (a job that kills its worker must not loop).
+    A delivery handed back unstarted at a shutdown is counted too: the broker does not say
+    which it was, and an extra attempt is the safe side."""
     row = (
         await uow.session.execute(
             sa.update(jobs)

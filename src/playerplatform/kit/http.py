@@ -53,7 +53,7 @@ class TransactionalRoute(APIRoute):
         return run_in_unit_of_work
 
 
-def get_uow(request: Request) -> UnitOfWork:
+async def get_uow(request: Request) -> UnitOfWork:
     """The request's unit of work (dependency)."""
     uow: UnitOfWork = request.state.uow
     return uow

@@ -67,7 +67,7 @@ class PageParams:
     cursor: str | None
 
 
-def page_params(
+async def page_params(
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Items per page."),
     cursor: str | None = Query(
         None, max_length=MAX_CURSOR_CHARS, description="`next_cursor` of the previous page."

@@ -19,7 +19,7 @@ class Settings(BaseSettings):
 
     # Stores and services: each unset URL selects the embedded adapter.
     database_url: str = DEFAULT_DATABASE_URL
-    database_pool_size: int = 10
+    database_pool_size: int = 20
     redis_url: str | None = None
     redis_cluster: bool = False
     redis_prefix: str = "pp:"

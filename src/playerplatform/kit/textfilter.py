@@ -72,7 +72,7 @@ def default_text_filter() -> TextFilter:
     return WordListFilter()
 
 
-def text_filter(request: Request) -> TextFilter:
+async def text_filter(request: Request) -> TextFilter:
     """The runtime's text filter when it carries one, else the default adapter (dependency)."""
     configured: Any = getattr(request.app.state.runtime, "text_filter", None)
     return configured if configured is not None else default_text_filter()

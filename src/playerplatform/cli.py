@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -68,15 +67,10 @@ def serve(host: str, port: int, workers: int, no_migrate: bool) -> None:
 
 def _prepare_metrics_dir(settings: Settings, workers: int) -> None:
     """Several workers share metrics through prometheus_client's multiprocess directory."""
-    if workers <= 1:
-        return
-    import shutil
-    import tempfile
+    if workers > 1:
+        from playerplatform.kit.metrics import prepare_multiprocess_dir
 
-    path = tempfile.mkdtemp(prefix="pp-metrics-")
-    shutil.rmtree(path, ignore_errors=True)
-    os.makedirs(path, exist_ok=True)
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+        prepare_multiprocess_dir(settings.metrics_multiproc_dir)
 
 
 def _redact(url: str) -> str:

@@ -25,7 +25,8 @@ async def test_bootstrap_admin_is_created_once_and_can_sign_in(
         for _ in range(2):  # a restart finds the admin and creates nothing
             async with running_app(settings) as (app, _), asgi_client(app) as client:
                 response = await client.post(
-                    "/api/v1/auth/email/login", json={"email": "boss@studio.test", "password": PASSWORD}
+                    "/api/v1/auth/email/login",
+                    json={"email": "boss@studio.test", "password": PASSWORD},
                 )
                 assert response.status_code == 200, response.text
                 assert "admin" in response.json()["user"]["roles"]

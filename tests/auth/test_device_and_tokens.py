@@ -183,3 +183,17 @@ async def test_key_rotation_keeps_old_tokens_valid_and_publishes_both_keys(
     assert new_kid in kids and set(retired) <= kids
     assert (await client.get("/api/v1/auth/sessions", headers=auth(before))).status_code == 200
     assert (await client.get("/api/v1/auth/sessions", headers=auth(after))).status_code == 200
+
+
+async def test_signing_keys_reload_during_a_sign_in_does_not_block_it(
+    client: httpx.AsyncClient, runtime: object
+) -> None:
+    # The routine reload runs off the request path; on SQLite a reload inside a request that
+    # holds the write lock must not wait for that lock.
+    keys = runtime.keys  # type: ignore[attr-defined]
+    keys._loaded_at = 0.0
+    tokens = await device_login(client)
+    assert (await client.get("/api/v1/auth/sessions", headers=auth(tokens))).status_code == 200
+    if keys._reloading is not None:
+        await keys._reloading
+    assert keys._loaded_at > 0.0

@@ -52,7 +52,7 @@ def entry(
 
 def entry_row(entry: AuditLog) -> Row:
     """`entry` as a row for `kit.db.insert_together` (a write batched with others)."""
-    return (AuditLog.__table__, table_row(entry))  # type: ignore[return-value]
+    return (AuditLog.__table__, table_row(entry))
 
 
 async def record(

@@ -13,6 +13,7 @@ from typing import Any
 
 import jwt
 import sqlalchemy as sa
+import structlog
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm
@@ -22,6 +23,7 @@ from playerplatform.kit.db import Database, UnitOfWork, utcnow
 from playerplatform.kit.errors import InvalidToken, TokenExpired
 from playerplatform.kit.settings import Settings
 
+log = structlog.get_logger("playerplatform.auth")
 RELOAD_INTERVAL = 60.0
 UNKNOWN_KID_RELOAD_INTERVAL = 5.0
 
@@ -56,13 +58,17 @@ class KeyRing:
         self._jwks: dict[str, Any] = {"keys": []}
         self._loaded_at = 0.0
         self._lock = asyncio.Lock()
+        self._reloading: asyncio.Task[None] | None = None
 
     async def load(self, *, create_if_missing: bool = False) -> None:
         async with self._lock:
-            async with self.db.unit_of_work() as uow:
+            # A read: reloads run inside requests that may hold SQLite's write lock.
+            async with self.db.unit_of_work(write=False) as uow:
                 rows = await self._published(uow)
-                if create_if_missing and not any(r.status == "active" for r in rows):
-                    await self._create(uow)
+            if create_if_missing and not any(r.status == "active" for r in rows):
+                async with self.db.unit_of_work() as uow:
+                    if not any(r.status == "active" for r in await self._published(uow)):
+                        await self._create(uow)
                     rows = await self._published(uow)
             self._install(rows)
 
@@ -123,8 +129,20 @@ class KeyRing:
 
     async def _maybe_reload(self, *, unknown_kid: bool = False) -> None:
         age = time.monotonic() - self._loaded_at
-        if age > RELOAD_INTERVAL or (unknown_kid and age > UNKNOWN_KID_RELOAD_INTERVAL):
+        if unknown_kid and age > UNKNOWN_KID_RELOAD_INTERVAL:
+            await self.load()  # the token may be signed by a key another process just made
+        elif age > RELOAD_INTERVAL and self._reloading is None:
+            # Routine refresh off the request path: this request signs with the current key.
+            self._loaded_at = time.monotonic()
+            self._reloading = asyncio.create_task(self._background_reload())
+
+    async def _background_reload(self) -> None:
+        try:
             await self.load()
+        except Exception:  # the next interval tries again; the keys in hand stay valid
+            log.warning("signing_keys_reload_failed", exc_info=True)
+        finally:
+            self._reloading = None
 
     def jwks(self) -> dict[str, Any]:
         return self._jwks

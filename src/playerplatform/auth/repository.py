@@ -208,7 +208,9 @@ async def find_account(
     return None
 
 
-async def account_by_user_id(uow: UnitOfWork, user_id: uuid.UUID) -> tuple[Any, Any, list[Identity]] | None:
+async def account_by_user_id(
+    uow: UnitOfWork, user_id: uuid.UUID
+) -> tuple[Any, Any, list[Identity]] | None:
     """(user, profile, identities) of one account in one query."""
     from playerplatform.users.models import Profile, User
 

@@ -99,7 +99,7 @@ async def sign_in(
             (Session.__table__, session),
             (RefreshToken.__table__, refresh_row),
             audit.entry_row(login),
-        ],  # type: ignore[list-item]
+        ],
     )
     return await _issue(uow, rt, user, profile, identities, session["public_id"], refresh), False
 
@@ -147,11 +147,11 @@ async def _create_account_and_session(
     claimed = await insert_together(
         uow,
         users.account_rows(user, profile),
-        claim=(Identity.__table__, table_row(identity)),  # type: ignore[arg-type]
+        claim=(Identity.__table__, table_row(identity)),
         after_claim=[
-            (AccountLink.__table__, table_row(link)),  # type: ignore[list-item]
-            (Session.__table__, session),  # type: ignore[list-item]
-            (RefreshToken.__table__, refresh_row),  # type: ignore[list-item]
+            (AccountLink.__table__, table_row(link)),
+            (Session.__table__, session),
+            (RefreshToken.__table__, refresh_row),
             audit.entry_row(registered),
         ],
     )

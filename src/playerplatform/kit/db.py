@@ -209,7 +209,7 @@ def insert_ignoring_conflicts(uow: UnitOfWork, table: Any) -> Any:
     return sqlite_insert(table).on_conflict_do_nothing()
 
 
-Row = tuple[sa.Table, dict[str, Any]]
+Row = tuple[Any, dict[str, Any]]  # (table, column values)
 _together_statements: dict[tuple[Any, ...], Any] = {}
 
 

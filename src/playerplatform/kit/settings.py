@@ -75,6 +75,7 @@ class Settings(BaseSettings):
     log_level: str = "info"
     log_json: bool = True
     access_log: bool = True
+    metrics_multiproc_dir: str = "./var/prometheus"
 
     # Users.
     progression_max_bytes: int = 65_536

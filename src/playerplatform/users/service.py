@@ -81,14 +81,18 @@ def new_account(
         updated_at=now,
     )
     profile = Profile(
-        user_id=user.id, display_name=display_name, avatar_url=None, locale=None, country=None,
+        user_id=user.id,
+        display_name=display_name,
+        avatar_url=None,
+        locale=None,
+        country=None,
         updated_at=now,
     )
     return user, profile
 
 
 def account_rows(user: User, profile: Profile) -> list[Row]:
-    return [(User.__table__, table_row(user)), (Profile.__table__, table_row(profile))]  # type: ignore[list-item]
+    return [(User.__table__, table_row(user)), (Profile.__table__, table_row(profile))]
 
 
 async def get_user(uow: UnitOfWork, user_id: uuid.UUID) -> User:

@@ -130,7 +130,7 @@ class RedisHotStore:
                 health_check_interval=30,
             )
             # The client owns the pool and closes it (the redis stubs lag redis 5 here).
-            client = aioredis.Redis.from_pool(pool)  # type: ignore[attr-defined]
+            client = aioredis.Redis.from_pool(pool)
         return cls(client, prefix=prefix, cluster=cluster)
 
     def _key(self, key: str) -> str:

@@ -71,7 +71,8 @@ def forget_redis_keys() -> None:
 def server_environment() -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("PP_")}
     env.update(
-        PP_DATABASE_URL=f"postgresql+asyncpg://postgres@127.0.0.1:5432/{DATABASE}",
+        # Loopback: no TLS to the database (asyncpg would otherwise negotiate it).
+        PP_DATABASE_URL=f"postgresql+asyncpg://postgres@127.0.0.1:5432/{DATABASE}?ssl=disable",
         PP_REDIS_URL="redis://127.0.0.1:6379/0",
         PP_REDIS_PREFIX=REDIS_PREFIX,
         PP_ACCESS_LOG="false",

@@ -77,10 +77,11 @@ async def test_a_message_for_a_finished_job_is_acked_without_running_it(
         assert jobs.broker is not None
         for _ in range(3):
             await jobs.broker.publish(job.id, queue, utcnow())
-        channel = await jobs.broker.publisher()
+        broker = jobs.broker
+        channel = await broker.publisher()
 
         async def drained() -> bool:
-            declared = await channel.declare_queue(jobs.broker.work_queue(queue), passive=True)  # type: ignore[union-attr]
+            declared = await channel.declare_queue(broker.work_queue(queue), passive=True)
             return declared.declaration_result.message_count == 0
 
         await wait_for(drained)

@@ -18,13 +18,18 @@ import sqlalchemy as sa
 
 from playerplatform.jobs import enqueue
 from playerplatform.jobs.registry import JobRegistry, JobRun
+from playerplatform.jobs.system import JobSystem
 from playerplatform.kit.db import UnitOfWork
 from playerplatform.kit.settings import Settings
 from playerplatform.runtime import Runtime
 from tests.jobs.support import (
     all_done,
+    create_vhost,
+    delete_vhost,
+    die_with_parent,
     fresh_queue,
     job_rows,
+    job_settings,
     rabbitmqctl,
     running_jobs,
     wait_for,
@@ -54,6 +59,7 @@ def spawn_worker(
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        preexec_fn=die_with_parent,
     )
 
 
@@ -155,3 +161,49 @@ async def test_relay_reconnects_after_the_broker_drops_its_connection(
     assert sorted(set(delivered)) == sorted(committed)
     assert not set(delivered) & set(rolled_back)
     assert rolled_back
+
+
+@pytest.mark.parametrize("mode", ["rabbitmq"])
+async def test_jobs_enqueued_while_the_broker_is_unreachable_are_relayed_once_it_answers(
+    runtime: Runtime, make_settings: Callable[..., Any], mode: str, broker_url: str
+) -> None:
+    queue = fresh_queue("outage")
+    registry = JobRegistry()
+    delivered: list[int] = []
+
+    @registry.handler(queue)
+    async def record(uow: UnitOfWork, job: JobRun, rt: Runtime) -> None:
+        delivered.append(job.payload["n"])
+
+    # A vhost that does not exist yet: the broker refuses the connection until it does.
+    vhost = f"{broker_url.rsplit('/', 1)[1]}_late"
+    late_url = f"{broker_url.rsplit('/', 1)[0]}/{vhost}"
+    settings = make_settings(**job_settings(mode, late_url))
+    api = JobSystem(settings, runtime.db, job_registry=registry, relay_queues=[queue])
+    await api.serve(runtime)  # starts although the broker is unreachable
+    try:
+        with pytest.raises(ConnectionError):
+            await api.ping()  # /readyz reports the broker down
+        async with runtime.db.unit_of_work() as uow:
+            for n in range(3):
+                await enqueue(uow, queue, {"n": n})
+        await asyncio.sleep(0.5)
+        assert all(job.published_at is None for job in await job_rows(runtime.db, queue))
+
+        await asyncio.to_thread(create_vhost, vhost)
+        try:
+
+            async def published() -> bool:
+                rows = await job_rows(runtime.db, queue)
+                return all(job.published_at is not None for job in rows)
+
+            await wait_for(published, timeout=30)
+            await api.ping()
+            async with running_jobs(runtime, make_settings, mode, late_url, registry, [queue]):
+                await wait_for(all_done(runtime.db, queue, 3))
+        finally:
+            await api.close()
+            await asyncio.to_thread(delete_vhost, vhost)
+    finally:
+        await api.close()
+    assert sorted(delivered) == [0, 1, 2]

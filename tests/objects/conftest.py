@@ -16,6 +16,7 @@ import pytest
 from playerplatform.kit.objects import ObjectStore
 from playerplatform.kit.objects.s3 import S3ObjectStore
 from playerplatform.runtime import Runtime
+from tests.jobs.support import die_with_parent
 from tests.support.servers import free_port
 
 MOTO_SERVER = Path(sys.executable).with_name("moto_server")
@@ -28,6 +29,7 @@ def moto_endpoint() -> Iterator[str]:
         [str(MOTO_SERVER), "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        preexec_fn=die_with_parent,
     )
     url = f"http://127.0.0.1:{port}"
     try:

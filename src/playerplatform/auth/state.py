@@ -20,7 +20,8 @@ from playerplatform.kit.db import Database, UnitOfWork, utcnow
 from playerplatform.kit.hotstore import HotStore
 from playerplatform.users.models import User
 
-STATE_TTL = 3600.0
+# Short enough that a write-through that failed (hot store briefly down) heals soon.
+STATE_TTL = 600.0
 SESSION_REVOKED = "revoked"
 SESSION_ACTIVE = "active"
 

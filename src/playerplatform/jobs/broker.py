@@ -75,6 +75,8 @@ class Broker:
 
     async def publisher(self) -> AbstractChannel:
         async with self._lock:
+            if self.connection is None:
+                await self.connect()
             if self._publisher is None or self._publisher.is_closed:
                 self._publisher = await self.channel()
                 self._declared.clear()

@@ -31,6 +31,28 @@ def _insert(uow: UnitOfWork, table: sa.Table) -> Any:
     return (pg_insert if uow.dialect == "postgresql" else sqlite_insert)(table)
 
 
+# Built once: SQLAlchemy does not cache the compiled form of INSERT ... ON CONFLICT, and
+# compiling it on every enqueue costs more than the insert itself.
+_JOB_COLUMNS = (
+    "id",
+    "public_id",
+    "queue",
+    "key",
+    "payload",
+    "status",
+    "attempts",
+    "max_attempts",
+    "run_at",
+    "created_at",
+)
+_INSERT_KEYED = sa.text(
+    "INSERT INTO jobs (id, public_id, queue, key, payload, status, attempts, max_attempts,"
+    " run_at, created_at) VALUES (:id, :public_id, :queue, :key, :payload, :status,"
+    " :attempts, :max_attempts, :run_at, :created_at)"
+    " ON CONFLICT (queue, key) DO NOTHING RETURNING public_id"
+).bindparams(*(sa.bindparam(c, type_=jobs.c[c].type) for c in _JOB_COLUMNS))
+
+
 async def insert_job(
     uow: UnitOfWork,
     *,
@@ -42,25 +64,24 @@ async def insert_job(
     now: dt.datetime,
 ) -> str | None:
     """Insert a job; None when `key` already exists on `queue`. ON CONFLICT DO NOTHING keeps
-    the caller's transaction usable on PostgreSQL (a failed INSERT would abort it)."""
-    stmt = (
-        _insert(uow, jobs)
-        .values(
-            id=new_uuid(),
-            public_id=new_public_id(),
-            queue=queue,
-            key=key,
-            payload=payload,
-            status=PENDING,
-            attempts=0,
-            max_attempts=max_attempts,
-            run_at=run_at,
-            created_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=["queue", "key"])
-        .returning(jobs.c.public_id)
-    )
-    return (await uow.session.execute(stmt)).scalar_one_or_none()
+    the caller's transaction usable on PostgreSQL (a failed INSERT would abort it); without
+    a key there is nothing to conflict with."""
+    values = {
+        "id": new_uuid(),
+        "public_id": new_public_id(),
+        "queue": queue,
+        "key": key,
+        "payload": payload,
+        "status": PENDING,
+        "attempts": 0,
+        "max_attempts": max_attempts,
+        "run_at": run_at,
+        "created_at": now,
+    }
+    if key is None:
+        await uow.session.execute(sa.insert(jobs), values)
+        return str(values["public_id"])
+    return (await uow.session.execute(_INSERT_KEYED, values)).scalar_one_or_none()
 
 
 async def claim_due(
@@ -102,6 +123,21 @@ async def load_for_run(uow: UnitOfWork, job_id: uuid.UUID, *, lock: bool) -> sa.
     return (await uow.session.execute(stmt)).one_or_none()
 
 
+async def claim_delivered(
+    uow: UnitOfWork, job_id: uuid.UUID, *, due_by: dt.datetime, now: dt.datetime
+) -> sa.Row[Any] | None:
+    """Mark a delivered job `running` if it is pending and due (SQLite, where a row lock
+    cannot be held across the handler): a duplicate delivery then finds it taken."""
+    return (
+        await uow.session.execute(
+            sa.update(jobs)
+            .where(jobs.c.id == job_id, jobs.c.status == PENDING, jobs.c.run_at <= due_by)
+            .values(status=RUNNING, locked_at=now)
+            .returning(*jobs.c)
+        )
+    ).one_or_none()
+
+
 async def count_lost_run(
     uow: UnitOfWork, job_id: uuid.UUID, *, error: str, now: dt.datetime
 ) -> str | None:
@@ -112,8 +148,8 @@ async def count_lost_run(
     row = (
         await uow.session.execute(
             sa.update(jobs)
-            .where(jobs.c.id == job_id, jobs.c.status == PENDING)
-            .values(attempts=jobs.c.attempts + 1)
+            .where(jobs.c.id == job_id, jobs.c.status.in_((PENDING, RUNNING)))
+            .values(attempts=jobs.c.attempts + 1, status=PENDING, locked_at=None)
             .returning(jobs.c.attempts, jobs.c.max_attempts)
         )
     ).one_or_none()

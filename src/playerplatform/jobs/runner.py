@@ -6,7 +6,8 @@ Two entry points, one rule set:
 - `run_claimed`: the embedded worker already claimed the row (status `running`, attempt
   counted); finishing is guarded by that claim.
 - `run_delivered`: a broker message names the job; the row is locked for the run on
-  PostgreSQL so a duplicate delivery waits and then finds it done.
+  PostgreSQL (or claimed as `running` on SQLite) so a duplicate delivery finds it taken
+  or done.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("playerplatform.jobs")
 LOST_RUN_ERROR = "the worker running this job stopped before finishing it"
+EARLY_SLACK = dt.timedelta(milliseconds=200)  # clocks and TTLs are not exact
 
 
 class Outcome(enum.StrEnum):
@@ -102,14 +104,20 @@ class JobRunner:
             if state == DEAD:
                 return Outcome.DEAD, None
         lock = self.db.dialect == "postgresql"
+        expect = PENDING
         if not lock:
-            # SQLite: look first in a read transaction, so the single writer lock is taken
-            # only once the handler writes; the guarded finish keeps the run exactly once.
-            async with self.db.unit_of_work(write=False) as uow:
-                row = await repository.load_for_run(uow, job_id, lock=False)
-            early = self._not_runnable(row)
-            if early is not None:
-                return early
+            # SQLite cannot hold a row lock across the handler without holding the whole
+            # database: claim the row in a short transaction instead.
+            expect = RUNNING
+            now = utcnow()
+            async with self.db.unit_of_work() as uow:
+                row = await repository.claim_delivered(
+                    uow, job_id, due_by=now + EARLY_SLACK, now=now
+                )
+            if row is None:
+                async with self.db.unit_of_work(write=False) as uow:
+                    found = await repository.load_for_run(uow, job_id, lock=False)
+                return self._not_runnable(found) or (Outcome.SKIPPED, None)
         job: JobRun | None = None
         try:
             async with self.db.unit_of_work() as uow:
@@ -125,7 +133,7 @@ class JobRunner:
                 if not await repository.finish(
                     uow,
                     job.id,
-                    expect_status=PENDING,
+                    expect_status=expect,
                     expect_attempts=row.attempts,
                     attempts=row.attempts + 1,
                     now=utcnow(),
@@ -136,7 +144,7 @@ class JobRunner:
         except Exception as exc:
             if job is None:  # the database failed before the handler ran
                 raise
-            outcome = await self._failed(job, exc, expect_status=PENDING, before=job.attempt - 1)
+            outcome = await self._failed(job, exc, expect_status=expect, before=job.attempt - 1)
             return outcome, None
         return self._done(job, row), None
 
@@ -144,7 +152,7 @@ class JobRunner:
     def _not_runnable(row: sa.Row[Any] | None) -> tuple[Outcome, dt.datetime | None] | None:
         if row is None or row.status != PENDING:
             return Outcome.SKIPPED, None
-        if row.run_at > utcnow() + dt.timedelta(milliseconds=200):
+        if row.run_at > utcnow() + EARLY_SLACK:
             return Outcome.EARLY, row.run_at
         return None
 

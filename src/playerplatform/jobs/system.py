@@ -112,7 +112,15 @@ class JobSystem:
         concurrency = concurrency or settings.job_concurrency
         grace = settings.job_shutdown_grace_seconds
         if self.broker is not None:
-            await self.broker.connect()
+            if worker:
+                await self.broker.connect()  # a worker without its broker is of no use
+            else:
+                try:
+                    await self.broker.connect()
+                except Exception as exc:
+                    # Enqueueing only needs the database: the API serves, /readyz reports the
+                    # broker down, and the relay connects once the broker answers.
+                    log.warning("broker_unreachable", error=f"{type(exc).__name__}: {exc}")
             self.relay = Relay(
                 self.db,
                 self.broker,

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import sqlalchemy as sa
+import structlog
 from sqlalchemy import event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
@@ -23,6 +24,8 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase
 
 from playerplatform.kit.settings import Settings
+
+_log = structlog.get_logger("playerplatform.db")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -173,7 +176,13 @@ class UnitOfWork:
         await self.session.commit()
         callbacks, self._after_commit = self._after_commit, []
         for callback in callbacks:
-            await callback()
+            try:
+                await callback()
+            except Exception:
+                # The change is committed: report the failed follow-up, don't fail the request.
+                _log.exception(
+                    "after_commit_failed", callback=getattr(callback, "__qualname__", "?")
+                )
 
     async def rollback(self) -> None:
         self._after_commit.clear()

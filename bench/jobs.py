@@ -28,6 +28,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import wrk  # bench/wrk.py: the script's own directory comes first on sys.path
 
@@ -225,7 +226,11 @@ def render(results: list[Result], jobs: int, rabbit: str) -> str:
 
 async def main(jobs: int, record: bool) -> None:
     wrk.warn_if_busy()
-    quiet = {"log_level": "warning", "access_log": False, "scheduler_enabled": False}
+    quiet: dict[str, Any] = {
+        "log_level": "warning",
+        "access_log": False,
+        "scheduler_enabled": False,
+    }
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="pp-bench-jobs-") as tmp:
         storage = f"file://{Path(tmp) / 'objects'}"

@@ -175,9 +175,11 @@ async def _runtime() -> Any:
 
 
 def _register_optional_commands() -> None:
+    from playerplatform.jobs.cli import worker
     from playerplatform.platforms.cli import emulate
 
     main.add_command(emulate)
+    main.add_command(worker)
 
 
 _register_optional_commands()

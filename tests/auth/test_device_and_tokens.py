@@ -197,3 +197,27 @@ async def test_signing_keys_reload_during_a_sign_in_does_not_block_it(
     if keys._reloading is not None:
         await keys._reloading
     assert keys._loaded_at > 0.0
+
+
+async def test_concurrent_first_logins_of_one_device_make_one_account(
+    client: httpx.AsyncClient, runtime: object
+) -> None:
+    import asyncio
+    import secrets
+
+    import sqlalchemy as sa
+
+    from playerplatform.auth.models import Identity
+    from playerplatform.users.models import Profile, User
+    from tests.support.db import count
+
+    device = f"race-device-{secrets.token_hex(6)}"
+    users_before = await count(runtime, User)  # type: ignore[arg-type]
+    results = await asyncio.gather(*(device_login(client, device) for _ in range(12)))
+    assert len({r["user"]["canonical_id"] for r in results}) == 1
+    assert sum(r["created"] for r in results) == 1
+    assert await count(runtime, Identity, Identity.provider_id == device) == 1  # type: ignore[arg-type]
+    # Losers of the race left no account behind.
+    assert await count(runtime, User) == users_before + 1  # type: ignore[arg-type]
+    orphans = sa.select(Profile.user_id).where(~Profile.user_id.in_(sa.select(User.id)))
+    assert await count(runtime, Profile, Profile.user_id.in_(orphans)) == 0  # type: ignore[arg-type]

@@ -34,7 +34,12 @@ from playerplatform.auth.schemas import (
 )
 from playerplatform.kit.db import UnitOfWork
 from playerplatform.kit.errors import BadRequest, ValidationFailed
-from playerplatform.kit.http import TransactionalRoute, client_info, get_uow
+from playerplatform.kit.http import (
+    TransactionalRoute,
+    client_info,
+    get_uow,
+    single_statement_writes,
+)
 from playerplatform.runtime import Runtime
 from playerplatform.users.schemas import UserOut
 
@@ -102,6 +107,7 @@ async def password_reset_confirm(
 
 
 @router.post("/device/login", response_model=TokenResponse)
+@single_statement_writes
 async def device_login(
     body: DeviceLogin, request: Request, uow: UnitOfWork = Depends(get_uow)
 ) -> TokenResponse:
@@ -112,6 +118,7 @@ async def device_login(
 
 
 @router.post("/steam/login", response_model=TokenResponse)
+@single_statement_writes
 async def steam_login(
     body: SteamLogin, request: Request, uow: UnitOfWork = Depends(get_uow)
 ) -> TokenResponse:
@@ -122,6 +129,7 @@ async def steam_login(
 
 
 @router.post("/epic/login", response_model=TokenResponse)
+@single_statement_writes
 async def epic_login(
     body: EpicLogin, request: Request, uow: UnitOfWork = Depends(get_uow)
 ) -> TokenResponse:

@@ -132,8 +132,12 @@ class Database:
     def dialect(self) -> str:
         return "sqlite" if self.is_sqlite else "postgresql"
 
-    def unit_of_work(self, *, write: bool = True) -> UnitOfWork:
-        return UnitOfWork((self._writers if write else self._readers)(), dialect=self.dialect)
+    def unit_of_work(self, *, write: bool = True, single_statement: bool = False) -> UnitOfWork:
+        """A new unit of work. `single_statement`: every write in it is one atomic statement,
+        so on PostgreSQL it runs in autocommit, without BEGIN/COMMIT round trips."""
+        if not write or (single_statement and not self.is_sqlite):
+            return UnitOfWork(self._readers(), dialect=self.dialect)
+        return UnitOfWork(self._writers(), dialect=self.dialect)
 
     async def ping(self) -> None:
         async with self.read_engine.connect() as conn:

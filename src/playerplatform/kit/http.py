@@ -26,9 +26,12 @@ class TransactionalRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
         write = not (self.methods or set()) <= READ_METHODS
+        single_statement = getattr(self.endpoint, "single_statement_writes", False)
 
         async def run_in_unit_of_work(request: Request) -> Response:
-            uow = request.app.state.runtime.db.unit_of_work(write=write)
+            uow = request.app.state.runtime.db.unit_of_work(
+                write=write, single_statement=single_statement
+            )
             request.state.uow = uow
             try:
                 try:
@@ -51,6 +54,14 @@ class TransactionalRoute(APIRoute):
                 await uow.close()
 
         return run_in_unit_of_work
+
+
+def single_statement_writes(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark an endpoint whose writes are each one atomic statement (the sign-in hot path):
+    on PostgreSQL its unit of work runs in autocommit, saving the BEGIN and COMMIT round trips.
+    Only for endpoints where a crash between two statements leaves nothing inconsistent."""
+    endpoint.single_statement_writes = True  # type: ignore[attr-defined]
+    return endpoint
 
 
 async def get_uow(request: Request) -> UnitOfWork:

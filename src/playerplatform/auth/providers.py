@@ -10,7 +10,7 @@ from pydantic import BaseModel, ValidationError
 
 from playerplatform.auth.schemas import DeviceLogin, EmailLogin, EpicLogin, SteamLogin, TwitchLink
 from playerplatform.auth.service import VerifiedIdentity
-from playerplatform.kit.errors import AccountBanned, NotFound, ValidationFailed
+from playerplatform.kit.errors import AccountBanned, NotFound, validation_failed
 from playerplatform.runtime import Runtime
 
 PROVIDERS = ("email", "device", "steam", "epic", "twitch")
@@ -31,17 +31,7 @@ def parse_login_body(provider: str, body: Any) -> BaseModel:
     try:
         return model.model_validate(body)
     except ValidationError as exc:
-        errors = [
-            {
-                "field": ".".join(str(p) for p in e["loc"]) or "body",
-                "message": e["msg"],
-                "type": e["type"],
-            }
-            for e in exc.errors()
-        ]
-        raise ValidationFailed(
-            "The request has invalid fields.", extra={"errors": errors}
-        ) from None
+        raise validation_failed(exc.errors()) from None
 
 
 def device_identity(body: DeviceLogin) -> VerifiedIdentity:

@@ -33,7 +33,7 @@ from playerplatform.auth.schemas import (
     TokenResponse,
 )
 from playerplatform.kit.db import UnitOfWork
-from playerplatform.kit.errors import BadRequest, ValidationFailed
+from playerplatform.kit.errors import BadRequest, validation_failed
 from playerplatform.kit.http import (
     TransactionalRoute,
     client_info,
@@ -188,17 +188,7 @@ async def _client_credentials(request: Request) -> ClientCredentials:
     try:
         return ClientCredentials.model_validate(raw)
     except ValidationError as exc:
-        errors = [
-            {
-                "field": ".".join(str(p) for p in e["loc"]) or "body",
-                "message": e["msg"],
-                "type": e["type"],
-            }
-            for e in exc.errors()
-        ]
-        raise ValidationFailed(
-            "The request has invalid fields.", extra={"errors": errors}
-        ) from None
+        raise validation_failed(exc.errors()) from None
 
 
 @router.post("/refresh", response_model=TokenResponse)

@@ -178,6 +178,14 @@ def _validation_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
     return out
 
 
+def validation_failed(errors: Sequence[Any]) -> ValidationFailed:
+    """A 422 `validation_error` listing `errors` (pydantic's `ValidationError.errors()`), for
+    bodies a route parses itself."""
+    return ValidationFailed(
+        "The request has invalid fields.", extra={"errors": _validation_errors(errors)}
+    )
+
+
 async def _app_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, AppError)
     return problem_response(

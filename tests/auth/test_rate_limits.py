@@ -24,3 +24,19 @@ async def test_auth_routes_answer_429_with_headers_and_recover(make_client: obje
         assert "RateLimit-Reset" in limited_response.headers
         await asyncio.sleep(2.1)
         assert (await device_login(limited, device))["created"] is False
+
+
+async def test_reads_are_limited_per_player_not_per_address(make_client: object) -> None:
+    async with make_client(rate_limit_read="3/second") as limited:  # type: ignore[operator]
+        first = await device_login(limited)
+        second = await device_login(limited)
+        headers = {"Authorization": f"Bearer {first['access_token']}"}
+        responses = [await limited.get("/api/v1/users/me", headers=headers) for _ in range(4)]
+        assert [r.status_code for r in responses] == [200, 200, 200, 429]
+        assert [r.headers.get("RateLimit-Remaining") for r in responses[:3]] == ["2", "1", "0"]
+        assert responses[3].json()["code"] == "rate_limited"
+        # Another player on the same address has a budget of their own.
+        other = {"Authorization": f"Bearer {second['access_token']}"}
+        assert (await limited.get("/api/v1/users/me", headers=other)).status_code == 200
+        await asyncio.sleep(2.1)
+        assert (await limited.get("/api/v1/users/me", headers=headers)).status_code == 200

@@ -71,7 +71,12 @@ async def optional_principal(request: Request) -> Principal | None:
     return principal
 
 
-async def _authenticate(request: Request, token: str) -> Principal:
+async def _authenticate(
+    request: Request, token: str, *, route_class: str | None = None
+) -> Principal:
+    """Verify the token and the caller's live state. With `route_class`, also count the
+    request against the caller's rate limit (same hot-store round trip) and keep the
+    response headers in the request state."""
     runtime = request.app.state.runtime
     claims = await runtime.keys.decode(token, audience=runtime.settings.jwt_audience)
     subject = claims.get("sub")
@@ -79,6 +84,10 @@ async def _authenticate(request: Request, token: str) -> Principal:
         raise InvalidToken("The token has no subject.")
     if claims.get("token_use") == "service":
         scope = claims.get("scope", "")
+        if route_class is not None:
+            _keep_rate_headers(
+                request, await runtime.limiter.check(route_class, f"service:{subject}")
+            )
         return Principal(
             kind="service",
             subject=subject,
@@ -89,7 +98,12 @@ async def _authenticate(request: Request, token: str) -> Principal:
     sid = claims.get("sid")
     if not isinstance(sid, str):
         raise InvalidToken("The token has no session.")
-    state, session_status = await AuthState(runtime.hot, runtime.db).lookup(subject, sid)
+    window = runtime.limiter.window(route_class, f"user:{subject}") if route_class else None
+    state, session_status, hit = await AuthState(runtime.hot, runtime.db).lookup(
+        subject, sid, count_hit=window
+    )
+    if hit is not None and route_class is not None:
+        _keep_rate_headers(request, runtime.limiter.verdict(route_class, hit))
     if state is None or state.status == "merged":
         raise InvalidToken("The account no longer exists.")
     if state.is_banned():
@@ -106,6 +120,10 @@ async def _authenticate(request: Request, token: str) -> Principal:
         roles=roles or frozenset({"player"}),
         claims=claims,
     )
+
+
+def _keep_rate_headers(request: Request, headers: dict[str, str]) -> None:
+    request.scope.setdefault("state", {})["rate_headers"] = headers
 
 
 async def require_principal(principal: Principal | None = Depends(optional_principal)) -> Principal:
@@ -146,20 +164,25 @@ def require_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
 
 def rate_limit(route_class: str | None = None) -> Callable[..., Awaitable[None]]:
     """Count the request against its route class: `auth` and `webhook` per client IP;
-    `read` and `write` (picked by method when not given) per user, or per IP when anonymous."""
+    `read` and `write` (picked by method when not given) per user, or per IP when anonymous.
 
-    async def dependency(
-        request: Request,
-        response: Response,
-        principal: Principal | None = Depends(optional_principal),
-    ) -> None:
+    Runs before the route's other dependencies; for a signed-in caller it authenticates too,
+    reading the session state and counting the hit in one hot-store round trip."""
+
+    async def dependency(request: Request, response: Response) -> None:
         runtime = request.app.state.runtime
         cls = route_class or ("read" if request.method in READ_METHODS else "write")
-        if cls in ("auth", "webhook") or principal is None:
-            subject = f"ip:{client_info(request).ip}"
+        token = _bearer(request)
+        if cls in ("auth", "webhook") or token is None:
+            headers = await runtime.limiter.check(cls, f"ip:{client_info(request).ip}")
         else:
-            subject = f"{principal.kind}:{principal.subject}"
-        headers = await runtime.limiter.check(cls, subject)
+            state = request.scope.setdefault("state", {})
+            if state.get("principal", False) is False:
+                state["principal"] = await _authenticate(request, token, route_class=cls)
+                headers = state.pop("rate_headers", {})
+            else:  # authenticated already: count the hit on its own
+                principal = state["principal"]
+                headers = await runtime.limiter.check(cls, f"{principal.kind}:{principal.subject}")
         response.headers.update(headers)
 
     return dependency

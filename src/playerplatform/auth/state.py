@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from playerplatform.auth.models import Session
 from playerplatform.kit.db import Database, UnitOfWork, utcnow
-from playerplatform.kit.hotstore import HotStore
+from playerplatform.kit.hotstore import HotStore, WindowResult
 from playerplatform.users.models import User
 
 # Short enough that a write-through that failed (hot store briefly down) heals soon.
@@ -78,16 +78,29 @@ class AuthState:
         self.db = db
 
     async def lookup(
-        self, canonical_id: str, sid: str | None
-    ) -> tuple[UserState | None, str | None]:
-        """(user state, session status) for a token's `sub` and `sid`; None when unknown."""
+        self,
+        canonical_id: str,
+        sid: str | None,
+        *,
+        count_hit: tuple[str, int, float] | None = None,
+    ) -> tuple[UserState | None, str | None, WindowResult | None]:
+        """(user state, session status, rate-limit hit) for a token's `sub` and `sid`; the
+        states are None when unknown. `count_hit` (a rate-limit window, see
+        `RateLimiter.window`) is counted in the same hot-store round trip."""
         keys = [user_key(canonical_id)] + ([session_key(canonical_id, sid)] if sid else [])
-        cached = await self.hot.mget(keys)
+        hit = None
+        if count_hit is None:
+            cached = await self.hot.mget(keys)
+        else:
+            window_key, limit, window = count_hit
+            cached, hit = await self.hot.mget_and_hit_window(
+                keys, window_key=window_key, limit=limit, window=window
+            )
         user_raw = cached[0]
         session_status = cached[1] if sid else None
         if user_raw is not None and (sid is None or session_status is not None):
-            return UserState.decode(user_raw), session_status
-        return await self._load(canonical_id, sid)
+            return UserState.decode(user_raw), session_status, hit
+        return (*await self._load(canonical_id, sid), hit)
 
     async def _load(
         self, canonical_id: str, sid: str | None

@@ -57,16 +57,29 @@ class RateLimiter:
         Returns the `RateLimit-*` headers for the response; raises `RateLimited` (429, with
         the same headers plus `Retry-After`) when the subject is over its limit.
         """
-        if not self.enabled:
+        window = self.window(route_class, subject)
+        if window is None:
             return {}
+        key, limit, seconds = window
+        result = await self.hot.hit_window(key, limit=limit, window=seconds)
+        return self.verdict(route_class, result)
+
+    def window(self, route_class: str, subject: str) -> tuple[str, int, float] | None:
+        """(hot-store key, limit, window seconds) counting `subject`'s requests of
+        `route_class`, or None when rate limiting is off. For callers that count the hit
+        together with other hot-store work (`HotStore.mget_and_hit_window`)."""
+        if not self.enabled:
+            return None
         quota = self.quotas.get(route_class)
         if quota is None:
             raise ValueError(
                 f"unknown route class {route_class!r}; expected one of {ROUTE_CLASSES}"
             )
-        result = await self.hot.hit_window(
-            f"rl:{route_class}:{subject}", limit=quota.amount, window=quota.window
-        )
+        return f"rl:{route_class}:{subject}", quota.amount, quota.window
+
+    def verdict(self, route_class: str, result: WindowResult) -> dict[str, str]:
+        """The response headers for a counted hit; raises `RateLimited` when it was refused."""
+        quota = self.quotas[route_class]
         headers = {
             "RateLimit-Limit": str(result.limit),
             "RateLimit-Remaining": str(result.remaining),

@@ -82,6 +82,13 @@ class HotStore(Protocol):
         """Count one hit in a sliding window of `window` seconds; refuse beyond `limit`."""
         ...
 
+    async def mget_and_hit_window(
+        self, keys: Sequence[str], *, window_key: str, limit: int, window: float, cost: int = 1
+    ) -> tuple[list[str | None], WindowResult]:
+        """`mget(keys)` and `hit_window(window_key, ...)` in one round trip (the per-request
+        authorisation check and rate limit)."""
+        ...
+
     async def peek_window(self, key: str, *, limit: int, window: float) -> WindowResult:
         """The window's state without counting a hit."""
         ...

@@ -422,6 +422,12 @@ class MemoryHotStore:
     async def peek_window(self, key: str, *, limit: int, window: float) -> WindowResult:
         return self._window(key, limit=limit, window=window, cost=0)
 
+    async def mget_and_hit_window(
+        self, keys: Sequence[str], *, window_key: str, limit: int, window: float, cost: int = 1
+    ) -> tuple[list[str | None], WindowResult]:
+        values = await self.mget(keys)
+        return values, self._window(window_key, limit=limit, window=window, cost=max(cost, 1))
+
     def _window(self, key: str, *, limit: int, window: float, cost: int) -> WindowResult:
         full = self.prefix + key
         state = self._typed(full, tuple)

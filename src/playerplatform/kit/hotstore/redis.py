@@ -251,6 +251,22 @@ class RedisHotStore:
     async def peek_window(self, key: str, *, limit: int, window: float) -> WindowResult:
         return await self._window(key, limit=limit, window=window, cost=0)
 
+    async def mget_and_hit_window(
+        self, keys: Sequence[str], *, window_key: str, limit: int, window: float, cost: int = 1
+    ) -> tuple[list[str | None], WindowResult]:
+        if self.cluster:  # the keys live in different slots: two calls
+            values = await self.mget(keys)
+            return values, await self.hit_window(window_key, limit=limit, window=window, cost=cost)
+        async with self._client.pipeline(transaction=False) as pipe:  # one round trip
+            pipe.mget([self._key(k) for k in keys])
+            await self._sliding_window(
+                keys=[self._key(window_key)],
+                args=[limit, repr(float(window)), max(cost, 1)],
+                client=pipe,
+            )
+            values, (allowed, remaining, wait) = await pipe.execute()
+        return list(values), WindowResult(bool(allowed), limit, int(remaining), float(wait))
+
     async def _window(self, key: str, *, limit: int, window: float, cost: int) -> WindowResult:
         allowed, remaining, wait = await self._sliding_window(
             keys=[self._key(key)], args=[limit, repr(float(window)), cost]

@@ -221,3 +221,16 @@ async def test_concurrent_first_logins_of_one_device_make_one_account(
     assert await count(runtime, User) == users_before + 1  # type: ignore[arg-type]
     orphans = sa.select(Profile.user_id).where(~Profile.user_id.in_(sa.select(User.id)))
     assert await count(runtime, Profile, Profile.user_id.in_(orphans)) == 0  # type: ignore[arg-type]
+
+
+async def test_a_remembered_token_still_expires(client: httpx.AsyncClient, runtime: object) -> None:
+    import asyncio
+
+    tokens = await device_login(client)
+    claims = pyjwt.decode(tokens["access_token"], options={"verify_signature": False})
+    now = int(time.time())
+    # Expired 2 s ago: still inside the 5 s clock leeway, so it passes once and is remembered.
+    nearly = await runtime.keys.sign({**claims, "iat": now - 100, "exp": now - 2})  # type: ignore[attr-defined]
+    assert (await _status(client, nearly))[0] == 200
+    await asyncio.sleep(3.5)
+    assert await _status(client, nearly) == (401, "token_expired")

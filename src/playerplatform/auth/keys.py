@@ -9,6 +9,7 @@ import datetime as dt
 import json
 import secrets
 import time
+from collections import OrderedDict
 from typing import Any
 
 import jwt
@@ -25,6 +26,8 @@ from playerplatform.kit.settings import Settings
 
 log = structlog.get_logger("playerplatform.auth")
 RELOAD_INTERVAL = 60.0
+VERIFY_LEEWAY = 5
+VERIFIED_CACHE_SIZE = 10_000
 UNKNOWN_KID_RELOAD_INTERVAL = 5.0
 
 
@@ -59,6 +62,7 @@ class KeyRing:
         self._loaded_at = 0.0
         self._lock = asyncio.Lock()
         self._reloading: asyncio.Task[None] | None = None
+        self._verified: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
 
     async def load(self, *, create_if_missing: bool = False) -> None:
         async with self._lock:
@@ -156,7 +160,23 @@ class KeyRing:
         return jwt.encode(claims, private, algorithm=algorithm, headers={"kid": kid})
 
     async def decode(self, token: str, *, audience: str) -> dict[str, Any]:
-        """Verify signature, `iss`, `aud`, `exp`; raise `InvalidToken`/`TokenExpired`."""
+        """Verify signature, `iss`, `aud`, `exp`; raise `InvalidToken`/`TokenExpired`.
+
+        A token verified before is served from a small per-process cache: a signature that
+        verified once verifies forever, and the expiry is checked again on every use."""
+        remembered = self._verified.get((token, audience))
+        if remembered is not None:
+            if remembered["exp"] + VERIFY_LEEWAY > time.time():
+                self._verified.move_to_end((token, audience))
+                return dict(remembered)
+            del self._verified[(token, audience)]
+        claims = await self._verify(token, audience=audience)
+        self._verified[(token, audience)] = claims
+        if len(self._verified) > VERIFIED_CACHE_SIZE:
+            self._verified.popitem(last=False)
+        return dict(claims)
+
+    async def _verify(self, token: str, *, audience: str) -> dict[str, Any]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -181,7 +201,7 @@ class KeyRing:
                 audience=audience,
                 issuer=self.settings.jwt_issuer,
                 options={"require": ["exp", "iat", "sub", "iss", "aud"]},
-                leeway=5,
+                leeway=VERIFY_LEEWAY,
             )
         except jwt.ExpiredSignatureError:
             raise TokenExpired("The token has expired.") from None

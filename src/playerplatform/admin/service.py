@@ -24,9 +24,7 @@ from playerplatform.admin.schemas import (
     UnbanIn,
     UserCursor,
 )
-from playerplatform.audit import repository as audit_repository
 from playerplatform.audit import service as audit
-from playerplatform.audit.schemas import AuditCursor, AuditFilters, AuditLogOut
 from playerplatform.auth import sessions
 from playerplatform.auth.deps import Principal
 from playerplatform.kit.db import UnitOfWork
@@ -99,7 +97,7 @@ async def user_detail(uow: UnitOfWork, canonical_id: str) -> AdminUserOut:
     user = await users.find_by_canonical(uow, canonical_id)
     base = await users.user_view(uow, user.id)
     live = await sessions.list_user_sessions(uow, user.id)
-    history = await audit_repository.entries_about(
+    history = await audit.entries_about(
         uow,
         resource_type="user",
         resource_id=user.canonical_id,
@@ -146,24 +144,6 @@ async def read_mailbox(uow: UnitOfWork, to: str | None, page: PageParams) -> Pag
             body_text=m.body_text,
             created_at=m.created_at,
         ),
-    )
-
-
-async def read_audit_log(
-    uow: UnitOfWork, filters: AuditFilters, page: PageParams
-) -> Page[AuditLogOut]:
-    """Audit entries matching the filters, newest first; subjects loaded for the whole page
-    at once."""
-    after = decode_cursor(page.cursor, AuditCursor)
-    rows = await audit_repository.find_entries(
-        uow, filters, before_id=after.i if after else None, limit=page.limit + 1
-    )
-    subjects = await audit_repository.subjects_of(uow, [r.id for r in rows[: page.limit]])
-    return paginate(
-        rows,
-        page.limit,
-        lambda r: AuditCursor(i=r.id),
-        lambda r: AuditLogOut.of(r, subjects.get(r.id, [])),
     )
 
 

@@ -10,7 +10,7 @@ import datetime as dt
 
 from fastapi import APIRouter, Depends, Query
 
-from playerplatform.admin import service as admin_service
+from playerplatform.audit import service as audit
 from playerplatform.audit.schemas import AuditFilters, AuditLogOut
 from playerplatform.auth.deps import Principal, rate_limit, require_role
 from playerplatform.kit.db import UnitOfWork
@@ -52,4 +52,4 @@ async def list_audit_logs(
     _staff: Principal = Depends(require_role("moderator")),
     uow: UnitOfWork = Depends(get_uow),
 ) -> Page[AuditLogOut]:
-    return await admin_service.read_audit_log(uow, filters, page)
+    return await audit.read_audit_log(uow, filters, page)

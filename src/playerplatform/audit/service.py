@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from playerplatform.audit import repository
 from playerplatform.audit.models import AuditLog, AuditSubject
+from playerplatform.audit.schemas import AuditCursor, AuditFilters, AuditLogOut
 from playerplatform.kit.db import Row, UnitOfWork, table_row, utcnow
 from playerplatform.kit.http import ClientInfo
+from playerplatform.kit.pagination import Page, PageParams, decode_cursor, paginate
 
 if TYPE_CHECKING:
     from playerplatform.auth.deps import Principal
@@ -87,3 +90,33 @@ async def record(
     if touched:
         await uow.session.flush()
         uow.session.add_all(AuditSubject(audit_id=row.id, subject_id=s) for s in touched)
+
+
+# Reading, for staff.
+
+
+async def read_audit_log(
+    uow: UnitOfWork, filters: AuditFilters, page: PageParams
+) -> Page[AuditLogOut]:
+    """Audit entries matching the filters, newest first; subjects loaded for the whole page
+    at once."""
+    after = decode_cursor(page.cursor, AuditCursor)
+    rows = await repository.find_entries(
+        uow, filters, before_id=after.i if after else None, limit=page.limit + 1
+    )
+    subjects = await repository.subjects_of(uow, [r.id for r in rows[: page.limit]])
+    return paginate(
+        rows,
+        page.limit,
+        lambda r: AuditCursor(i=r.id),
+        lambda r: AuditLogOut.of(r, subjects.get(r.id, [])),
+    )
+
+
+async def entries_about(
+    uow: UnitOfWork, *, resource_type: str, resource_id: str, actions: Sequence[str], limit: int
+) -> list[AuditLog]:
+    """The newest entries with these actions about one resource (e.g. a user's bans)."""
+    return await repository.entries_about(
+        uow, resource_type=resource_type, resource_id=resource_id, actions=actions, limit=limit
+    )

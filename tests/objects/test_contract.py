@@ -144,3 +144,19 @@ def test_key_layout() -> None:
         ugc_file_key("map", "../x", "a.zip")
     with pytest.raises(InvalidObjectKey):
         receipt_key("a/b")
+
+
+async def test_a_stream_larger_than_one_part_goes_up_in_parts(store: ObjectStore) -> None:
+    # Above 8 MiB the S3 adapter switches to a multipart upload (a full part, then the rest).
+    key = fresh_key("big.pak")
+    chunks = [secrets.token_bytes(1024 * 1024) for _ in range(12)]
+
+    async def source() -> AsyncIterator[bytes]:
+        for chunk in chunks:
+            yield chunk
+
+    info = await store.put(key, source(), content_type="application/octet-stream")
+    whole = b"".join(chunks)
+    assert info.size == len(whole) and info.sha256 == hashlib.sha256(whole).hexdigest()
+    received = b"".join([chunk async for chunk in store.stream(key, chunk_size=1024 * 1024)])
+    assert received == whole

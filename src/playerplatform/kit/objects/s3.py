@@ -127,6 +127,15 @@ class S3ObjectStore:
         size = 0
         upload_id: str | None = None
         parts: list[dict[str, Any]] = []
+
+        async def send_part(upload: str) -> None:
+            number = len(parts) + 1
+            part = await s3.upload_part(
+                Bucket=self.bucket, Key=full, UploadId=upload, PartNumber=number, Body=bytes(buffer)
+            )
+            parts.append({"ETag": part["ETag"], "PartNumber": number})
+            buffer.clear()
+
         try:
             async for chunk in data:
                 digest.update(chunk)
@@ -138,15 +147,7 @@ class S3ObjectStore:
                             Bucket=self.bucket, Key=full, ContentType=content_type
                         )
                         upload_id = created["UploadId"]
-                    part = await s3.upload_part(
-                        Bucket=self.bucket,
-                        Key=full,
-                        UploadId=upload_id,
-                        PartNumber=len(parts) + 1,
-                        Body=bytes(buffer),
-                    )
-                    parts.append({"ETag": part["ETag"], "PartNumber": len(parts) + 1})
-                    buffer.clear()
+                    await send_part(upload_id)
             if upload_id is None:
                 await s3.put_object(
                     Bucket=self.bucket,
@@ -157,14 +158,7 @@ class S3ObjectStore:
                 )
                 return ObjectInfo(key, size, content_type, digest.hexdigest())
             if buffer:
-                part = await s3.upload_part(
-                    Bucket=self.bucket,
-                    Key=full,
-                    UploadId=upload_id,
-                    PartNumber=len(parts) + 1,
-                    Body=bytes(buffer),
-                )
-                parts.append({"ETag": part["ETag"], "PartNumber": len(parts) + 1})
+                await send_part(upload_id)
             await s3.complete_multipart_upload(
                 Bucket=self.bucket, Key=full, UploadId=upload_id, MultipartUpload={"Parts": parts}
             )

@@ -13,14 +13,17 @@ from playerplatform.admin.router import router as admin_router
 from playerplatform.audit.router import router as audit_router
 from playerplatform.auth.router import admin_router as service_accounts_router
 from playerplatform.auth.router import router as auth_router
+from playerplatform.commerce.router import router as commerce_router
 from playerplatform.jobs.router import router as jobs_router
 from playerplatform.kit.errors import install_error_handlers
 from playerplatform.kit.gateway import install_gateway
 from playerplatform.kit.logging import configure_logging
 from playerplatform.kit.objects.router import router as objects_router
 from playerplatform.kit.settings import Settings
+from playerplatform.leaderboards.router import router as leaderboards_router
 from playerplatform.ops.router import router as ops_router
 from playerplatform.runtime import Runtime
+from playerplatform.ugc.router import router as ugc_router
 from playerplatform.users import merge as _users_merge  # noqa: F401  (registers its merge hook)
 from playerplatform.users.router import router as users_router
 
@@ -67,6 +70,9 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.include_router(audit_router, prefix=API_PREFIX)
     app.include_router(jobs_router, prefix=API_PREFIX)
     app.include_router(service_accounts_router, prefix=API_PREFIX)
+    app.include_router(commerce_router, prefix=API_PREFIX)
+    app.include_router(leaderboards_router, prefix=API_PREFIX)
+    app.include_router(ugc_router, prefix=API_PREFIX)
     return app
 
 

@@ -175,11 +175,17 @@ async def _runtime() -> Any:
 
 
 def _register_optional_commands() -> None:
+    from playerplatform.commerce.cli import group as commerce
     from playerplatform.jobs.cli import worker
+    from playerplatform.leaderboards.cli import group as leaderboards
     from playerplatform.platforms.cli import emulate
+    from playerplatform.ugc.cli import group as ugc
 
     main.add_command(emulate)
     main.add_command(worker)
+    main.add_command(commerce)
+    main.add_command(leaderboards)
+    main.add_command(ugc)
 
 
 _register_optional_commands()

@@ -2,9 +2,22 @@
 
 from playerplatform.audit import models as audit_models
 from playerplatform.auth import models as auth_models
+from playerplatform.commerce import models as commerce_models
 from playerplatform.jobs import models as jobs_models
 from playerplatform.kit import mail_models
 from playerplatform.kit.db import Base
+from playerplatform.leaderboards import models as leaderboards_models
+from playerplatform.ugc import models as ugc_models
 from playerplatform.users import models as users_models
 
-__all__ = ["Base", "audit_models", "auth_models", "jobs_models", "mail_models", "users_models"]
+__all__ = [
+    "Base",
+    "audit_models",
+    "auth_models",
+    "commerce_models",
+    "jobs_models",
+    "leaderboards_models",
+    "mail_models",
+    "ugc_models",
+    "users_models",
+]

@@ -103,6 +103,15 @@ class Settings(BaseSettings):
     storage_signing_key: SecretStr | None = None
     smtp_timeout_seconds: float = 30.0
 
+    # Commerce (issue: commerce). Add commerce settings inside this section only.
+    # --- end commerce ---
+
+    # Leaderboards. Add leaderboard settings inside this section only.
+    # --- end leaderboards ---
+
+    # User-generated content. Add UGC settings inside this section only.
+    # --- end ugc ---
+
     @field_validator("trusted_proxies", "cors_origins", mode="before")
     @classmethod
     def _split_csv(cls, value: object) -> object:

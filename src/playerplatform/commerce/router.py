@@ -1,0 +1,5 @@
+"""HTTP routes of the commerce domain (every path, /api/v1 relative, admin and moderation included)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

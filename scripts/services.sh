@@ -10,10 +10,10 @@
 # TEST_SERVICES (clamd and the S3 test server slot in here).
 set -euo pipefail
 
-TEST_SERVICES=(postgres redis rabbitmq)
+TEST_SERVICES=(postgres redis rabbitmq clamd)
 
 # Seconds to wait for a service after starting it.
-declare -A SERVICE_TIMEOUT=([postgres]=60 [redis]=30 [rabbitmq]=120)
+declare -A SERVICE_TIMEOUT=([postgres]=60 [redis]=30 [rabbitmq]=120 [clamd]=60)
 
 tcp_open() { # host port
     timeout 2 bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null
@@ -44,6 +44,48 @@ rabbitmq_ready() {
 }
 rabbitmq_start() {
     rabbitmq-server -detached
+}
+
+# --- clamd (127.0.0.1:3310, only the project's test signatures) -------------------------------
+# Debian's clamav-daemon is installed when clamd is missing; clamd runs with a config generated
+# under var/clamd/ and a database folder holding only scripts/clamav/*.hdb|*.ndb. Nothing is
+# downloaded: freshclam never runs.
+CLAMD_PORT=3310
+ROOT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CLAMD_DIR="$ROOT_DIR/var/clamd"
+
+clamd_ready() {
+    [[ "$( (exec 3<>/dev/tcp/127.0.0.1/$CLAMD_PORT && printf 'zPING\0' >&3 && timeout 2 head -c 4 <&3) 2>/dev/null)" == "PONG" ]]
+}
+clamd_install() {
+    command -v clamd >/dev/null 2>&1 || [[ -x /usr/sbin/clamd ]] && return 0
+    echo "services: installing Debian's clamav-daemon"
+    # A fresh machine may have no package lists yet: read them once, then try again.
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends clamav-daemon ||
+        { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends clamav-daemon; }
+}
+clamd_start() {
+    clamd_install
+    local clamd_bin
+    clamd_bin="$(command -v clamd || echo /usr/sbin/clamd)"
+    mkdir -p "$CLAMD_DIR/db"
+    rm -f "$CLAMD_DIR"/db/*
+    cp "$ROOT_DIR"/scripts/clamav/*.hdb "$ROOT_DIR"/scripts/clamav/*.ndb "$CLAMD_DIR/db/"
+    cat >"$CLAMD_DIR/clamd.conf" <<CONF
+Foreground no
+LogFile $CLAMD_DIR/clamd.log
+PidFile $CLAMD_DIR/clamd.pid
+DatabaseDirectory $CLAMD_DIR/db
+TCPSocket $CLAMD_PORT
+TCPAddr 127.0.0.1
+LocalSocket $CLAMD_DIR/clamd.sock
+StreamMaxLength 1100M
+MaxFileSize 1100M
+MaxScanSize 2000M
+MaxThreads 4
+SelfCheck 0
+CONF
+    "$clamd_bin" --config-file="$CLAMD_DIR/clamd.conf"
 }
 
 # ----------------------------------------------------------------------------------------------

@@ -136,6 +136,7 @@ def make_settings(
             "twitch_client_id": TWITCH_CLIENT_ID,
             "twitch_client_secret": TWITCH_CLIENT_SECRET,
             "twitch_id_url": emulators["twitch"],
+            "clamd_address": os.environ.get("PP_TEST_CLAMD_ADDRESS", "tcp://127.0.0.1:3310"),
             "rate_limit_failed_login": UNLIMITED,
             "rate_limit_auth": UNLIMITED,
             "rate_limit_write": UNLIMITED,

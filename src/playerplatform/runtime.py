@@ -15,7 +15,9 @@ from playerplatform.kit.hotstore import HotStore, create_hot_store
 from playerplatform.kit.mail import Mailer, create_mailer
 from playerplatform.kit.objects import ObjectStore, create_object_store
 from playerplatform.kit.ratelimit import RateLimiter
+from playerplatform.kit.scanner import Scanner, create_scanner
 from playerplatform.kit.settings import Settings
+from playerplatform.leaderboards.live import LiveBoards
 from playerplatform.platforms.epic import EpicClient
 from playerplatform.platforms.steam import SteamClient
 from playerplatform.platforms.twitch import TwitchClient
@@ -35,6 +37,8 @@ class Runtime:
     twitch: TwitchClient
     objects: ObjectStore
     jobs: JobSystem
+    scanner: Scanner
+    leaderboards: LiveBoards
     closers: list[object] = field(default_factory=list)
 
     @classmethod
@@ -60,15 +64,20 @@ class Runtime:
             twitch=TwitchClient(settings, http),
             objects=create_object_store(settings),
             jobs=JobSystem(settings, db),
+            scanner=create_scanner(settings),
+            leaderboards=LiveBoards(settings, db, hot),
         )
 
     async def start(self) -> None:
         await self.keys.load(create_if_missing=True)
         await self.objects.start()
+        await self.leaderboards.start()
 
     async def close(self) -> None:
         await self.jobs.close()  # first: jobs in flight still use everything below
+        await self.leaderboards.close()
         await self.objects.close()
+        await self.scanner.close()
         await self.http.aclose()
         await self.hot.close()
         await self.db.dispose()

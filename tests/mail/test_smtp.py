@@ -27,6 +27,9 @@ from tests.conftest import asgi_client, fresh_database, running_app
 from tests.jobs.support import MODES, job_settings, wait_for
 from tests.support.servers import free_port
 
+# Mail jobs only: other domains' scheduled work may queue jobs in the same database.
+MAIL_JOBS = Job.__table__.select().where(Job.queue == "notification_send")
+
 SMTP_USER, SMTP_PASSWORD = "platform", "smtp-secret-42"
 
 
@@ -140,7 +143,7 @@ async def test_verification_mail_is_delivered_after_the_registration_commits(
             assert verified.status_code == 200, verified.text
 
         async with rt.db.unit_of_work(write=False) as uow:
-            [job] = (await uow.session.execute(Job.__table__.select())).all()
+            [job] = (await uow.session.execute(MAIL_JOBS)).all()
         assert job.status == "done"
         assert token not in str(job.payload)  # the one-time token is not kept once sent
 
@@ -166,7 +169,7 @@ async def test_rolled_back_mail_is_never_sent_and_a_down_server_only_delays_it(
 
         async def failed_once() -> bool:
             async with rt.db.unit_of_work(write=False) as check:
-                rows = (await check.session.execute(Job.__table__.select())).all()
+                rows = (await check.session.execute(MAIL_JOBS)).all()
             return len(rows) == 1 and rows[0].attempts >= 1 and rows[0].last_error is not None
 
         await wait_for(failed_once, timeout=20)

@@ -104,12 +104,44 @@ class Settings(BaseSettings):
     smtp_timeout_seconds: float = 30.0
 
     # Commerce (issue: commerce). Add commerce settings inside this section only.
+    commerce_ownership_cache_seconds: float = 300.0  # entitlement-check cache entries
+    commerce_catalog_cache_seconds: float = 5.0  # per-process copy of the SKU list
+    commerce_idempotency_ttl_seconds: float = 24 * 3600.0  # Idempotency-Key answers kept
+    commerce_idempotency_wait_seconds: float = 5.0  # a repeat waits this long for the first
+    commerce_report_page_size: int = 1000  # GetReport maxresults per poll
+    commerce_report_max_pages: int = 20  # GetReport pages per reconciliation run
+    commerce_steam_language: str = "en"  # InitTxn language when the client sends none
     # --- end commerce ---
 
     # Leaderboards. Add leaderboard settings inside this section only.
+    leaderboard_flush_seconds: float = 2.0  # write-behind: dirty scores reach the database
+    leaderboard_flush_batch: int = 2000  # entries per write-behind statement
+    leaderboard_season_cache_seconds: float = 5.0  # per-process copy of each season's rules
+    leaderboard_names_cache_seconds: float = 30.0  # display names and bans joined into views
+    leaderboard_metadata_max_bytes: int = 2048  # a score's metadata, as compact JSON
     # --- end leaderboards ---
 
     # User-generated content. Add UGC settings inside this section only.
+    ugc_scan_timeout: float = 120.0  # seconds for one clamd command (a whole INSTREAM)
+    ugc_upload_url_ttl: int = 900  # seconds a signed upload URL stays valid
+    ugc_download_url_ttl: int = 300  # seconds a signed download URL stays valid
+    ugc_uploads_per_day: int = 20  # drafts a player may create per 24 hours
+    ugc_max_bytes_map: int = 200 * 1024 * 1024
+    ugc_max_bytes_mod: int = 500 * 1024 * 1024
+    ugc_max_bytes_image: int = 20 * 1024 * 1024
+    ugc_max_bytes_video: int = 1024 * 1024 * 1024
+    ugc_max_bytes_text: int = 1024 * 1024
+    ugc_max_bytes_bundle: int = 1024 * 1024 * 1024
+    ugc_archive_max_entries: int = 10_000  # files in one map, mod or bundle archive
+    ugc_archive_max_ratio: int = 100  # expanded size / compressed size, per entry and overall
+    ugc_archive_max_expanded_bytes: int = 4 * 1024 * 1024 * 1024
+    ugc_report_threshold: int = 3  # distinct open reporters that hide an item for review
+    ugc_trusted_after_approvals: int = 0  # 0: every item waits for a moderator; N: creators
+    # with N approved items and nothing removed for cause are published after a clean scan
+    ugc_cache_ttl: int = 300  # seconds item metadata stays cached in the hot store
+    ugc_hot_feed_size: int = 200  # items kept in the hot feed
+    ugc_hot_feed_ttl: int = 60  # seconds before the hot feed is rebuilt
+    ugc_hot_window_hours: int = 72  # downloads counted towards "hot"
     # --- end ugc ---
 
     @field_validator("trusted_proxies", "cors_origins", mode="before")

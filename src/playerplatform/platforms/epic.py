@@ -1,4 +1,5 @@
-"""Epic Online Services client: ID-token verification and the client-credentials app token.
+"""Epic Online Services client: ID-token verification, the client-credentials app token and
+the ecom entitlement calls (list, redeem, clawbacks).
 
 ID tokens are checked exactly as Epic documents (plus the deployment id): `alg` present and
 RS256/ES256, `kid` present, signature against Epic's key set, `iss` on Epic's API host, `iat`
@@ -31,6 +32,30 @@ APP_TOKEN_MARGIN_SECONDS = 60.0
 EPIC_ACCOUNT_TYPE = "epicgames"
 
 EpicKind = Literal["connect", "eas"]
+
+# Ecom paths are UNVERIFIED (seen only in third-party code): each lives in one function below.
+ENTITLEMENTS_PATH = "/epic/ecom/v3/identities/{identity}/entitlements"
+REDEEM_PATH = "/epic/ecom/v3/identities/{identity}/entitlements/redeem"
+CLAWBACKS_PATH = "/epic/ecom/v3/namespace/{namespace}/entitlements/clawbacks"
+
+
+@dataclass(frozen=True, slots=True)
+class EpicEntitlement:
+    id: str
+    catalog_item_id: str
+    consumable: bool
+    redeemed: bool
+    active: bool
+    name: str | None
+    raw: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class EpicClawback:
+    entitlement_id: str
+    identity_id: str | None
+    catalog_item_id: str | None
+    clawback_date: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +205,110 @@ class EpicClient:
         if not isinstance(token, str) or not token or not isinstance(expires_in, int | float):
             raise provider_error(PLATFORM, "malformed token response")
         return token, float(expires_in)
+
+    # Ecom (UNVERIFIED paths and shapes; see PLATFORMS.md).
+
+    def _sandbox(self) -> str:
+        sandbox = self.settings.epic_sandbox_id
+        if not sandbox:
+            raise provider_error(PLATFORM, "not configured (PP_EPIC_SANDBOX_ID)")
+        return sandbox
+
+    async def _ecom(
+        self, method: str, path: str, *, params: dict[str, Any] | None = None, json: Any = None
+    ) -> Any:
+        token = await self.app_token()
+        response = await send(
+            self.http,
+            PLATFORM,
+            method,
+            self._base + path,
+            time_limit=self.settings.platform_timeout_seconds,
+            params=params,
+            json=json,
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        if response.status_code == 401:
+            self._app_token = None  # revoked or expired early: fetch a new one next time
+        if response.status_code >= 400:
+            raise provider_error(
+                PLATFORM,
+                f"ecom answered {response.status_code}",
+                error_code=_epic_error_code(response),
+            )
+        if response.status_code == 204 or not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            raise provider_error(PLATFORM, "malformed ecom response") from None
+
+    async def list_entitlements(self, identity_id: str) -> list[EpicEntitlement]:
+        """Every entitlement of an Epic account in our sandbox, redeemed ones included."""
+        body = await self._ecom(
+            "GET",
+            ENTITLEMENTS_PATH.format(identity=_segment(identity_id)),
+            params={"sandboxId": self._sandbox(), "includeRedeemed": "true"},
+        )
+        rows = body.get("elements") if isinstance(body, dict) else body
+        out = []
+        for row in rows if isinstance(rows, list) else []:
+            if not isinstance(row, dict) or not row.get("id") or not row.get("catalogItemId"):
+                continue
+            out.append(
+                EpicEntitlement(
+                    id=str(row["id"]),
+                    catalog_item_id=str(row["catalogItemId"]),
+                    consumable=row.get("consumable") is True,
+                    redeemed=row.get("redeemed") is True or row.get("status") == "CONSUMED",
+                    active=row.get("active") is not False,
+                    name=_text(row.get("entitlementName")),
+                    raw=row,
+                )
+            )
+        return out
+
+    async def redeem_entitlements(self, identity_id: str, entitlement_ids: list[str]) -> None:
+        """Mark consumable entitlements used, so the game never reads them as new again."""
+        if not entitlement_ids:
+            return
+        await self._ecom(
+            "PUT",
+            REDEEM_PATH.format(identity=_segment(identity_id)),
+            json={"entitlementIds": entitlement_ids, "sandboxId": self._sandbox()},
+        )
+
+    async def clawbacks(self, *, since: str, count: int = 100) -> list[EpicClawback]:
+        """Entitlements taken back (refunds, chargebacks) at or after `since`, oldest first."""
+        body = await self._ecom(
+            "GET",
+            CLAWBACKS_PATH.format(namespace=_segment(self._sandbox())),
+            params={"clawbackDate": since, "count": count},
+        )
+        rows = body.get("elements") if isinstance(body, dict) else body
+        out = []
+        for row in rows if isinstance(rows, list) else []:
+            if not isinstance(row, dict):
+                continue
+            entitlement_id = row.get("entitlementId") or row.get("id")
+            date = row.get("clawbackDate")
+            if not entitlement_id or not isinstance(date, str):
+                continue
+            out.append(
+                EpicClawback(
+                    entitlement_id=str(entitlement_id),
+                    identity_id=_text(row.get("identityId")),
+                    catalog_item_id=_text(row.get("catalogItemId")),
+                    clawback_date=date,
+                )
+            )
+        return out
+
+
+def _segment(value: str) -> str:
+    from urllib.parse import quote
+
+    return quote(value, safe="")
 
 
 def _kind_of(issuer: object) -> EpicKind:

@@ -1,4 +1,4 @@
-"""Steam partner Web API client: session tickets and app ownership.
+"""Steam partner Web API client: session tickets, app ownership and ISteamMicroTxn.
 
 Every call goes through `SteamClient.call`, which builds the URL, sends the publisher key in
 the `x-webapi-key` header (never the query string, so it stays out of URLs, access logs and
@@ -35,6 +35,52 @@ class SteamTicketOwner:
     ownersteamid: str
     vacbanned: bool
     publisherbanned: bool
+
+
+class SteamTxnError(Exception):
+    """ISteamMicroTxn answered `result: Failure` with this error (see `TXN_ERRORS`)."""
+
+    def __init__(self, errorcode: int, errordesc: str) -> None:
+        self.errorcode = errorcode
+        self.errordesc = errordesc
+        super().__init__(f"{errorcode}: {errordesc}")
+
+
+# Valve's documented ISteamMicroTxn error codes.
+TXN_FAILED = 2
+TXN_INVALID_PARAMETER = 3
+TXN_NOT_APPROVED = 5
+TXN_ALREADY_COMMITTED = 6
+TXN_NOT_LOGGED_IN = 7
+TXN_CURRENCY_MISMATCH = 8
+TXN_DENIED = 10
+TXN_INSUFFICIENT_FUNDS = 100
+TXN_TIME_LIMIT = 101
+TXN_FRAUD = 104
+TXN_PENDING_TRANSACTION = 107
+
+
+@dataclass(frozen=True, slots=True)
+class SteamTxnItem:
+    itemid: str
+    qty: int
+    amount: int
+    itemstatus: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SteamTxn:
+    """One transaction as InitTxn, FinalizeTxn, QueryTxn or GetReport describe it (fields
+    a method does not return are None)."""
+
+    orderid: str
+    transid: str | None
+    status: str | None = None
+    steamid: str | None = None
+    currency: str | None = None
+    time: str | None = None
+    items: tuple[SteamTxnItem, ...] = ()
+    raw: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +200,118 @@ class SteamClient:
             ownersteamid=_steamid(body.get("ownersteamid")),
             permanent=body.get("permanent") is True,
         )
+
+    # ISteamMicroTxn (or ISteamMicroTxnSandbox with PP_STEAM_SANDBOX).
+
+    async def _txn(
+        self, verb: Literal["GET", "POST"], method: str, version: int, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        body = await self.call(verb, self.microtxn_interface, method, version, params)
+        if body.get("result") != "OK":
+            error = body.get("error")
+            error = error if isinstance(error, dict) else {}
+            code = error.get("errorcode")
+            raise SteamTxnError(
+                int(code) if isinstance(code, int | str) and str(code).isdigit() else TXN_FAILED,
+                _short(error.get("errordesc")),
+            )
+        params_out = body.get("params")
+        if not isinstance(params_out, dict):
+            raise provider_error(PLATFORM, "malformed response", path=method)
+        return params_out
+
+    async def get_user_info(self, steamid: str) -> dict[str, Any]:
+        """The player's Steam wallet country, currency and status (Locked/Active/Trusted)."""
+        return await self._txn("GET", "GetUserInfo", 2, {"steamid": steamid})
+
+    async def init_txn(
+        self,
+        *,
+        orderid: str,
+        steamid: str,
+        items: list[tuple[str, int, int, str]],
+        language: str,
+        currency: str,
+    ) -> SteamTxn:
+        """Start a client-session purchase; `items` are (itemid, qty, total amount in cents,
+        description). Steam then shows the player the overlay to approve it."""
+        params: dict[str, Any] = {
+            "orderid": orderid,
+            "steamid": steamid,
+            "itemcount": len(items),
+            "language": language,
+            "currency": currency,
+            "usersession": "client",
+        }
+        for i, (itemid, qty, amount, description) in enumerate(items):
+            params[f"itemid[{i}]"] = itemid
+            params[f"qty[{i}]"] = qty
+            params[f"amount[{i}]"] = amount
+            params[f"description[{i}]"] = description[:128]
+        out = await self._txn("POST", "InitTxn", 3, params)
+        return _txn_of(out, orderid)
+
+    async def finalize_txn(self, orderid: str) -> SteamTxn:
+        """Capture the money of an approved order. Success means: grant."""
+        out = await self._txn("POST", "FinalizeTxn", 2, {"orderid": orderid})
+        return _txn_of(out, orderid)
+
+    async def query_txn(self, orderid: str) -> SteamTxn:
+        """The transaction's current state (recovers an ambiguous FinalizeTxn)."""
+        out = await self._txn("GET", "QueryTxn", 3, {"orderid": orderid})
+        return _txn_of(out, orderid)
+
+    async def refund_txn(self, orderid: str) -> SteamTxn:
+        """Refund a whole order with Steam."""
+        out = await self._txn("POST", "RefundTxn", 2, {"orderid": orderid})
+        return _txn_of(out, orderid)
+
+    async def get_report(
+        self, *, since: str, report_type: str = "SETTLEMENT", max_results: int = 1000
+    ) -> list[SteamTxn]:
+        """Orders whose state changed at or after `since` (RFC 3339 UTC), oldest first."""
+        out = await self._txn(
+            "GET", "GetReport", 5, {"type": report_type, "time": since, "maxresults": max_results}
+        )
+        orders = out.get("orders")
+        if not isinstance(orders, list):
+            return []
+        return [_txn_of(o, "") for o in orders if isinstance(o, dict)]
+
+
+def _txn_of(params: dict[str, Any], orderid: str) -> SteamTxn:
+    items = []
+    for item in params.get("items") or []:
+        if isinstance(item, dict):
+            items.append(
+                SteamTxnItem(
+                    itemid=str(item.get("itemid", "")),
+                    qty=_int(item.get("qty")),
+                    amount=_int(item.get("amount")),
+                    itemstatus=_text_or_none(item.get("itemstatus")),
+                )
+            )
+    return SteamTxn(
+        orderid=str(params.get("orderid") or orderid),
+        transid=_text_or_none(params.get("transid")),
+        status=_text_or_none(params.get("status")),
+        steamid=_text_or_none(params.get("steamid")),
+        currency=_text_or_none(params.get("currency")),
+        time=_text_or_none(params.get("time")),
+        items=tuple(items),
+        raw=params,
+    )
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _text_or_none(value: Any) -> str | None:
+    return str(value) if value is not None and value != "" else None
 
 
 def _wire(value: Any) -> str:

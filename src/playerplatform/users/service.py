@@ -193,6 +193,21 @@ async def get_visible(uow: UnitOfWork, canonical_id: str) -> User:
     return user
 
 
+async def display_cards(
+    uow: UnitOfWork, canonical_ids: list[str]
+) -> dict[str, tuple[str | None, bool]]:
+    """Display name and whether other players may see the account (not banned, not merged),
+    for many accounts in one query; unknown ids are left out."""
+    now = utcnow()
+    return {
+        user.canonical_id: (
+            profile.display_name if profile else None,
+            user.status != "merged" and not is_banned(user, now),
+        )
+        for user, profile in await repository.get_users_by_canonical_ids(uow, canonical_ids)
+    }
+
+
 def public_out(user: User, profile: Profile | None) -> PublicUserOut:
     return PublicUserOut(
         canonical_id=user.canonical_id,

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from playerplatform.kit.hotstore.boards import Board, BoardEntry, Submission, Submitted
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +94,61 @@ class HotStore(Protocol):
 
     async def peek_window(self, key: str, *, limit: int, window: float) -> WindowResult:
         """The window's state without counting a hit."""
+        ...
+
+    # Leaderboard boards (see `boards`): each call is atomic and touches one board's keys.
+    async def board_submit(self, board: Board, submission: Submission) -> Submitted:
+        """Apply a score with the board's operator, unless the board is closed, not loaded
+        (`cold`) or the member was removed; mark the entry dirty for the write-behind."""
+        ...
+
+    async def board_range(
+        self, board: Board, start: int, stop: int, *, region: str | None = None
+    ) -> tuple[list[BoardEntry], int]:
+        """Entries at 0-based ranks [start, stop] (inclusive, non-negative) and the total."""
+        ...
+
+    async def board_around(
+        self, board: Board, member_id: str, radius: int, *, region: str | None = None
+    ) -> tuple[list[BoardEntry], int]:
+        """`2 * radius + 1` entries around the member (shifted at the top and bottom so the
+        page stays full), and the total; no entries when the member is not ranked."""
+        ...
+
+    async def board_entries(
+        self, board: Board, member_ids: Sequence[str], *, region: str | None = None
+    ) -> list[BoardEntry | None]:
+        """Each member's ranked entry (None when not ranked), in the order asked."""
+        ...
+
+    async def board_remove(self, board: Board, member_id: str, *, at: int) -> None:
+        """Take the member off every ranking and keep it marked removed (later submissions
+        answer `removed`); its dirty marker goes, the caller writes the removal durably."""
+        ...
+
+    async def board_dirty(
+        self, board: Board, cursor: int, count: int
+    ) -> tuple[int, list[tuple[BoardEntry, str]]]:
+        """One step of a scan over entries not yet written behind: (next cursor, 0 when
+        done; [(entry, version)]). Versions go back to `board_clean` once written."""
+        ...
+
+    async def board_clean(self, board: Board, versions: Mapping[str, str]) -> int:
+        """Drop dirty markers whose version is still the one written (compare-and-delete)."""
+        ...
+
+    async def board_load(self, board: Board, entries: Sequence[BoardEntry]) -> None:
+        """Put entries (from the database) on the board as they are; used to rebuild."""
+        ...
+
+    async def board_scan(
+        self, board: Board, cursor: int, count: int
+    ) -> tuple[int, list[BoardEntry]]:
+        """One step of a scan over every entry (removed ones included)."""
+        ...
+
+    async def board_drop(self, board: Board) -> None:
+        """Free the board's rankings, entries and markers (the closed flag stays)."""
         ...
 
     async def ping(self) -> None: ...

@@ -214,7 +214,11 @@ class RankedSet:
         return index, position
 
 
-class MemoryHotStore:
+# The board operations live in their own module, which needs `RankedSet` from this one.
+from playerplatform.kit.hotstore.memory_boards import MemoryBoards  # noqa: E402
+
+
+class MemoryHotStore(MemoryBoards):
     """The hot store port held in this process's memory (see `HotStore`)."""
 
     def __init__(self, prefix: str = "pp:") -> None:

@@ -16,6 +16,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 
 from playerplatform.kit.hotstore import WindowResult
+from playerplatform.kit.hotstore.redis_boards import RedisBoards
 
 # One API process runs many requests at once and most touch the hot store once or twice.
 # A single node's pool waits for a free connection rather than opening without bound; the
@@ -90,7 +91,7 @@ def _ms(seconds: float) -> int:
     return max(1, math.ceil(seconds * 1000))
 
 
-class RedisHotStore:
+class RedisHotStore(RedisBoards):
     """The hot store port on Redis (see `HotStore`).
 
     In cluster mode, multi-key calls work only when the caller's keys share a hash tag

@@ -86,9 +86,16 @@ class ObjectStore(Protocol):
         ...
 
     async def signed_get_url(
-        self, key: str, *, expires_in: int, filename: str | None = None
+        self,
+        key: str,
+        *,
+        expires_in: int,
+        filename: str | None = None,
+        cache_control: str | None = None,
     ) -> SignedRequest:
-        """A URL a client downloads from directly; `filename` asks for an attachment."""
+        """A URL a client downloads from directly; `filename` asks for an attachment;
+        `cache_control` is the Cache-Control the object is served with (for a CDN in front;
+        default: not cacheable)."""
         ...
 
     async def ping(self) -> None:

@@ -188,14 +188,23 @@ class LocalObjectStore:
         )
 
     async def signed_get_url(
-        self, key: str, *, expires_in: int, filename: str | None = None
+        self,
+        key: str,
+        *,
+        expires_in: int,
+        filename: str | None = None,
+        cache_control: str | None = None,
     ) -> SignedRequest:
         validate_key(key)
         expires = int(time.time()) + expires_in
         params: dict[str, Any] = {"exp": expires}
         if filename:
             params["fn"] = filename
-        params["sig"] = self.sign("GET", key, expires, filename or "")
+        if cache_control:
+            params["cc"] = cache_control
+        params["sig"] = self.sign(
+            "GET", key, expires, filename or "", *([cache_control] if cache_control else [])
+        )
         return SignedRequest(
             url=f"{self.public_url}{ROUTE_PREFIX}/{quote(key)}?{urlencode(params)}",
             method="GET",

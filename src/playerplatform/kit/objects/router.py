@@ -63,11 +63,12 @@ async def download_object(
     request: Request,
     exp: int | None = Query(None),
     fn: str | None = Query(None),
+    cc: str | None = Query(None, max_length=200),
     sig: str | None = Query(None),
 ) -> Response:
     store = _local_store(request)
     key = _checked_key(key)
-    store.verify(sig, "GET", key, exp, fn or "")
+    store.verify(sig, "GET", key, exp, fn or "", *([cc] if cc else []))
     try:
         info = await store.head(key)
     except ObjectNotFound:
@@ -76,5 +77,5 @@ async def download_object(
         store.path_of(key),
         media_type=info.content_type,
         filename=fn,
-        headers={"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"},
+        headers={"Cache-Control": cc or "private, no-store", "X-Content-Type-Options": "nosniff"},
     )

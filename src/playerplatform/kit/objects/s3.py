@@ -241,13 +241,20 @@ class S3ObjectStore:
         )
 
     async def signed_get_url(
-        self, key: str, *, expires_in: int, filename: str | None = None
+        self,
+        key: str,
+        *,
+        expires_in: int,
+        filename: str | None = None,
+        cache_control: str | None = None,
     ) -> SignedRequest:
         s3 = await self._s3()
         params: dict[str, Any] = {"Bucket": self.bucket, "Key": self._key(key)}
         if filename:
             safe = filename.replace('"', "").replace("\\", "")
             params["ResponseContentDisposition"] = f'attachment; filename="{safe}"'
+        if cache_control:
+            params["ResponseCacheControl"] = cache_control
         url = await s3.generate_presigned_url("get_object", Params=params, ExpiresIn=expires_in)
         return SignedRequest(
             url=url,

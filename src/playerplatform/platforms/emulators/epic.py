@@ -1,4 +1,5 @@
-"""Epic Online Services emulator: key sets, client-credentials tokens and ID tokens.
+"""Epic Online Services emulator: key sets, client-credentials tokens, ID tokens and (in
+`epic_ecom`) the ecom entitlement endpoints.
 
 `EpicEmulator` (on `app.state.epic`) holds the signing key and issued app tokens;
 `app_token_holder` is the bearer check that server-to-server routes (the ecom entitlement
@@ -242,7 +243,12 @@ def create_epic_emulator(
         organization_id=f"organization-{sandbox_id}",
         app_token_ttl=app_token_ttl,
     )
+    from playerplatform.platforms.emulators import epic_ecom
+
+    app.state.ecom = epic_ecom.EcomState()
     app.add_exception_handler(AppTokenRefused, _app_token_refused)
     app.include_router(router)
     app.include_router(emulator_router)
+    app.include_router(epic_ecom.router)
+    app.include_router(epic_ecom.emulator_router)
     return app

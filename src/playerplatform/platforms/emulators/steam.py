@@ -1,4 +1,5 @@
-"""Steam partner Web API emulator: ISteamUserAuth and ISteamUser.
+"""Steam partner Web API emulator: ISteamUserAuth, ISteamUser and (in `steam_microtxn`)
+ISteamMicroTxn with its Sandbox twin.
 
 `SteamEmulator` (on `app.state.steam`) holds the state; `publisher_key` is the dependency
 every partner method uses. ISteamMicroTxn routes live in a sibling module that builds an
@@ -190,9 +191,14 @@ async def _missing_parameter(request: Request, exc: Exception) -> Response:
 def create_steam_emulator(app_id: int, publisher_key: str) -> FastAPI:
     """A Steam partner Web API for one app, reachable with `publisher_key`."""
     app = FastAPI(title="Steam emulator", docs_url=None, redoc_url=None, openapi_url=None)
+    from playerplatform.platforms.emulators import steam_microtxn
+
     app.state.steam = SteamEmulator(app_id=app_id, publisher_key=publisher_key)
+    app.state.microtxn = steam_microtxn.MicroTxnState()
     app.add_exception_handler(KeyRefused, _key_refused)
     app.add_exception_handler(MissingParameter, _missing_parameter)
     app.include_router(router)
     app.include_router(emulator_router)
+    app.include_router(steam_microtxn.router)
+    app.include_router(steam_microtxn.emulator_router)
     return app

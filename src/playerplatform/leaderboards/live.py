@@ -1,0 +1,261 @@
+"""What each process keeps for the leaderboards: a short-lived copy of every season's rules
+(so a submission never reads the database), a cache of display names and bans (so a page of
+100 entries costs no query per row), and the write-behind flusher.
+
+The flusher runs in every process that starts the runtime; each tick, the one that takes the
+hot-store lock looks at the live seasons, rebuilds any board the hot store lost, enqueues one
+`leaderboard_update` job per season with entries waiting to be written, and one close job per
+season past its end (keyed, so once per season).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import secrets
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import structlog
+
+from playerplatform.kit.db import Database, utcnow
+from playerplatform.kit.errors import NotFound, ServiceUnavailable
+from playerplatform.kit.hotstore import HotStore
+from playerplatform.kit.hotstore.boards import Board
+from playerplatform.kit.ratelimit import Quota
+from playerplatform.kit.settings import Settings
+from playerplatform.leaderboards import repository
+from playerplatform.leaderboards.models import OPEN, Season
+
+log = structlog.get_logger("playerplatform.leaderboards")
+FLUSHER_LOCK = "lb:flusher"
+LOAD_WAIT_SECONDS = 30.0
+CLOSED_FLAG_TTL = 7 * 24 * 3600.0  # longer than any process keeps a season's rules
+FLUSH_TTL = 60.0  # a write-behind job that has not committed by then is presumed dead
+
+
+@dataclass(frozen=True, slots=True)
+class SeasonRules:
+    """A season as the hot path needs it."""
+
+    pk: uuid.UUID
+    season_id: str
+    type: str
+    sort: str
+    operator: str
+    reset_rule: str
+    start: dt.datetime
+    end: dt.datetime | None
+    state: str
+    authoritative: bool
+    score_min: float | None
+    score_max: float | None
+    rate: Quota | None
+
+    @property
+    def board(self) -> Board:
+        return Board(self.season_id, self.sort == "desc")
+
+    def accepts_at(self, now: dt.datetime) -> bool:
+        return self.state == OPEN and (self.end is None or now < self.end)
+
+    @classmethod
+    def of(cls, season: Season) -> SeasonRules:
+        meta = season.meta or {}
+        rate = meta.get("submission_rate")
+        return cls(
+            pk=season.id,
+            season_id=season.season_id,
+            type=season.type,
+            sort=season.sort,
+            operator=season.operator,
+            reset_rule=season.reset_rule,
+            start=season.start_date,
+            end=season.end_date,
+            state=season.state,
+            authoritative=season.authoritative,
+            score_min=meta.get("score_min"),
+            score_max=meta.get("score_max"),
+            rate=Quota.parse(rate) if isinstance(rate, str) else None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PlayerCard:
+    display_name: str | None
+    visible: bool  # not banned, not merged
+
+
+class LiveBoards:
+    """The leaderboards' per-process state (see the module docstring)."""
+
+    def __init__(self, settings: Settings, db: Database, hot: HotStore) -> None:
+        self.settings = settings
+        self.db = db
+        self.hot = hot
+        self._seasons: dict[str, tuple[float, SeasonRules | None]] = {}
+        self._cards: dict[str, tuple[float, PlayerCard | None]] = {}
+        self._ready: dict[str, float] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+        self.flushes_enqueued = 0
+
+    # Seasons.
+
+    async def season(self, season_id: str) -> SeasonRules:
+        """The season's rules, from this process's copy when it is fresh; 404 if unknown."""
+        cached = self._seasons.get(season_id)
+        now = time.monotonic()
+        if cached is None or cached[0] <= now:
+            async with self.db.unit_of_work(write=False) as uow:
+                season = await repository.get_season(uow, season_id)
+            rules = SeasonRules.of(season) if season is not None else None
+            cached = (now + self.settings.leaderboard_season_cache_seconds, rules)
+            self._seasons[season_id] = cached
+            if len(self._seasons) > 10_000:
+                self._seasons.clear()
+        if cached[1] is None:
+            raise NotFound("No such season.")
+        return cached[1]
+
+    def forget_season(self, season_id: str) -> None:
+        self._seasons.pop(season_id, None)
+
+    # Display names and visibility.
+
+    async def cards(self, canonical_ids: Sequence[str]) -> dict[str, PlayerCard]:
+        """Cards for these players (unknown ones are invisible), one query for the misses."""
+        from playerplatform.users import service as users
+
+        now = time.monotonic()
+        out: dict[str, PlayerCard] = {}
+        missing = []
+        for cid in canonical_ids:
+            cached = self._cards.get(cid)
+            if cached is not None and cached[0] > now:
+                out[cid] = cached[1] or PlayerCard(None, False)
+            else:
+                missing.append(cid)
+        if missing:
+            async with self.db.unit_of_work(write=False) as uow:
+                found = await users.display_cards(uow, missing)
+            if len(self._cards) > 200_000:
+                self._cards.clear()
+            expires = now + self.settings.leaderboard_names_cache_seconds
+            for cid in missing:
+                name, visible = found.get(cid, (None, False))
+                card = PlayerCard(name, visible)
+                self._cards[cid] = (expires, card)
+                out[cid] = card
+        return out
+
+    def forget_cards(self) -> None:
+        self._cards.clear()
+
+    # Keeping the hot store filled.
+
+    async def ready(self, rules: SeasonRules) -> None:
+        """Make sure the board is in the hot store before reading it; checked at most once
+        per flush interval per process (the flusher checks too)."""
+        now = time.monotonic()
+        if self._ready.get(rules.season_id, 0.0) > now:
+            return
+        await self.ensure_loaded(rules)
+        self._ready[rules.season_id] = now + self.settings.leaderboard_flush_seconds
+
+    async def ensure_loaded(self, rules: SeasonRules) -> None:
+        """Rebuild the season's board from the database unless the hot store has it (one
+        process rebuilds, the others wait for it)."""
+        from playerplatform.leaderboards import durability
+
+        board = rules.board
+        deadline = time.monotonic() + LOAD_WAIT_SECONDS
+        token = secrets.token_hex(8)
+        while not await self.hot.exists(board.loaded):
+            if await self.hot.set_if_absent(board.loading, token, ttl=LOAD_WAIT_SECONDS):
+                try:
+                    if not await self.hot.exists(board.loaded):
+                        await durability.rebuild_board(self.db, self.hot, rules.season_id)
+                finally:
+                    await self.hot.delete_if_equals(board.loading, token)
+                return
+            if time.monotonic() > deadline:
+                raise ServiceUnavailable(
+                    "The leaderboard is being rebuilt; try again shortly.",
+                    headers={"Retry-After": "5"},
+                )
+            await asyncio.sleep(0.05)
+
+    # The flusher.
+
+    async def start(self) -> None:
+        from playerplatform.leaderboards import moderation
+
+        moderation.attach(self)  # the merge hook reaches the hot boards through this
+        if self._task is None:
+            self._stopping.clear()
+            self._task = asyncio.create_task(self._loop(), name="leaderboards-flusher")
+
+    async def close(self) -> None:
+        from playerplatform.leaderboards import moderation
+
+        moderation.detach(self)
+        self._stopping.set()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _loop(self) -> None:
+        interval = self.settings.leaderboard_flush_seconds
+        while not self._stopping.is_set():
+            try:
+                await self.tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("leaderboard_flusher_failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=interval)
+
+    async def tick(self) -> int:
+        """One round of the flusher; returns how many flush jobs it enqueued."""
+        from playerplatform.jobs.service import enqueue
+
+        interval = self.settings.leaderboard_flush_seconds
+        if not await self.hot.set_if_absent(FLUSHER_LOCK, "1", ttl=max(interval * 0.9, 0.05)):
+            return 0
+        async with self.db.unit_of_work(write=False) as uow:
+            seasons = [
+                SeasonRules.of(s) for s in await repository.list_seasons(uow, not_closed=True)
+            ]
+        now = utcnow()
+        waiting, due = [], []
+        for rules in seasons:
+            if rules.end is not None and rules.end <= now:
+                due.append(rules.season_id)
+            if rules.state == OPEN and not await self.hot.exists(rules.board.loaded):
+                await self.ensure_loaded(rules)
+            _cursor, dirty = await self.hot.board_dirty(rules.board, 0, 1)
+            # One write-behind job in flight per season: the job clears the marker when it
+            # commits; a job that died leaves it to expire.
+            if dirty and await self.hot.set_if_absent(rules.board.flushing, "1", ttl=FLUSH_TTL):
+                waiting.append(rules.season_id)
+        if waiting or due:
+            from playerplatform.leaderboards.seasons import enqueue_close
+
+            async with self.db.unit_of_work() as uow:
+                for season_id in waiting:
+                    await enqueue(
+                        uow,
+                        "leaderboard_update",
+                        {"kind": "flush", "season_id": season_id, "at": now.isoformat()},
+                    )
+                for season_id in due:  # the season worker; keyed, so once per season
+                    await enqueue_close(uow, season_id)
+            self.flushes_enqueued += len(waiting)
+        return len(waiting)

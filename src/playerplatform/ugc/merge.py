@@ -1,0 +1,104 @@
+"""What the ugc domain moves when two accounts merge (registered with auth's merge point):
+the source's items, ratings, counted downloads, reports and appeals go to the target.
+
+Where both accounts did the same thing the target's stands: a rating of the same item (the
+source's is dropped and the item's sum and count corrected), a download counted the same day,
+an open report on the same item (the source's is closed as a duplicate).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import aliased
+
+from playerplatform.auth.merge import register_merge_hook
+from playerplatform.kit.db import UnitOfWork, utcnow
+from playerplatform.ugc.access import forget_cached
+from playerplatform.ugc.models import Appeal, Ugc, UgcDownload, UgcRating, UgcReport
+from playerplatform.users.models import User
+
+
+async def merge_ugc(uow: UnitOfWork, source: User, target: User) -> dict[str, Any]:
+    session = uow.session
+    moved_items = list(
+        (await session.execute(sa.select(Ugc.public_id).where(Ugc.creator_id == source.id)))
+        .scalars()
+        .all()
+    )
+    await session.execute(
+        sa.update(Ugc).where(Ugc.creator_id == source.id).values(creator_id=target.id)
+    )
+
+    theirs, mine = aliased(UgcRating), aliased(UgcRating)
+    rated = (
+        await session.execute(
+            sa.select(Ugc.public_id)
+            .join(UgcRating, UgcRating.ugc_id == Ugc.id)
+            .where(UgcRating.user_id == source.id)
+        )
+    ).scalars()
+    forget_cached(uow, None, *moved_items, *rated)
+    duplicates = (
+        await session.execute(
+            sa.select(theirs.ugc_id, theirs.value)
+            .join(mine, sa.and_(mine.ugc_id == theirs.ugc_id, mine.user_id == target.id))
+            .where(theirs.user_id == source.id)
+        )
+    ).all()
+    for ugc_id, value in duplicates:
+        item = await session.get(Ugc, ugc_id, populate_existing=True)
+        assert item is not None
+        item.rating_sum -= value
+        item.rating_count -= 1
+        item.rating_average = item.rating_sum / item.rating_count if item.rating_count else 0.0
+        await session.execute(
+            sa.delete(UgcRating).where(UgcRating.ugc_id == ugc_id, UgcRating.user_id == source.id)
+        )
+    await session.flush()
+    ratings = await session.execute(
+        sa.update(UgcRating).where(UgcRating.user_id == source.id).values(user_id=target.id)
+    )
+
+    target_days = sa.select(UgcDownload.ugc_id, UgcDownload.day).where(
+        UgcDownload.user_id == target.id
+    )
+    await session.execute(
+        sa.delete(UgcDownload).where(
+            UgcDownload.user_id == source.id,
+            sa.tuple_(UgcDownload.ugc_id, UgcDownload.day).in_(target_days),
+        )
+    )
+    await session.execute(
+        sa.update(UgcDownload).where(UgcDownload.user_id == source.id).values(user_id=target.id)
+    )
+
+    target_open = sa.select(UgcReport.ugc_id).where(
+        UgcReport.reporter_id == target.id, UgcReport.status == "open"
+    )
+    await session.execute(
+        sa.update(UgcReport)
+        .where(
+            UgcReport.reporter_id == source.id,
+            UgcReport.status == "open",
+            UgcReport.ugc_id.in_(target_open),
+        )
+        .values(status="dismissed", notes="duplicate after an account merge", decided_at=utcnow())
+    )
+    reports = await session.execute(
+        sa.update(UgcReport).where(UgcReport.reporter_id == source.id).values(reporter_id=target.id)
+    )
+    appeals = await session.execute(
+        sa.update(Appeal).where(Appeal.appellant_id == source.id).values(appellant_id=target.id)
+    )
+    return {
+        "ugc_moved": moved_items,
+        "ratings_moved": int(getattr(ratings, "rowcount", 0) or 0),
+        "ratings_dropped": len(duplicates),
+        "reports_moved": int(getattr(reports, "rowcount", 0) or 0),
+        "appeals_moved": int(getattr(appeals, "rowcount", 0) or 0),
+    }
+
+
+register_merge_hook("ugc", merge_ugc)

@@ -1,0 +1,325 @@
+"""Every query of the ugc domain."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from playerplatform.kit.db import UnitOfWork, insert_ignoring_conflicts
+from playerplatform.ugc.models import (
+    Appeal,
+    Ugc,
+    UgcDownload,
+    UgcRating,
+    UgcReport,
+    UgcScan,
+    UgcTag,
+)
+from playerplatform.users.models import Profile, User
+
+PUBLIC_LISTED = (Ugc.status == "published", Ugc.visibility == "public")
+
+
+def _locked(uow: UnitOfWork, query: Any) -> Any:
+    return query.with_for_update() if uow.dialect == "postgresql" else query
+
+
+async def get_item(uow: UnitOfWork, public_id: str, *, for_update: bool = False) -> Ugc | None:
+    query = sa.select(Ugc).where(Ugc.public_id == public_id)
+    if for_update:
+        query = _locked(uow, query).execution_options(populate_existing=True)
+    return (await uow.session.execute(query)).scalar_one_or_none()
+
+
+async def get_item_by_id(uow: UnitOfWork, ugc_id: uuid.UUID) -> Ugc | None:
+    return await uow.session.get(Ugc, ugc_id)
+
+
+async def insert_item(uow: UnitOfWork, item: Ugc) -> None:
+    uow.session.add(item)
+    await uow.session.flush()
+    await replace_tags(uow, item.id, item.tags)
+
+
+async def replace_tags(uow: UnitOfWork, ugc_id: uuid.UUID, tags: Sequence[str]) -> None:
+    await uow.session.execute(sa.delete(UgcTag).where(UgcTag.ugc_id == ugc_id))
+    if tags:
+        await uow.session.execute(sa.insert(UgcTag), [{"ugc_id": ugc_id, "tag": t} for t in tags])
+
+
+async def count_created_since(uow: UnitOfWork, creator_id: uuid.UUID, since: dt.datetime) -> int:
+    query = sa.select(sa.func.count()).where(Ugc.creator_id == creator_id, Ugc.created_at >= since)
+    return int((await uow.session.execute(query)).scalar_one())
+
+
+async def creators(uow: UnitOfWork, user_ids: set[uuid.UUID]) -> dict[uuid.UUID, tuple[User, Any]]:
+    """Creator accounts with their profiles (read only: the public profile of each item)."""
+    if not user_ids:
+        return {}
+    rows = await uow.session.execute(
+        sa.select(User, Profile)
+        .outerjoin(Profile, Profile.user_id == User.id)
+        .where(User.id.in_(user_ids))
+    )
+    return {user.id: (user, profile) for user, profile in rows.tuples()}
+
+
+async def browse(
+    uow: UnitOfWork,
+    *,
+    sort: str,
+    after: tuple[Any, str] | None,
+    limit: int,
+    ugc_type: str | None,
+    tag: str | None,
+    creator_id: uuid.UUID | None,
+    text: str | None,
+) -> list[Ugc]:
+    """Published public items in `sort` order (newest, top_rated, most_downloaded), after
+    the cursor's (sort value, public id)."""
+    column: Any = {
+        "newest": Ugc.published_at,
+        "top_rated": Ugc.rating_average,
+        "most_downloaded": Ugc.downloads_count,
+    }[sort]
+    query = sa.select(Ugc).where(*PUBLIC_LISTED)
+    if ugc_type:
+        query = query.where(Ugc.type == ugc_type)
+    if creator_id:
+        query = query.where(Ugc.creator_id == creator_id)
+    if tag:
+        query = query.where(
+            Ugc.id.in_(sa.select(UgcTag.ugc_id).where(UgcTag.tag == tag).scalar_subquery())
+        )
+    if text:
+        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        query = query.where(
+            sa.or_(
+                Ugc.name.ilike(pattern, escape="\\"), Ugc.description.ilike(pattern, escape="\\")
+            )
+        )
+    if after is not None:
+        value, public_id = after
+        query = query.where(
+            sa.or_(column < value, sa.and_(column == value, Ugc.public_id < public_id))
+        )
+    query = query.order_by(column.desc(), Ugc.public_id.desc()).limit(limit)
+    return list((await uow.session.execute(query)).scalars())
+
+
+async def items_by_public_ids(uow: UnitOfWork, public_ids: Sequence[str]) -> list[Ugc]:
+    if not public_ids:
+        return []
+    rows = await uow.session.execute(sa.select(Ugc).where(Ugc.public_id.in_(public_ids)))
+    return list(rows.scalars())
+
+
+async def hot_ranking(uow: UnitOfWork, *, since: dt.date, limit: int) -> list[str]:
+    """Public ids of published public items by counted downloads since `since`, then the
+    newest, up to `limit`."""
+    recent = (
+        sa.select(UgcDownload.ugc_id, sa.func.count().label("n"))
+        .where(UgcDownload.day >= since)
+        .group_by(UgcDownload.ugc_id)
+        .subquery()
+    )
+    query = (
+        sa.select(Ugc.public_id)
+        .outerjoin(recent, recent.c.ugc_id == Ugc.id)
+        .where(*PUBLIC_LISTED)
+        .order_by(
+            sa.func.coalesce(recent.c.n, 0).desc(),
+            Ugc.published_at.desc(),
+            Ugc.public_id.desc(),
+        )
+        .limit(limit)
+    )
+    return list((await uow.session.execute(query)).scalars())
+
+
+async def list_by_creator(
+    uow: UnitOfWork, creator_id: uuid.UUID, *, after: tuple[dt.datetime, str] | None, limit: int
+) -> list[Ugc]:
+    query = sa.select(Ugc).where(Ugc.creator_id == creator_id)
+    query = query.where(sa.or_(Ugc.status_reason.is_(None), Ugc.status_reason != "deleted"))
+    if after is not None:
+        query = query.where(
+            sa.or_(
+                Ugc.created_at < after[0],
+                sa.and_(Ugc.created_at == after[0], Ugc.public_id < after[1]),
+            )
+        )
+    query = query.order_by(Ugc.created_at.desc(), Ugc.public_id.desc()).limit(limit)
+    return list((await uow.session.execute(query)).scalars())
+
+
+async def moderation_queue(
+    uow: UnitOfWork, status: str, *, after: tuple[dt.datetime, str] | None, limit: int
+) -> list[Ugc]:
+    """Items in `status`, oldest first (first come, first reviewed)."""
+    query = sa.select(Ugc).where(Ugc.status == status)
+    if after is not None:
+        query = query.where(
+            sa.or_(
+                Ugc.created_at > after[0],
+                sa.and_(Ugc.created_at == after[0], Ugc.public_id > after[1]),
+            )
+        )
+    query = query.order_by(Ugc.created_at, Ugc.public_id).limit(limit)
+    return list((await uow.session.execute(query)).scalars())
+
+
+async def approved_count(uow: UnitOfWork, creator_id: uuid.UUID) -> tuple[int, int]:
+    """(items published, items removed for cause) of one creator."""
+    query = sa.select(
+        sa.func.count().filter(Ugc.published_at.is_not(None)),
+        sa.func.count().filter(
+            Ugc.status == "removed", sa.func.coalesce(Ugc.status_reason, "") != "deleted"
+        ),
+    ).where(Ugc.creator_id == creator_id)
+    published, removed = (await uow.session.execute(query)).one()
+    return int(published), int(removed)
+
+
+# Scans.
+
+
+async def add_scan(uow: UnitOfWork, scan: UgcScan) -> None:
+    uow.session.add(scan)
+    await uow.session.flush()
+
+
+# Ratings and downloads.
+
+
+async def get_rating(uow: UnitOfWork, ugc_id: uuid.UUID, user_id: uuid.UUID) -> UgcRating | None:
+    query = sa.select(UgcRating).where(UgcRating.ugc_id == ugc_id, UgcRating.user_id == user_id)
+    return (await uow.session.execute(query)).scalar_one_or_none()
+
+
+async def add_rating(uow: UnitOfWork, rating: UgcRating) -> None:
+    uow.session.add(rating)
+    await uow.session.flush()
+
+
+async def count_download(
+    uow: UnitOfWork, ugc_id: uuid.UUID, user_id: uuid.UUID, day: dt.date
+) -> bool:
+    """Record today's download by this player; True when it is the first today (and the
+    item's counter was incremented in the same statement batch)."""
+    stmt = insert_ignoring_conflicts(uow, UgcDownload).returning(UgcDownload.ugc_id)
+    inserted = (
+        await uow.session.execute(stmt, {"ugc_id": ugc_id, "user_id": user_id, "day": day})
+    ).first()
+    if inserted is None:
+        return False
+    await uow.session.execute(
+        sa.update(Ugc)
+        .where(Ugc.id == ugc_id)
+        .values(downloads_count=Ugc.downloads_count + 1)
+        .execution_options(synchronize_session=False)
+    )
+    return True
+
+
+# Reports.
+
+
+async def open_report_of(
+    uow: UnitOfWork, ugc_id: uuid.UUID, reporter_id: uuid.UUID
+) -> UgcReport | None:
+    query = sa.select(UgcReport).where(
+        UgcReport.ugc_id == ugc_id, UgcReport.reporter_id == reporter_id, UgcReport.status == "open"
+    )
+    return (await uow.session.execute(query)).scalar_one_or_none()
+
+
+async def insert_report(uow: UnitOfWork, report: UgcReport) -> bool:
+    """False when the reporter already has an open report on the item (unique index)."""
+    values = {c.key: getattr(report, c.key) for c in UgcReport.__table__.columns}
+    stmt = insert_ignoring_conflicts(uow, UgcReport).returning(UgcReport.id)
+    return (await uow.session.execute(stmt, values)).first() is not None
+
+
+async def distinct_open_reporters(uow: UnitOfWork, ugc_id: uuid.UUID) -> int:
+    query = sa.select(sa.func.count(sa.distinct(UgcReport.reporter_id))).where(
+        UgcReport.ugc_id == ugc_id, UgcReport.status == "open"
+    )
+    return int((await uow.session.execute(query)).scalar_one())
+
+
+async def get_report(uow: UnitOfWork, public_id: str) -> UgcReport | None:
+    query = _locked(uow, sa.select(UgcReport).where(UgcReport.public_id == public_id))
+    return (await uow.session.execute(query)).scalar_one_or_none()
+
+
+async def close_open_reports(
+    uow: UnitOfWork, ugc_id: uuid.UUID, *, status: str, by: str, notes: str | None, now: dt.datetime
+) -> int:
+    result = await uow.session.execute(
+        sa.update(UgcReport)
+        .where(UgcReport.ugc_id == ugc_id, UgcReport.status == "open")
+        .values(status=status, decided_by=by, notes=notes, decided_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def list_reports(
+    uow: UnitOfWork, status: str, *, after: tuple[dt.datetime, str] | None, limit: int
+) -> list[tuple[UgcReport, str, str]]:
+    """Reports in `status` with the item's public id and the reporter's canonical id."""
+    query = (
+        sa.select(UgcReport, Ugc.public_id, User.canonical_id)
+        .join(Ugc, Ugc.id == UgcReport.ugc_id)
+        .join(User, User.id == UgcReport.reporter_id)
+        .where(UgcReport.status == status)
+    )
+    if after is not None:
+        query = query.where(
+            sa.or_(
+                UgcReport.created_at > after[0],
+                sa.and_(UgcReport.created_at == after[0], UgcReport.public_id > after[1]),
+            )
+        )
+    query = query.order_by(UgcReport.created_at, UgcReport.public_id).limit(limit)
+    return [(r, u, c) for r, u, c in (await uow.session.execute(query)).tuples()]
+
+
+# Appeals.
+
+
+async def insert_appeal(uow: UnitOfWork, appeal: Appeal) -> bool:
+    """False when the item already has an open appeal (unique index)."""
+    values = {c.key: getattr(appeal, c.key) for c in Appeal.__table__.columns}
+    stmt = insert_ignoring_conflicts(uow, Appeal).returning(Appeal.id)
+    return (await uow.session.execute(stmt, values)).first() is not None
+
+
+async def get_appeal(uow: UnitOfWork, public_id: str) -> Appeal | None:
+    query = _locked(uow, sa.select(Appeal).where(Appeal.public_id == public_id))
+    return (await uow.session.execute(query)).scalar_one_or_none()
+
+
+async def list_appeals(
+    uow: UnitOfWork, status: str, *, after: tuple[dt.datetime, str] | None, limit: int
+) -> list[tuple[Appeal, str, str]]:
+    query = (
+        sa.select(Appeal, Ugc.public_id, User.canonical_id)
+        .join(Ugc, Ugc.id == Appeal.ugc_id)
+        .join(User, User.id == Appeal.appellant_id)
+        .where(Appeal.status == status)
+    )
+    if after is not None:
+        query = query.where(
+            sa.or_(
+                Appeal.created_at > after[0],
+                sa.and_(Appeal.created_at == after[0], Appeal.public_id > after[1]),
+            )
+        )
+    query = query.order_by(Appeal.created_at, Appeal.public_id).limit(limit)
+    return [(a, u, c) for a, u, c in (await uow.session.execute(query)).tuples()]

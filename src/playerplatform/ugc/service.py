@@ -1,0 +1,315 @@
+"""Rules of the ugc domain for items: reading one (through the cache), drafts and their
+uploads, completion, edits and deletion by the creator. Who sees what lives in `access.py`;
+discovery, engagement, moderation and scanning have modules of their own."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from playerplatform.jobs.service import enqueue
+from playerplatform.kit.db import UnitOfWork, utcnow
+from playerplatform.kit.errors import (
+    AppError,
+    NotFound,
+    PayloadTooLarge,
+    RateLimited,
+    ValidationFailed,
+)
+from playerplatform.kit.objects import ObjectNotFound
+from playerplatform.kit.objects.keys import safe_filename, ugc_file_key
+from playerplatform.kit.pagination import Page, PageParams, decode_cursor, paginate
+from playerplatform.kit.textfilter import TextFilter, ensure_acceptable
+from playerplatform.ugc import repository
+from playerplatform.ugc.access import (
+    CACHE_PREFIX,
+    DELETED,
+    NOT_CLEARED,
+    InvalidTransition,
+    can_see,
+    forget_cached,
+    is_moderator,
+    items_out,
+    new_public_id,
+    one_out,
+    own_item,
+    remember_cache,
+)
+from playerplatform.ugc.models import Ugc
+from playerplatform.ugc.policy import CONTENT_TYPES, max_bytes
+from playerplatform.ugc.schemas import (
+    DraftOut,
+    TimeCursor,
+    UgcCreate,
+    UgcOut,
+    UgcPatch,
+    UploadOut,
+)
+
+if TYPE_CHECKING:
+    from playerplatform.auth.deps import Principal
+    from playerplatform.runtime import Runtime
+
+SCAN_QUEUE = "scan_content"
+
+
+class ChecksumMismatch(ValidationFailed):
+    code, title = "checksum_mismatch", "Checksum mismatch"
+
+
+class UploadMissing(AppError):
+    status, code, title = 409, "upload_missing", "Nothing was uploaded"
+
+
+class UploadQuotaExceeded(RateLimited):
+    code, title = "upload_quota_exceeded", "Upload quota exceeded"
+
+
+async def get_item(
+    uow: UnitOfWork, runtime: Runtime, public_id: str, viewer: Principal | None
+) -> UgcOut:
+    """One item, by the visibility rules; served from the cache when it holds it."""
+    key = CACHE_PREFIX + public_id
+    cached = await runtime.hot.get(key)
+    entry: dict[str, Any] = orjson.loads(cached) if cached is not None else {}
+    if entry and not can_see(
+        viewer,
+        creator_id=uuid.UUID(entry["creator_id"]),
+        status=entry["status"],
+        visibility=entry["visibility"],
+        reason=entry["reason"],
+    ):
+        entry = {}  # a refusal is never served from the cache (an account merge may be newer)
+    if entry:
+        creator_id = uuid.UUID(entry["creator_id"])
+    else:
+        item = await repository.get_item(uow, public_id)
+        if item is None:
+            raise NotFound("No such item.")
+        entry = {
+            "creator_id": str(item.creator_id),
+            "status": item.status,
+            "visibility": item.visibility,
+            "reason": item.status_reason,
+            "item": (await one_out(uow, item)).model_dump(mode="json"),
+        }
+        creator_id = item.creator_id
+        remember_cache(runtime.hot)
+        await runtime.hot.set(key, orjson.dumps(entry).decode(), ttl=runtime.settings.ugc_cache_ttl)
+    if not can_see(
+        viewer,
+        creator_id=creator_id,
+        status=entry["status"],
+        visibility=entry["visibility"],
+        reason=entry["reason"],
+    ):
+        raise NotFound("No such item.")
+    out = UgcOut.model_validate(entry["item"])
+    if not (is_moderator(viewer) or (viewer is not None and viewer.user_id == creator_id)):
+        out = out.model_copy(update={"status_reason": None, "status_note": None, "scan": None})
+    return out
+
+
+# Drafts and uploads.
+
+
+async def create_draft(
+    uow: UnitOfWork, runtime: Runtime, principal: Principal, body: UgcCreate, checker: TextFilter
+) -> DraftOut:
+    """A draft item and the signed URL its file goes to (`ugc/{type}/{ugc_id}/{filename}`),
+    bound to the declared size and content type. Type rules, the daily quota and the text
+    filter are checked before anything is written."""
+    settings = runtime.settings
+    assert principal.user_id is not None
+    file = body.file
+    if file.content_type not in CONTENT_TYPES[body.type]:
+        allowed = ", ".join(sorted(CONTENT_TYPES[body.type]))
+        raise ValidationFailed(
+            f"A {body.type} must be one of: {allowed}.", field="file.content_type"
+        )
+    limit = max_bytes(settings, body.type)
+    if file.size > limit:
+        raise PayloadTooLarge(
+            f"A {body.type} is limited to {limit} bytes.",
+            extra={"errors": [{"field": "file.size", "message": f"at most {limit} bytes"}]},
+        )
+    await ensure_acceptable(checker, body.name, field="name")
+    if body.description:
+        await ensure_acceptable(checker, body.description, field="description")
+    if body.tags:
+        await ensure_acceptable(checker, " ".join(body.tags), field="tags")
+    now = utcnow()
+    made = await repository.count_created_since(uow, principal.user_id, now - dt.timedelta(days=1))
+    if made >= settings.ugc_uploads_per_day:
+        raise UploadQuotaExceeded(
+            f"At most {settings.ugc_uploads_per_day} uploads a day.",
+            headers={"Retry-After": "3600"},
+        )
+    public_id = new_public_id("u")
+    item = Ugc(
+        id=uuid.uuid4(),
+        public_id=public_id,
+        creator_id=principal.user_id,
+        type=body.type,
+        name=body.name,
+        description=body.description,
+        tags=body.tags,
+        item_metadata=body.metadata,
+        status="draft",
+        visibility=body.visibility,
+        filename=safe_filename(file.filename),
+        upload_key=ugc_file_key(body.type, public_id, file.filename),
+        object_key=None,
+        content_type=file.content_type,
+        size=file.size,
+        checksum=file.sha256,
+        scan_state="pending",
+        scan_round=0,
+        downloads_count=0,
+        rating_sum=0,
+        rating_count=0,
+        rating_average=0.0,
+        created_at=now,
+        updated_at=now,
+    )
+    await repository.insert_item(uow, item)
+    upload = await runtime.objects.signed_put_url(
+        item.upload_key,
+        content_type=file.content_type,
+        content_length=file.size,
+        expires_in=settings.ugc_upload_url_ttl,
+    )
+    return DraftOut(
+        ugc=await one_out(uow, item),
+        upload=UploadOut(
+            url=upload.url,
+            method=upload.method,
+            headers=upload.headers,
+            expires_at=upload.expires_at,
+        ),
+    )
+
+
+async def _stored_sha256(runtime: Runtime, key: str, known: str | None) -> str:
+    if known:
+        return known
+    digest = hashlib.sha256()
+    async for chunk in runtime.objects.stream(key):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+async def complete_upload(
+    uow: UnitOfWork, runtime: Runtime, principal: Principal, public_id: str
+) -> UgcOut:
+    """Check the stored object against the declared size and sha256, then queue the scan.
+    A mismatch deletes the stored object (the draft stays, so the client can upload again).
+    Completing an item that is past its draft returns it as it is."""
+    # The object store is read before the first write: on SQLite that takes the writer lock.
+    async with runtime.db.unit_of_work(write=False) as read:
+        item = await own_item(read, public_id, principal)
+    if item.status == "draft":
+        try:
+            info = await runtime.objects.head(item.upload_key)
+        except ObjectNotFound:
+            raise UploadMissing("Upload the file to the signed URL first.")
+        problem = None
+        if info.size != item.size:
+            problem = f"The stored file has {info.size} bytes, not {item.size}."
+        elif await _stored_sha256(runtime, item.upload_key, info.sha256) != item.checksum:
+            problem = "The stored file's sha256 is not the one declared."
+        if problem:
+            await runtime.objects.delete(item.upload_key)
+            raise ChecksumMismatch(problem, field="file")
+    item = await own_item(uow, public_id, principal, for_update=True)
+    if item.status == "draft":
+        now = utcnow()
+        item.status, item.uploaded_at, item.updated_at = "scanning", now, now
+        item.scan_round += 1
+        await uow.session.flush()
+        await enqueue(
+            uow,
+            SCAN_QUEUE,
+            {"ugc_id": item.public_id, "round": item.scan_round},
+            key=f"scan:{item.public_id}:{item.scan_round}",
+        )
+        forget_cached(uow, runtime, item.public_id)
+    return await one_out(uow, item)
+
+
+async def update_item(
+    uow: UnitOfWork,
+    runtime: Runtime,
+    principal: Principal,
+    public_id: str,
+    patch: UgcPatch,
+    checker: TextFilter,
+) -> UgcOut:
+    """The creator's edit of name, description, tags, metadata or visibility; new text passes
+    the text filter first. Removed items cannot be edited."""
+    changes = patch.changes()
+    for field in ("name", "description"):
+        if changes.get(field):
+            await ensure_acceptable(checker, changes[field], field=field)
+    if changes.get("tags"):
+        await ensure_acceptable(checker, " ".join(changes["tags"]), field="tags")
+    item = await own_item(uow, public_id, principal, for_update=True)
+    if item.status == "removed":
+        raise InvalidTransition("A removed item cannot be edited; appeal instead.")
+    if "name" in changes:
+        item.name = changes["name"].strip()
+    if "description" in changes:
+        item.description = changes["description"]
+    if "metadata" in changes:
+        item.item_metadata = changes["metadata"]
+    if "visibility" in changes:
+        item.visibility = changes["visibility"]
+    if "tags" in changes:
+        item.tags = changes["tags"]
+        await repository.replace_tags(uow, item.id, item.tags)
+    item.updated_at = utcnow()
+    await uow.session.flush()
+    forget_cached(uow, runtime, item.public_id)
+    return await one_out(uow, item)
+
+
+async def delete_item(
+    uow: UnitOfWork, runtime: Runtime, principal: Principal, public_id: str
+) -> None:
+    """The creator withdraws the item: it is removed (reason `deleted`), invisible to players
+    from now on, and its files are deleted once that is committed. Reports and the audit
+    trail about it are kept for moderators."""
+    item = await own_item(uow, public_id, principal, for_update=True)
+    keys = [k for k in (item.upload_key, item.object_key) if k and not k.startswith("quarantine/")]
+    item.status, item.status_reason, item.status_note = "removed", DELETED, None
+    item.object_key = None if item.scan_state not in NOT_CLEARED else item.object_key
+    item.updated_at = utcnow()
+    await uow.session.flush()
+    forget_cached(uow, runtime, item.public_id)
+
+    async def delete_files() -> None:
+        for key in keys:
+            await runtime.objects.delete(key)
+
+    uow.after_commit(delete_files)
+
+
+async def my_items(uow: UnitOfWork, principal: Principal, page: PageParams) -> Page[UgcOut]:
+    """The caller's own items in every status, newest first."""
+    assert principal.user_id is not None
+    after = decode_cursor(page.cursor, TimeCursor)
+    rows = await repository.list_by_creator(
+        uow, principal.user_id, after=(after.t, after.i) if after else None, limit=page.limit + 1
+    )
+    shown = await items_out(uow, rows[: page.limit], privileged=True)
+    by_id = {o.ugc_id: o for o in shown}
+    return paginate(
+        rows,
+        page.limit,
+        lambda r: TimeCursor(t=r.created_at, i=r.public_id),
+        lambda r: by_id[r.public_id],
+    )

@@ -1,0 +1,73 @@
+"""Idempotency-Key: answers are kept in the database, the hot store only speeds them up."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+
+from playerplatform.kit.idempotency import _cache_key
+from playerplatform.runtime import Runtime
+from tests.support.commerce import balance, create_sku, spend
+from tests.support.players import auth, device_login
+
+
+async def _funded_player(
+    client: httpx.AsyncClient, admin: dict[str, Any], units: int
+) -> tuple[dict[str, Any], str]:
+    coins = await create_sku(client, admin, type="consumable", quantity=1)
+    player = await device_login(client)
+    response = await client.post(
+        f"/api/v1/admin/users/{player['user']['canonical_id']}/grants",
+        json={"sku_id": coins["sku_id"], "quantity": units, "reason": "test"},
+        headers=auth(admin),
+    )
+    assert response.status_code == 200
+    return player, coins["sku_id"]
+
+
+async def test_replay_survives_a_hot_store_that_lost_its_copy(
+    client: httpx.AsyncClient, runtime: Runtime, admin: dict[str, Any]
+) -> None:
+    player, coins = await _funded_player(client, admin, 5)
+    first = await spend(client, player, coins, 2, key="durable-key")
+    assert first.status_code == 200
+    await runtime.hot.delete(_cache_key(f"{player['user']['canonical_id']}", "durable-key"))
+    replay = await spend(client, player, coins, 2, key="durable-key")
+    assert replay.status_code == 200 and replay.headers["Idempotent-Replayed"] == "true"
+    assert replay.json() == first.json()
+    assert await balance(client, player, coins) == 3
+    # Keys are scoped to the caller: another player's identical key is a new request.
+    other, other_coins = await _funded_player(client, admin, 5)
+    mine = await spend(client, other, other_coins, 1, key="durable-key")
+    assert mine.status_code == 200 and "Idempotent-Replayed" not in mine.headers
+
+
+async def test_a_repeat_waits_for_the_first_request(
+    client: httpx.AsyncClient, runtime: Runtime, admin: dict[str, Any]
+) -> None:
+    player, coins = await _funded_player(client, admin, 5)
+    # Another process holds the key (its request is running) for a short while.
+    lock = _cache_key(player["user"]["canonical_id"], "busy-key") + ":lock"
+    await runtime.hot.set_if_absent(lock, "someone-else", ttl=0.4)
+    started = time.monotonic()
+    response = await spend(client, player, coins, 1, key="busy-key")
+    assert response.status_code == 200
+    assert time.monotonic() - started >= 0.3
+    assert await balance(client, player, coins) == 4
+
+
+async def test_failed_requests_are_not_recorded(
+    client: httpx.AsyncClient, admin: dict[str, Any]
+) -> None:
+    player, coins = await _funded_player(client, admin, 1)
+    short = await spend(client, player, coins, 3, key="retry-me")
+    assert short.status_code == 409 and short.json()["code"] == "insufficient_funds"
+    await client.post(
+        f"/api/v1/admin/users/{player['user']['canonical_id']}/grants",
+        json={"sku_id": coins, "quantity": 5, "reason": "top-up"},
+        headers=auth(admin),
+    )
+    retried = await spend(client, player, coins, 3, key="retry-me")
+    assert retried.status_code == 200 and retried.json()["balance_after"] == 3

@@ -8,15 +8,18 @@ router = APIRouter(dependencies=[Depends(rate_limit("auth"))])   # else read/wri
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from fastapi import Depends, Request, Response
 
 from playerplatform.auth.state import SESSION_ACTIVE, AuthState
 from playerplatform.kit.errors import AccountBanned, Forbidden, InvalidToken, Unauthorized
 from playerplatform.kit.http import READ_METHODS, client_info
+
+if TYPE_CHECKING:
+    from playerplatform.runtime import Runtime
 
 ROLE_RANK = {"player": 0, "moderator": 1, "admin": 2}
 
@@ -51,7 +54,11 @@ class Principal:
 
 
 def _bearer(request: Request) -> str | None:
-    header = request.headers.get("authorization")
+    return bearer_token(request.headers.get("authorization"))
+
+
+def bearer_token(header: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header; None without the header."""
     if not header:
         return None
     scheme, _, token = header.partition(" ")
@@ -77,33 +84,57 @@ async def _authenticate(
     """Verify the token and the caller's live state. With `route_class`, also count the
     request against the caller's rate limit (same hot-store round trip) and keep the
     response headers in the request state."""
-    runtime = request.app.state.runtime
+    found = await authenticate(request.app.state.runtime, token, route_class=route_class)
+    if found.rate_headers is not None:
+        _keep_rate_headers(request, found.rate_headers)
+    return found.principal
+
+
+@dataclass(frozen=True, slots=True)
+class Authenticated:
+    principal: Principal
+    rate_headers: dict[str, str] | None  # None when no hit was counted
+    extras: list[str | None]  # values of `extra_keys`, in order
+
+
+async def authenticate(
+    runtime: Runtime,
+    token: str,
+    *,
+    route_class: str | None = None,
+    extra_keys: Callable[[str], Sequence[str]] | None = None,
+) -> Authenticated:
+    """Verify an access token and the caller's live state (ban, session, roles). With
+    `route_class`, count the request against the caller's rate limit in the same hot-store
+    round trip; `extra_keys(canonical_id)` names more keys in the user's hash slot to read in
+    it (a cached view the route serves)."""
     claims = await runtime.keys.decode(token, audience=runtime.settings.jwt_audience)
     subject = claims.get("sub")
     if not isinstance(subject, str):
         raise InvalidToken("The token has no subject.")
     if claims.get("token_use") == "service":
         scope = claims.get("scope", "")
+        headers = None
         if route_class is not None:
-            _keep_rate_headers(
-                request, await runtime.limiter.check(route_class, f"service:{subject}")
-            )
-        return Principal(
+            headers = await runtime.limiter.check(route_class, f"service:{subject}")
+        service = Principal(
             kind="service",
             subject=subject,
             scopes=frozenset(str(scope).split()),
             roles=frozenset({"service"}),
             claims=claims,
         )
+        return Authenticated(service, headers, [])
     sid = claims.get("sid")
     if not isinstance(sid, str):
         raise InvalidToken("The token has no session.")
     window = runtime.limiter.window(route_class, f"user:{subject}") if route_class else None
-    state, session_status, hit = await AuthState(runtime.hot, runtime.db).lookup(
-        subject, sid, count_hit=window
+    state, session_status, hit, extras = await AuthState(runtime.hot, runtime.db).lookup(
+        subject, sid, count_hit=window, extra_keys=extra_keys(subject) if extra_keys else ()
     )
+    headers = None
     if hit is not None and route_class is not None:
-        _keep_rate_headers(request, runtime.limiter.verdict(route_class, hit))
+        headers = runtime.limiter.verdict(route_class, hit)
     if state is None or state.status == "merged":
         raise InvalidToken("The account no longer exists.")
     if state.is_banned():
@@ -112,7 +143,7 @@ async def _authenticate(
         raise InvalidToken("The session has ended.")
     # Roles come from the token, narrowed to what the user holds now (a demotion applies at once).
     roles = frozenset(r for r in claims.get("roles", []) if r in state.roles)
-    return Principal(
+    user = Principal(
         kind="user",
         subject=subject,
         user_id=state.user_id,
@@ -120,6 +151,7 @@ async def _authenticate(
         roles=roles or frozenset({"player"}),
         claims=claims,
     )
+    return Authenticated(user, headers, extras)
 
 
 def _keep_rate_headers(request: Request, headers: dict[str, str]) -> None:

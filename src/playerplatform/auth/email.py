@@ -16,6 +16,7 @@ from playerplatform.auth.passwords import check_strength, hash_password, verify_
 from playerplatform.auth.schemas import TokenResponse
 from playerplatform.auth.service import VerifiedIdentity, sign_in
 from playerplatform.auth.sessions import revoke_user_sessions
+from playerplatform.auth.state import forget_user_view
 from playerplatform.auth.tokens import hash_token
 from playerplatform.kit.db import UnitOfWork, utcnow
 from playerplatform.kit.errors import AppError, Conflict, InvalidCredentials
@@ -147,6 +148,7 @@ async def verify(uow: UnitOfWork, rt: Runtime, client: ClientInfo, token: str) -
         raise InvalidEmailToken("This address is no longer on the account.")
     identity.data = {**identity.data, "verified": True}
     user.email_verified = True
+    forget_user_view(uow, rt.hot, user.canonical_id)
     await audit.record(
         uow,
         action="auth.email_verified",
@@ -194,6 +196,7 @@ async def confirm_password_reset(
     # Whoever could reset the password reads the mailbox: the address is verified too.
     identity.data = {**identity.data, "verified": True}
     user.email_verified = True
+    forget_user_view(uow, rt.hot, user.canonical_id)
     revoked = await revoke_user_sessions(uow, rt.hot, user, reason="password_reset")
     await audit.record(
         uow,

@@ -11,9 +11,11 @@ from playerplatform.auth.merge import merge_hooks
 from playerplatform.auth.schemas import MergeResponse
 from playerplatform.auth.service import VerifiedIdentity
 from playerplatform.auth.sessions import publish_user, revoke_user_sessions
+from playerplatform.auth.state import forget_user_view
 from playerplatform.auth.tokens import issue_merge_token, merge_audience
 from playerplatform.kit.db import UnitOfWork
 from playerplatform.kit.errors import AccountBanned, Conflict, Forbidden, InvalidToken, NotFound
+from playerplatform.kit.hotstore import HotStore
 from playerplatform.kit.http import ClientInfo
 from playerplatform.runtime import Runtime
 from playerplatform.users import repository as users_repository
@@ -78,6 +80,7 @@ async def link(
         provider_id=verified.provider_id,
         action="link",
     )
+    forget_user_view(uow, rt.hot, user.canonical_id)
     await audit.record(
         uow,
         action="auth.link",
@@ -91,7 +94,12 @@ async def link(
 
 
 async def unlink(
-    uow: UnitOfWork, client: ClientInfo, principal: Principal, provider: str, provider_id: str
+    uow: UnitOfWork,
+    hot: HotStore,
+    client: ClientInfo,
+    principal: Principal,
+    provider: str,
+    provider_id: str,
 ) -> UserOut:
     user = await users.get_user(uow, _uid(principal))
     identities = await repository.list_identities(uow, user.id)
@@ -108,6 +116,7 @@ async def unlink(
     )
     if provider == "email":
         user.email_verified = False
+    forget_user_view(uow, hot, user.canonical_id)
     await audit.record(
         uow,
         action="auth.unlink",
@@ -149,6 +158,7 @@ async def merge(
     source.merged_into_id = target.id
     revoked = await revoke_user_sessions(uow, rt.hot, source, reason="merged")
     publish_user(uow, rt.hot, source)
+    forget_user_view(uow, rt.hot, target.canonical_id)
     await audit.record(
         uow,
         action="auth.merge",

@@ -297,7 +297,8 @@ async def unlink(
     principal: Principal = Depends(require_user),
     uow: UnitOfWork = Depends(get_uow),
 ) -> UserOut:
-    return await links.unlink(uow, client_info(request), principal, provider, provider_id)
+    hot = request.app.state.runtime.hot
+    return await links.unlink(uow, hot, client_info(request), principal, provider, provider_id)
 
 
 @router.post("/merge", response_model=MergeResponse)

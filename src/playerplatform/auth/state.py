@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import orjson
@@ -22,6 +23,9 @@ from playerplatform.users.models import User
 
 # Short enough that a write-through that failed (hot store briefly down) heals soon.
 STATE_TTL = 600.0
+# The cached user object is dropped after every change; the TTL bounds how long a reader that
+# loaded it just before a change committed (and cached it just after) can keep serving it.
+VIEW_TTL = 60.0
 SESSION_REVOKED = "revoked"
 SESSION_ACTIVE = "active"
 
@@ -72,6 +76,12 @@ def session_key(canonical_id: str, sid: str) -> str:
     return f"auth:{{{canonical_id}}}:sess:{sid}"
 
 
+def view_key(canonical_id: str) -> str:
+    """The cached user object (`GET /users/me`), in the same hash slot as the user's state so
+    one round trip reads both."""
+    return f"auth:{{{canonical_id}}}:view"
+
+
 class AuthState:
     def __init__(self, hot: HotStore, db: Database) -> None:
         self.hot = hot
@@ -83,11 +93,14 @@ class AuthState:
         sid: str | None,
         *,
         count_hit: tuple[str, int, float] | None = None,
-    ) -> tuple[UserState | None, str | None, WindowResult | None]:
-        """(user state, session status, rate-limit hit) for a token's `sub` and `sid`; the
-        states are None when unknown. `count_hit` (a rate-limit window, see
-        `RateLimiter.window`) is counted in the same hot-store round trip."""
-        keys = [user_key(canonical_id)] + ([session_key(canonical_id, sid)] if sid else [])
+        extra_keys: Sequence[str] = (),
+    ) -> tuple[UserState | None, str | None, WindowResult | None, list[str | None]]:
+        """(user state, session status, rate-limit hit, extra values) for a token's `sub` and
+        `sid`; the states are None when unknown. `count_hit` (a rate-limit window, see
+        `RateLimiter.window`) is counted in the same hot-store round trip, and `extra_keys`
+        (keys in the user's hash slot) are read in it too."""
+        base = [user_key(canonical_id)] + ([session_key(canonical_id, sid)] if sid else [])
+        keys = [*base, *extra_keys]
         hit = None
         if count_hit is None:
             cached = await self.hot.mget(keys)
@@ -98,9 +111,10 @@ class AuthState:
             )
         user_raw = cached[0]
         session_status = cached[1] if sid else None
+        extras = cached[len(base) :]
         if user_raw is not None and (sid is None or session_status is not None):
-            return UserState.decode(user_raw), session_status, hit
-        return (*await self._load(canonical_id, sid), hit)
+            return UserState.decode(user_raw), session_status, hit, extras
+        return (*await self._load(canonical_id, sid), hit, extras)
 
     async def _load(
         self, canonical_id: str, sid: str | None
@@ -134,12 +148,24 @@ class AuthState:
 
 
 def publish_user_state(uow: UnitOfWork, hot: HotStore, canonical_id: str, state: UserState) -> None:
-    """After `uow` commits, publish the user's new status and roles to every API process."""
+    """After `uow` commits, publish the user's new status and roles to every API process
+    (and drop the cached user object, which shows both)."""
 
     async def publish() -> None:
         await hot.set(user_key(canonical_id), state.encode(), ttl=STATE_TTL)
+        await hot.delete(view_key(canonical_id))
 
     uow.after_commit(publish)
+
+
+def forget_user_view(uow: UnitOfWork, hot: HotStore, canonical_id: str) -> None:
+    """After `uow` commits, drop the cached user object: its profile, identities or email
+    state changed. The next `GET /users/me` reads it again from the database."""
+
+    async def forget() -> None:
+        await hot.delete(view_key(canonical_id))
+
+    uow.after_commit(forget)
 
 
 def publish_session_status(

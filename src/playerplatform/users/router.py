@@ -7,12 +7,23 @@ for anything but the public profile and friend requests.
 from __future__ import annotations
 
 import uuid
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Depends, Header, Path, Request, Response
+from starlette.types import Scope
 
-from playerplatform.auth.deps import Principal, optional_principal, rate_limit, require_user
+from playerplatform.auth.deps import (
+    Principal,
+    authenticate,
+    bearer_token,
+    optional_principal,
+    rate_limit,
+    require_user,
+)
+from playerplatform.auth.state import view_key
 from playerplatform.kit.db import UnitOfWork
-from playerplatform.kit.http import TransactionalRoute, get_uow
+from playerplatform.kit.errors import Forbidden, Unauthorized
+from playerplatform.kit.http import TransactionalRoute, get_uow, header, hot_path
 from playerplatform.kit.textfilter import TextFilter, text_filter
 from playerplatform.users import service
 from playerplatform.users.schemas import (
@@ -24,6 +35,9 @@ from playerplatform.users.schemas import (
     PublicUserOut,
     UserOut,
 )
+
+if TYPE_CHECKING:
+    from playerplatform.runtime import Runtime
 
 router = APIRouter(
     prefix="/users",
@@ -45,7 +59,32 @@ def _etag(version: int) -> str:
     return f'"{version}"'
 
 
+async def serve_me(scope: Scope, runtime: Runtime) -> Response:
+    """`GET /users/me` on the hot path: one hot-store round trip checks the token's session
+    and ban state, counts the read rate limit and reads the cached user object; only a cache
+    miss touches the database."""
+    token = bearer_token(header(scope, b"authorization"))
+    if token is None:
+        await runtime.limiter.check("read", f"ip:{scope['state']['client_ip']}")
+        raise Unauthorized("This route needs an access token.")
+    found = await authenticate(runtime, token, route_class="read", extra_keys=_view_keys)
+    principal = scope["state"]["principal"] = found.principal
+    if principal.kind != "user" or principal.user_id is None:
+        raise Forbidden("This route is for players, not service accounts.")
+    cached = found.extras[0] if found.extras else None
+    if cached is not None:
+        body = cached.encode()
+    else:
+        body = await service.cached_user_view(runtime.hot, runtime.db, principal.user_id)
+    return Response(body, media_type="application/json", headers=found.rate_headers)
+
+
+def _view_keys(canonical_id: str) -> list[str]:
+    return [view_key(canonical_id)]
+
+
 @router.get("/me", response_model=UserOut)
+@hot_path(serve_me)
 async def get_me(
     user_id: uuid.UUID = Depends(my_user_id), uow: UnitOfWork = Depends(get_uow)
 ) -> UserOut:
@@ -54,12 +93,13 @@ async def get_me(
 
 @router.patch("/me", response_model=UserOut)
 async def patch_me(
+    request: Request,
     patch: ProfilePatch,
     user_id: uuid.UUID = Depends(my_user_id),
     checker: TextFilter = Depends(text_filter),
     uow: UnitOfWork = Depends(get_uow),
 ) -> UserOut:
-    return await service.update_profile(uow, user_id, patch, checker)
+    return await service.update_profile(uow, request.app.state.runtime.hot, user_id, patch, checker)
 
 
 @router.get("/me/progression", response_model=ProgressionOut)

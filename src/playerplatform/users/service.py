@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 
-from playerplatform.auth.state import UserState
-from playerplatform.kit.db import Row, UnitOfWork, table_row, utcnow
+from playerplatform.auth.state import VIEW_TTL, UserState, forget_user_view, view_key
+from playerplatform.kit.db import Database, Row, UnitOfWork, table_row, utcnow
 from playerplatform.kit.errors import (
     AppError,
     NotFound,
@@ -20,6 +20,7 @@ from playerplatform.kit.errors import (
     PreconditionFailed,
     ValidationFailed,
 )
+from playerplatform.kit.hotstore import HotStore
 from playerplatform.kit.textfilter import TextFilter, ensure_acceptable
 from playerplatform.users import repository
 from playerplatform.users.models import Profile, User
@@ -131,6 +132,16 @@ async def user_view(uow: UnitOfWork, user_id: uuid.UUID) -> UserOut:
     return user_out(user, profile, identities)
 
 
+async def cached_user_view(hot: HotStore, db: Database, user_id: uuid.UUID) -> bytes:
+    """The user object as JSON, read from the database and kept in the hot store (under the
+    key `authenticate` reads with the session state) until the user next changes."""
+    async with db.unit_of_work(write=False) as uow:
+        view = await user_view(uow, user_id)
+    body = orjson.dumps(view.model_dump(mode="json"))
+    await hot.set_if_absent(view_key(view.canonical_id), body.decode(), ttl=VIEW_TTL)
+    return body
+
+
 def user_out(user: User, profile: Profile | None, identities: Iterable[Identity]) -> UserOut:
     """The user object from rows already loaded (lists build many at once)."""
     return UserOut(
@@ -224,7 +235,7 @@ async def public_profile(uow: UnitOfWork, canonical_id: str) -> PublicUserOut:
 
 
 async def update_profile(
-    uow: UnitOfWork, user_id: uuid.UUID, patch: ProfilePatch, checker: TextFilter
+    uow: UnitOfWork, hot: HotStore, user_id: uuid.UUID, patch: ProfilePatch, checker: TextFilter
 ) -> UserOut:
     """Apply the sent profile fields (null clears one); display names pass the text filter
     before anything is written."""
@@ -239,7 +250,10 @@ async def update_profile(
             profile = Profile(user_id=user_id, updated_at=now)
             await repository.insert_profile(uow, profile)
         await repository.update_profile(uow, profile, changes, now)
-    return await user_view(uow, user_id)
+    view = await user_view(uow, user_id)
+    if changes:
+        forget_user_view(uow, hot, view.canonical_id)
+    return view
 
 
 async def get_progression(uow: UnitOfWork, user_id: uuid.UUID) -> ProgressionOut:

@@ -9,7 +9,7 @@
   const API = "/api/v1";
   const REFRESH_KEY = "pp.console.refresh_token";
   const ROLES = ["player", "moderator", "admin"];
-  const STATUS_CLASSES = new Set(["active", "banned", "merged", "ok", "dead", "pending", "running", "done", "success", "failure", "denied", "ban", "unban"]);
+  const STATUS_CLASSES = new Set(["active", "banned", "merged", "ok", "dead", "pending", "running", "done", "success", "failure", "denied", "ban", "unban", "published", "pending_review", "flagged", "removed", "open"]);
   const NOT_STAFF = "This account has no moderator or admin role. The console is for studio staff only; you have been signed out.";
 
   // -- DOM helpers ------------------------------------------------------------------------
@@ -125,7 +125,7 @@
   // keeps the session and closing the tab ends it.
   const session = { access: null, user: null, expiresAt: 0, refreshing: null };
 
-  async function send(method, path, { query = null, body, auth = true } = {}) {
+  async function send(method, path, { query = null, body, auth = true, extraHeaders = {} } = {}) {
     let url = path;
     if (query) {
       const params = new URLSearchParams();
@@ -135,7 +135,7 @@
       const qs = params.toString();
       if (qs) url += `?${qs}`;
     }
-    const headers = { Accept: "application/json" };
+    const headers = { Accept: "application/json", ...extraHeaders };
     if (body !== undefined) headers["Content-Type"] = "application/json";
     if (auth && session.access) headers.Authorization = `Bearer ${session.access}`;
     let response;
@@ -486,6 +486,20 @@
         return api("PUT", `${API}/admin/users/${encodeURIComponent(user.canonical_id)}/roles`, { body: { roles: chosen } });
       }, "Roles saved."));
     }
+    if (isAdmin() && user.status === "active") {
+      cards.push(actionForm("Grant an item",
+        [el("label", {}, "SKU id", el("input", { name: "sku_id", required: true, maxlength: 64 })),
+          el("label", {}, "Quantity", el("input", { name: "quantity", type: "number", min: 1, value: 1 })),
+          textarea("reason", "Reason (recorded in the audit log)")],
+        "Grant", async (form) => {
+          const body = { sku_id: form.elements.sku_id.value.trim(), quantity: Number(form.elements.quantity.value || 1), reason: form.elements.reason.value.trim() };
+          // One key per form submission: a double click or a retried request grants once.
+          form.dataset.key = form.dataset.key || crypto.randomUUID();
+          await api("POST", `${API}/admin/users/${encodeURIComponent(user.canonical_id)}/grants`, { body, extraHeaders: { "Idempotency-Key": form.dataset.key } });
+          delete form.dataset.key;
+          return api("GET", `${API}/admin/users/${encodeURIComponent(user.canonical_id)}`);
+        }, "Granted."));
+    }
     return cards.length ? el("div", { class: "cards actions" }, cards) : null;
   }
 
@@ -647,6 +661,228 @@
 
   views.mailbox = { adminOnly: true, open: () => mailbox.reload().catch(() => {}) };
 
+  // -- Moderation -------------------------------------------------------------------------
+
+  const MODERATION = {
+    pending_review: { head: ["Item", "Type", "Creator", "Status", "Scanned", "Created"], actions: ["approve", "reject", "remove"] },
+    flagged: { head: ["Item", "Type", "Creator", "Status", "Scanned", "Created"], actions: ["restore", "remove", "reject"] },
+    reports: { head: ["Report", "Item", "Reporter", "Reason", "Status", "Created"], actions: ["uphold", "dismiss"] },
+    appeals: { head: ["Appeal", "Item", "Creator", "Message", "Status", "Created"], actions: ["grant", "deny"] },
+  };
+  const moderationQueue = () => $("#moderation-filters").elements.queue.value;
+
+  function moderationPath(queue) {
+    if (queue === "reports") return `${API}/moderation/reports`;
+    if (queue === "appeals") return `${API}/moderation/appeals`;
+    return `${API}/moderation/ugc`;
+  }
+
+  function decisionPath(queue, id) {
+    if (queue === "reports") return `${API}/moderation/reports/${encodeURIComponent(id)}/decision`;
+    if (queue === "appeals") return `${API}/moderation/appeals/${encodeURIComponent(id)}/decision`;
+    return `${API}/moderation/ugc/${encodeURIComponent(id)}/decision`;
+  }
+
+  const creatorOf = (item) => (item.creator ? item.creator.canonical_id : item.creator_id);
+
+  function moderationCells(queue, item) {
+    if (queue === "reports") {
+      return [el("td", {}, code(item.report_id || item.id)), el("td", {}, code(item.ugc_id)), el("td", {}, item.reporter_id ? playerLink(item.reporter_id) : "—"),
+        el("td", { class: "wrap" }, dash(item.reason)), el("td", {}, badge(item.status)), el("td", {}, when(item.created_at))];
+    }
+    if (queue === "appeals") {
+      return [el("td", {}, code(item.appeal_id || item.id)), el("td", {}, code(item.ugc_id)), el("td", {}, item.creator_id ? playerLink(item.creator_id) : "—"),
+        el("td", { class: "wrap" }, dash(item.message)), el("td", {}, badge(item.status)), el("td", {}, when(item.created_at))];
+    }
+    const creator = creatorOf(item);
+    return [el("td", {}, code(item.ugc_id), " ", dash(item.name)), el("td", {}, item.type), el("td", {}, creator ? playerLink(creator) : "—"),
+      el("td", {}, badge(item.status)), el("td", {}, item.unscanned ? el("span", { class: "badge badge-failure" }, "unscanned") : "yes"), el("td", {}, when(item.created_at))];
+  }
+
+  function moderationDetail(queue, item, rowsToDrop) {
+    const notes = el("textarea", { name: "notes", rows: 2, maxlength: 2000, placeholder: "Notes (recorded in the audit log)" });
+    const buttons = MODERATION[queue].actions.map((action) => {
+      const button = el("button", { type: "button", class: action === "remove" || action === "uphold" || action === "deny" ? "danger" : "primary" }, action);
+      button.addEventListener("click", async () => {
+        button.disabled = true;
+        try {
+          await api("POST", decisionPath(queue, item.report_id || item.appeal_id || item.ugc_id || item.id), { body: { action, notes: notes.value.trim() } });
+          for (const row of rowsToDrop()) row.remove();
+          notify(`Decision recorded: ${action}.`);
+        } catch (err) {
+          showError(err);
+        } finally {
+          button.disabled = false;
+        }
+      });
+      return button;
+    });
+    return el("div", { class: "audit-detail" }, json(item), el("div", { class: "filters" }, notes, buttons));
+  }
+
+  const moderation = pager({
+    rows: $("#moderation-rows"),
+    empty: $("#moderation-empty"),
+    more: $("#moderation-more"),
+    fetchPage: (cursor) => {
+      const queue = moderationQueue();
+      const query = { cursor };
+      if (queue === "pending_review" || queue === "flagged") query.status = queue;
+      else query.status = "open";
+      return api("GET", moderationPath(queue), { query });
+    },
+    render: (item) => {
+      const queue = moderationQueue();
+      let pair = [];
+      pair = expandable(moderationCells(queue, item), moderationDetail(queue, item, () => pair), 6);
+      return pair;
+    },
+  });
+
+  views.moderation = {
+    open: () => {
+      $("#moderation-head").replaceChildren(...MODERATION[moderationQueue()].head.map((h) => el("th", {}, h)));
+      moderation.reload().catch(() => {});
+    },
+  };
+
+  // -- Catalog ----------------------------------------------------------------------------
+
+  const itemsOf = (page) => (Array.isArray(page) ? { items: page, next_cursor: null } : page);
+
+  const catalog = pager({
+    rows: $("#catalog-rows"),
+    empty: $("#catalog-empty"),
+    more: $("#catalog-more"),
+    fetchPage: async (cursor) => itemsOf(await api("GET", `${API}/admin/skus`, { query: { cursor } })),
+    render: skuRow,
+  });
+
+  function skuRow(sku) {
+    const toggle = el("button", { type: "button", class: "small" }, sku.is_active ? "Deactivate" : "Activate");
+    const cells = [
+      el("td", {}, code(sku.sku_id)), el("td", {}, sku.type), el("td", {}, dash(sku.name)),
+      el("td", { class: "num" }, dash(sku.quantity)), el("td", {}, sku.is_active ? badge("active") : el("span", { class: "badge" }, "inactive")),
+      el("td", {}, Object.keys(sku.metadata || {}).map((k) => el("span", { class: "chip chip-other" }, k))), el("td", {}, toggle)];
+    const pair = expandable(cells, json(sku), 7);
+    toggle.addEventListener("click", async () => {
+      toggle.disabled = true;
+      try {
+        const updated = await api("PATCH", `${API}/admin/skus/${encodeURIComponent(sku.sku_id)}`, { body: { is_active: !sku.is_active } });
+        const fresh = skuRow(updated);
+        pair[0].replaceWith(...fresh);
+        pair[1].remove();
+        notify(updated.is_active ? "SKU active." : "SKU deactivated.");
+      } catch (err) {
+        toggle.disabled = false;
+        showError(err);
+      }
+    });
+    return pair;
+  }
+
+  function parseJsonField(form, name, fallback) {
+    const text = form.elements[name].value.trim();
+    if (!text) return fallback;
+    try { return JSON.parse(text); } catch { throw new Error(`${name}: not valid JSON`); }
+  }
+
+  async function createSku(event) {
+    const form = event.currentTarget;
+    try {
+      const f = form.elements;
+      const body = { sku_id: f.sku_id.value.trim(), type: f.type.value, name: f.name.value.trim(), description: f.description.value.trim(),
+        metadata: parseJsonField(form, "metadata", {}) };
+      if (f.type.value === "consumable") body.quantity = Number(f.quantity.value || 1);
+      if (f.type.value === "bundle") body.contents = parseJsonField(form, "contents", []);
+      await api("POST", `${API}/admin/skus`, { body });
+      form.reset();
+      notify("SKU created.");
+      catalog.reload().catch(() => {});
+    } catch (err) {
+      showError(err);
+    }
+  }
+
+  async function refundOrder(event) {
+    const form = event.currentTarget;
+    const id = form.elements.order_id.value.trim();
+    if (!window.confirm(`Refund order ${id} with the platform and revoke what it granted?`)) return;
+    try {
+      await api("POST", `${API}/admin/orders/${encodeURIComponent(id)}/refund`, { body: { reason: form.elements.reason.value.trim() } });
+      form.reset();
+      notify("Order refunded; what it granted is revoked.");
+    } catch (err) {
+      showError(err);
+    }
+  }
+
+  views.catalog = { adminOnly: true, open: () => catalog.reload().catch(() => {}) };
+
+  // -- Seasons ----------------------------------------------------------------------------
+
+  const seasons = pager({
+    rows: $("#seasons-rows"),
+    empty: $("#seasons-empty"),
+    more: $("#seasons-more"),
+    fetchPage: async (cursor) => itemsOf(await api("GET", `${API}/admin/seasons`, { query: { cursor } })),
+    render: seasonRow,
+  });
+
+  function seasonRow(season) {
+    const close = season.is_active ? el("button", { type: "button", class: "small danger" }, "Close now") : null;
+    const top = el("div", {}, el("p", { class: "muted" }, "Loading the top 20…"));
+    const cells = [
+      el("td", {}, code(season.season_id)), el("td", {}, dash(season.name)), el("td", {}, season.type), el("td", {}, season.sort),
+      el("td", {}, season.operator), el("td", {}, when(season.start_date)), el("td", {}, when(season.end_date)),
+      el("td", {}, season.is_active ? badge("active") : el("span", { class: "badge" }, "closed")), el("td", {}, close)];
+    const pair = expandable(cells, el("div", {}, json(season), top), 9);
+    pair[0].addEventListener("click", async () => {
+      try {
+        const board = await api("GET", `${API}/leaderboards/${encodeURIComponent(season.season_id)}`, { query: { limit: 20 } });
+        top.replaceChildren(board.items.length ? table(["Rank", "Player", "Name", "Score", "Submitted"], board.items.map((e) => el("tr", {},
+          el("td", { class: "num" }, e.rank), el("td", {}, playerLink(e.user.canonical_id)), el("td", {}, dash(e.user.display_name)),
+          el("td", { class: "num" }, e.score), el("td", {}, when(e.submitted_at))))) : emptyNote("No scores yet."));
+      } catch (err) {
+        top.replaceChildren(emptyNote("The board could not be loaded."));
+      }
+    }, { once: true });
+    if (close) {
+      close.addEventListener("click", async () => {
+        if (!window.confirm(`Close ${season.season_id} now? New scores are refused and final ranks frozen.`)) return;
+        close.disabled = true;
+        try {
+          const closed = await api("POST", `${API}/admin/seasons/${encodeURIComponent(season.season_id)}/close`);
+          pair[0].replaceWith(...seasonRow(closed));
+          pair[1].remove();
+          notify("Season closed.");
+        } catch (err) {
+          close.disabled = false;
+          showError(err);
+        }
+      });
+    }
+    return pair;
+  }
+
+  async function createSeason(event) {
+    const form = event.currentTarget;
+    try {
+      const f = form.elements;
+      const body = { season_id: f.season_id.value.trim(), name: f.name.value.trim(), type: f.type.value, sort: f.sort.value,
+        operator: f.operator.value, reset_rule: f.reset_rule.value, start_date: localToIso(f.start_date.value),
+        end_date: localToIso(f.end_date.value), metadata: parseJsonField(form, "metadata", {}) };
+      await api("POST", `${API}/admin/seasons`, { body });
+      form.reset();
+      notify("Season created.");
+      seasons.reload().catch(() => {});
+    } catch (err) {
+      showError(err);
+    }
+  }
+
+  views.seasons = { adminOnly: true, open: () => seasons.reload().catch(() => {}) };
+
   // -- Wiring -----------------------------------------------------------------------------
 
   function onSubmit(selector, handler) {
@@ -664,6 +900,12 @@
     $("#audit-clear").addEventListener("click", () => { $("#audit-filters").reset(); applyAuditFilters(); });
     onSubmit("#jobs-filters", loadJobs);
     onSubmit("#mailbox-filters", () => mailbox.reload().catch(() => {}));
+    onSubmit("#moderation-filters", () => views.moderation.open());
+    onSubmit("#sku-form", createSku);
+    onSubmit("#refund-form", refundOrder);
+    onSubmit("#season-form", createSeason);
+    $("#catalog-refresh").addEventListener("click", () => catalog.reload().catch(() => {}));
+    $("#seasons-refresh").addEventListener("click", () => seasons.reload().catch(() => {}));
     window.addEventListener("hashchange", route);
 
     if (!sessionStorage.getItem(REFRESH_KEY)) {

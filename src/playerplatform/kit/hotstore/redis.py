@@ -14,6 +14,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import NoScriptError
 
 from playerplatform.kit.hotstore import WindowResult
 from playerplatform.kit.hotstore.redis_boards import RedisBoards
@@ -258,15 +259,23 @@ class RedisHotStore(RedisBoards):
         if self.cluster:  # the keys live in different slots: two calls
             values = await self.mget(keys)
             return values, await self.hit_window(window_key, limit=limit, window=window, cost=cost)
+        args = (limit, repr(float(window)), max(cost, 1))
+        try:
+            values, (allowed, remaining, wait) = await self._mget_and_window(keys, window_key, args)
+        except NoScriptError:  # a restarted or flushed server: load the script, then once more
+            await self._client.script_load(_SLIDING_WINDOW)
+            values, (allowed, remaining, wait) = await self._mget_and_window(keys, window_key, args)
+        return list(values), WindowResult(bool(allowed), limit, int(remaining), float(wait))
+
+    async def _mget_and_window(
+        self, keys: Sequence[str], window_key: str, args: tuple[Any, ...]
+    ) -> list[Any]:
+        # EVALSHA rather than the Script object: a pipeline holding Script objects first asks
+        # the server whether they exist, a second round trip on every call.
         async with self._client.pipeline(transaction=False) as pipe:  # one round trip
             pipe.mget([self._key(k) for k in keys])
-            await self._sliding_window(
-                keys=[self._key(window_key)],
-                args=[limit, repr(float(window)), max(cost, 1)],
-                client=pipe,
-            )
-            values, (allowed, remaining, wait) = await pipe.execute()
-        return list(values), WindowResult(bool(allowed), limit, int(remaining), float(wait))
+            pipe.evalsha(self._sliding_window.sha, 1, self._key(window_key), *args)
+            return list(await pipe.execute())
 
     async def _window(self, key: str, *, limit: int, window: float, cost: int) -> WindowResult:
         allowed, remaining, wait = await self._sliding_window(

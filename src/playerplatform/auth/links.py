@@ -153,7 +153,7 @@ async def merge(
     # Lock both rows in a stable order so two crossing merges cannot deadlock.
     for user_id in sorted([source.id, target.id]):
         await users_repository.get_user(uow, user_id, for_update=True)
-    summary = await _move_everything(uow, source, target)
+    summary = await _move_everything(uow, rt, source, target)
     source.status = "merged"
     source.merged_into_id = target.id
     revoked = await revoke_user_sessions(uow, rt.hot, source, reason="merged")
@@ -175,7 +175,9 @@ async def merge(
     )
 
 
-async def _move_everything(uow: UnitOfWork, source: User, target: User) -> dict[str, Any]:
+async def _move_everything(
+    uow: UnitOfWork, rt: Runtime, source: User, target: User
+) -> dict[str, Any]:
     moved = await repository.move_identities(uow, source.id, target.id)
     for identity in moved:
         repository.add_link_record(
@@ -198,7 +200,7 @@ async def _move_everything(uow: UnitOfWork, source: User, target: User) -> dict[
         target.email_verified = True
     summary: dict[str, Any] = {"identities": [f"{i.provider}:{i.provider_id}" for i in moved]}
     for name, hook in merge_hooks():
-        result = await hook(uow, source, target)
+        result = await hook(uow, rt, source, target)
         if result:
             summary[name] = result
     return summary

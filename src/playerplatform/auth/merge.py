@@ -2,7 +2,7 @@
 UGC, ...) registers a hook; `POST /auth/merge` runs every hook inside the merge's one
 transaction, so an account's rows move together or not at all.
 
-    register_merge_hook("commerce", move_commerce)   # async (uow, source, target) -> dict | None
+    register_merge_hook("commerce", move_commerce)   # async (uow, runtime, source, target) -> dict | None
 
 A hook returns a short summary (what it moved) for the audit row, or None.
 """
@@ -10,12 +10,15 @@ A hook returns a short summary (what it moved) for the audit row, or None.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from playerplatform.kit.db import UnitOfWork
 from playerplatform.users.models import User
 
-MergeHook = Callable[[UnitOfWork, User, User], Awaitable[dict[str, Any] | None]]
+if TYPE_CHECKING:
+    from playerplatform.runtime import Runtime
+
+MergeHook = Callable[[UnitOfWork, "Runtime", User, User], Awaitable[dict[str, Any] | None]]
 _hooks: dict[str, MergeHook] = {}
 
 

@@ -84,7 +84,9 @@ async def admin_grant(
     )
 
 
-async def merge_commerce(uow: UnitOfWork, source: User, target: User) -> dict[str, Any] | None:
+async def merge_commerce(
+    uow: UnitOfWork, runtime: Runtime, source: User, target: User
+) -> dict[str, Any] | None:
     """Move orders, entitlements and balances from `source` to `target` (merge hook)."""
     orders = await repository.move_orders(uow, source.id, target.id)
     moved_skus = await repository.move_entitlements(uow, source.id, target.id)
@@ -115,8 +117,7 @@ async def merge_commerce(uow: UnitOfWork, source: User, target: User) -> dict[st
             allow_negative=True,
         )
         balances[balance.sku_id] = amount
-    runtime = _runtimes[-1] if _runtimes else None
-    if moved_skus and runtime is not None:
+    if moved_skus:
         ttl = runtime.settings.commerce_ownership_cache_seconds
         for sku_id in set(moved_skus):
             for user_id in (source.id, target.id):
@@ -124,16 +125,6 @@ async def merge_commerce(uow: UnitOfWork, source: User, target: User) -> dict[st
     if not (orders or moved_skus or balances):
         return None
     return {"orders": orders, "entitlements": len(moved_skus), "balances": balances}
-
-
-# The merge hook's signature carries no runtime, yet moved entitlements must refresh the
-# ownership cache: every commerce request notes its process's runtime here.
-_runtimes: list[Runtime] = []
-
-
-def remember_runtime(runtime: Runtime) -> None:
-    if not _runtimes or _runtimes[-1] is not runtime:
-        _runtimes[:] = [runtime]
 
 
 async def _entitlements_section(uow: UnitOfWork, user_id: uuid.UUID) -> Any:

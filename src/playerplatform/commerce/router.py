@@ -15,7 +15,6 @@ from starlette.responses import Response
 from playerplatform.auth.deps import Principal, optional_principal, rate_limit, require_user
 from playerplatform.commerce import catalog, epic_purchases, orders, wallet
 from playerplatform.commerce.admin_router import router as admin_router
-from playerplatform.commerce.grants import remember_runtime
 from playerplatform.commerce.schemas import SKU_ID as SKU_PATTERN
 from playerplatform.commerce.schemas import (
     EntitlementOut,
@@ -39,7 +38,6 @@ from playerplatform.runtime import Runtime
 
 def runtime_of(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
-    remember_runtime(runtime)
     return runtime
 
 

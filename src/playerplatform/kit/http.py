@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.routing import APIRoute
 from starlette.responses import Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from playerplatform.kit.db import UnitOfWork
 from playerplatform.kit.errors import AppError
@@ -28,7 +28,7 @@ class TransactionalRoute(APIRoute):
         super().__init__(path, endpoint, **kwargs)
         hot = getattr(endpoint, "hot_path", None)
         if hot is not None:
-            self.app = _hot_app(hot)
+            self.app = _hot_app(hot, self.app)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -71,14 +71,16 @@ def single_statement_writes(endpoint: Callable[..., Any]) -> Callable[..., Any]:
     return endpoint
 
 
-HotHandler = Callable[[Scope, Any], Coroutine[Any, Any, Response]]
+HotHandler = Callable[[Scope, Any], Coroutine[Any, Any, Response | None]]
 
 
 def hot_path(handler: HotHandler) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Serve a read route through `handler(scope, runtime) -> Response` instead of FastAPI's
     dependency system and the ORM: for the few routes games call on every screen. The decorated
     endpoint still documents the route (OpenAPI) and states its contract; the handler must
-    answer exactly as the endpoint would, errors included (raise `AppError`s as usual)."""
+    answer exactly as the endpoint would, errors included (raise `AppError`s as usual). A
+    handler that returns None, before it has counted or changed anything, hands the request
+    to the endpoint (the uncommon cases: no token, a malformed query)."""
 
     def mark(endpoint: Callable[..., Any]) -> Callable[..., Any]:
         endpoint.hot_path = handler  # type: ignore[attr-defined]
@@ -87,10 +89,13 @@ def hot_path(handler: HotHandler) -> Callable[[Callable[..., Any]], Callable[...
     return mark
 
 
-def _hot_app(handler: HotHandler) -> Callable[[Scope, Receive, Send], Coroutine[Any, Any, None]]:
+def _hot_app(handler: HotHandler, endpoint_app: ASGIApp) -> ASGIApp:
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         response = await handler(scope, scope["app"].state.runtime)
-        await response(scope, receive, send)
+        if response is None:
+            await endpoint_app(scope, receive, send)
+        else:
+            await response(scope, receive, send)
 
     return app
 

@@ -192,17 +192,11 @@ class LiveBoards:
     # The flusher.
 
     async def start(self) -> None:
-        from playerplatform.leaderboards import moderation
-
-        moderation.attach(self)  # the merge hook reaches the hot boards through this
         if self._task is None:
             self._stopping.clear()
             self._task = asyncio.create_task(self._loop(), name="leaderboards-flusher")
 
     async def close(self) -> None:
-        from playerplatform.leaderboards import moderation
-
-        moderation.detach(self)
         self._stopping.set()
         if self._task is not None:
             self._task.cancel()

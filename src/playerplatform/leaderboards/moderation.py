@@ -27,6 +27,7 @@ from playerplatform.users.models import User
 
 if TYPE_CHECKING:
     from playerplatform.auth.deps import Principal
+    from playerplatform.runtime import Runtime
 
 
 async def remove_entry(
@@ -84,10 +85,12 @@ def _wins(season: Season, a: BoardEntry, b: BoardEntry) -> bool:
     return a.at <= b.at
 
 
-async def merge_leaderboards(uow: UnitOfWork, source: User, target: User) -> dict[str, Any]:
+async def merge_leaderboards(
+    uow: UnitOfWork, runtime: Runtime, source: User, target: User
+) -> dict[str, Any]:
     """Merge hook: per season, the better entry of the two accounts survives under the
     target. Live seasons are merged in the hot store too, after the merge commits."""
-    live = _live(uow)
+    live: LiveBoards | None = runtime.leaderboards
     mine = {e.season_pk: e for e in await repository.entries_of_user(uow, target.id)}
     theirs = {e.season_pk: e for e in await repository.entries_of_user(uow, source.id)}
     seasons = await repository.seasons_by_pk(uow, list({*mine, *theirs}))
@@ -161,23 +164,6 @@ def _merge_hot_after_commit(
             await live.hot.board_remove(board, source_id, at=winner.at if winner else 0)
 
     uow.after_commit(apply)
-
-
-_runtime_live: list[LiveBoards] = []
-
-
-def _live(_uow: UnitOfWork) -> LiveBoards | None:
-    """The process's live boards (the merge hook's signature carries no runtime)."""
-    return _runtime_live[-1] if _runtime_live else None
-
-
-def attach(live: LiveBoards) -> None:
-    _runtime_live.append(live)
-
-
-def detach(live: LiveBoards) -> None:
-    if live in _runtime_live:
-        _runtime_live.remove(live)
 
 
 register_merge_hook("leaderboards", merge_leaderboards)

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import secrets
 import uuid
-import weakref
 from typing import TYPE_CHECKING
 
 from playerplatform.kit.db import UnitOfWork
 from playerplatform.kit.errors import AppError, Forbidden, NotFound
-from playerplatform.kit.hotstore import HotStore
 from playerplatform.ugc import repository
 from playerplatform.ugc.models import Ugc
 from playerplatform.ugc.schemas import RatingOut, UgcOut
@@ -134,26 +132,12 @@ async def one_out(uow: UnitOfWork, item: Ugc, *, privileged: bool = True) -> Ugc
     return (await items_out(uow, [item], privileged=privileged))[0]
 
 
-# Hot stores this process has cached item metadata in. Code that changes items without a
-# runtime at hand (the account-merge hook) drops their entries from these; every process
-# sharing a Redis shares its entries, so dropping them anywhere drops them everywhere.
-_caches: weakref.WeakSet[HotStore] = weakref.WeakSet()
-
-
-def remember_cache(store: HotStore) -> None:
-    """Note a hot store this process caches item metadata in."""
-    _caches.add(store)
-
-
-def forget_cached(uow: UnitOfWork, runtime: Runtime | None, *public_ids: str) -> None:
-    """Drop the cached metadata of these items once the unit of work commits (`runtime`
-    None: from every hot store this process has cached in)."""
-    stores = [runtime.hot] if runtime is not None else list(_caches)
+def forget_cached(uow: UnitOfWork, runtime: Runtime, *public_ids: str) -> None:
+    """Drop the cached metadata of these items once the unit of work commits."""
 
     async def drop() -> None:
-        for store in stores:
-            for public_id in public_ids:
-                await store.delete(CACHE_PREFIX + public_id)
+        for public_id in public_ids:
+            await runtime.hot.delete(CACHE_PREFIX + public_id)
 
-    if public_ids and stores:
+    if public_ids:
         uow.after_commit(drop)

@@ -8,7 +8,7 @@ an open report on the same item (the source's is closed as a duplicate).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased
@@ -19,8 +19,13 @@ from playerplatform.ugc.access import forget_cached
 from playerplatform.ugc.models import Appeal, Ugc, UgcDownload, UgcRating, UgcReport
 from playerplatform.users.models import User
 
+if TYPE_CHECKING:
+    from playerplatform.runtime import Runtime
 
-async def merge_ugc(uow: UnitOfWork, source: User, target: User) -> dict[str, Any]:
+
+async def merge_ugc(
+    uow: UnitOfWork, runtime: Runtime, source: User, target: User
+) -> dict[str, Any]:
     session = uow.session
     moved_items = list(
         (await session.execute(sa.select(Ugc.public_id).where(Ugc.creator_id == source.id)))
@@ -39,7 +44,7 @@ async def merge_ugc(uow: UnitOfWork, source: User, target: User) -> dict[str, An
             .where(UgcRating.user_id == source.id)
         )
     ).scalars()
-    forget_cached(uow, None, *moved_items, *rated)
+    forget_cached(uow, runtime, *moved_items, *rated)
     duplicates = (
         await session.execute(
             sa.select(theirs.ugc_id, theirs.value)

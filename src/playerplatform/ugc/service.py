@@ -37,7 +37,6 @@ from playerplatform.ugc.access import (
     new_public_id,
     one_out,
     own_item,
-    remember_cache,
 )
 from playerplatform.ugc.models import Ugc
 from playerplatform.ugc.policy import CONTENT_TYPES, max_bytes
@@ -98,7 +97,6 @@ async def get_item(
             "item": (await one_out(uow, item)).model_dump(mode="json"),
         }
         creator_id = item.creator_id
-        remember_cache(runtime.hot)
         await runtime.hot.set(key, orjson.dumps(entry).decode(), ttl=runtime.settings.ugc_cache_ttl)
     if not can_see(
         viewer,

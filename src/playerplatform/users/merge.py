@@ -10,7 +10,7 @@ Rules, documented for studios:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
@@ -18,10 +18,15 @@ from playerplatform.auth.merge import register_merge_hook
 from playerplatform.kit.db import UnitOfWork, utcnow
 from playerplatform.users.models import Friendship, Profile, Progression, User
 
+if TYPE_CHECKING:
+    from playerplatform.runtime import Runtime
+
 PROFILE_FIELDS = ("display_name", "avatar_url", "locale", "country")
 
 
-async def merge_users_domain(uow: UnitOfWork, source: User, target: User) -> dict[str, Any]:
+async def merge_users_domain(
+    uow: UnitOfWork, _runtime: Runtime, source: User, target: User
+) -> dict[str, Any]:
     summary: dict[str, Any] = {}
     summary.update(await _merge_progression(uow, source, target))
     summary["friends_moved"] = await _merge_friends(uow, source, target)

@@ -22,7 +22,7 @@ from playerplatform.auth.deps import (
 )
 from playerplatform.auth.state import view_key
 from playerplatform.kit.db import UnitOfWork
-from playerplatform.kit.errors import Forbidden, Unauthorized
+from playerplatform.kit.errors import Forbidden
 from playerplatform.kit.http import TransactionalRoute, get_uow, header, hot_path
 from playerplatform.kit.textfilter import TextFilter, text_filter
 from playerplatform.users import service
@@ -59,14 +59,13 @@ def _etag(version: int) -> str:
     return f'"{version}"'
 
 
-async def serve_me(scope: Scope, runtime: Runtime) -> Response:
+async def serve_me(scope: Scope, runtime: Runtime) -> Response | None:
     """`GET /users/me` on the hot path: one hot-store round trip checks the token's session
     and ban state, counts the read rate limit and reads the cached user object; only a cache
     miss touches the database."""
     token = bearer_token(header(scope, b"authorization"))
     if token is None:
-        await runtime.limiter.check("read", f"ip:{scope['state']['client_ip']}")
-        raise Unauthorized("This route needs an access token.")
+        return None  # the endpoint counts the anonymous call and answers 401
     found = await authenticate(runtime, token, route_class="read", extra_keys=_view_keys)
     principal = scope["state"]["principal"] = found.principal
     if principal.kind != "user" or principal.user_id is None:

@@ -8,11 +8,21 @@ from __future__ import annotations
 
 import uuid
 from typing import Literal
+from urllib.parse import parse_qsl
 
+import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
+from starlette.types import Scope
 
-from playerplatform.auth.deps import Principal, optional_principal, rate_limit, require_user
+from playerplatform.auth.deps import (
+    Principal,
+    authenticate,
+    bearer_token,
+    optional_principal,
+    rate_limit,
+    require_user,
+)
 from playerplatform.commerce import catalog, epic_purchases, orders, wallet
 from playerplatform.commerce.admin_router import router as admin_router
 from playerplatform.commerce.schemas import SKU_ID as SKU_PATTERN
@@ -30,7 +40,8 @@ from playerplatform.commerce.schemas import (
     WalletOut,
 )
 from playerplatform.kit.db import UnitOfWork
-from playerplatform.kit.http import TransactionalRoute, get_uow
+from playerplatform.kit.errors import Forbidden, NotFound
+from playerplatform.kit.http import TransactionalRoute, get_uow, header, hot_path
 from playerplatform.kit.idempotency import idempotency_key, idempotent
 from playerplatform.kit.pagination import Page, PageParams, page_params
 from playerplatform.runtime import Runtime
@@ -160,15 +171,52 @@ async def list_entitlements(
     return await wallet.entitlements_page(uow, user_id, status, page)
 
 
+async def serve_entitlement_check(scope: Scope, runtime: Runtime) -> Response | None:
+    """`GET /commerce/entitlements/check` on the hot path: one hot-store round trip checks the
+    token's session and ban state, counts the read rate limit and reads the cached answer."""
+    token = bearer_token(header(scope, b"authorization"))
+    query = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+    if token is None or len(query) != 1 or query[0][0] != "sku_id":
+        return None  # the endpoint answers the unusual cases (401, 422)
+    sku_id = query[0][1]
+    if not SKU_PATTERN.fullmatch(sku_id):
+        return None
+
+    def cached_answer(canonical_id: str) -> list[str]:
+        return [wallet.ownership_key(canonical_id, sku_id)]
+
+    found = await authenticate(runtime, token, route_class="read", extra_keys=cached_answer)
+    principal = scope["state"]["principal"] = found.principal
+    if principal.kind != "user" or principal.user_id is None:
+        raise Forbidden("This route is for players, not service accounts.")
+    settings = runtime.settings
+    if await wallet.sku_type_outside_request(runtime.db, settings, sku_id) is None:
+        raise NotFound(f"No SKU '{sku_id}'.")
+    cached = found.extras[0]
+    if cached is not None:
+        owned = cached == "1"
+    else:
+        async with runtime.db.unit_of_work(write=False) as uow:
+            owned = await wallet.load_ownership(
+                uow, runtime.hot, settings, principal.user_id, principal.subject, sku_id
+            )
+    body = orjson.dumps({"sku_id": sku_id, "owned": owned})
+    return Response(body, media_type="application/json", headers=found.rate_headers)
+
+
 @player_router.get("/entitlements/check", response_model=OwnershipOut)
+@hot_path(serve_entitlement_check)
 async def check_entitlement(
     request: Request,
     sku_id: str = SkuQuery,
-    user_id: uuid.UUID = Depends(my_user_id),
+    principal: Principal = Depends(require_user),
     uow: UnitOfWork = Depends(get_uow),
 ) -> OwnershipOut:
     rt = runtime_of(request)
-    owned = await wallet.check_ownership(uow, rt.hot, rt.settings, user_id, sku_id)
+    assert principal.user_id is not None
+    owned = await wallet.check_ownership(
+        uow, rt.hot, rt.settings, principal.user_id, principal.subject, sku_id
+    )
     return OwnershipOut(sku_id=sku_id, owned=owned)
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import secrets
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,11 +30,12 @@ from playerplatform.commerce.schemas import (
     LedgerEntryOut,
     TimeCursor,
 )
-from playerplatform.kit.db import UnitOfWork, utcnow
+from playerplatform.kit.db import Database, UnitOfWork, utcnow
 from playerplatform.kit.errors import AppError, Conflict, NotFound, ValidationFailed
 from playerplatform.kit.hotstore import HotStore
 from playerplatform.kit.pagination import Page, PageParams, decode_cursor, paginate
 from playerplatform.kit.settings import Settings
+from playerplatform.users import service as users
 
 _PENDING_OWNERSHIP = "commerce.ownership"
 
@@ -54,8 +56,10 @@ def new_public_id(prefix: str) -> str:
     return prefix + secrets.token_hex(12)
 
 
-def ownership_key(user_id: uuid.UUID, sku_id: str) -> str:
-    return f"own:{user_id.hex}:{sku_id}"
+def ownership_key(canonical_id: str, sku_id: str) -> str:
+    """Cached ownership, in the player's hash slot: the check reads it in the same round trip
+    as the caller's session state."""
+    return f"own:{{{canonical_id}}}:{sku_id}"
 
 
 # -- Catalog lookups, cached per process for the hot path. ------------------------------------
@@ -77,13 +81,31 @@ def forget_catalog() -> None:
 
 async def sku_type(uow: UnitOfWork, settings: Settings, sku_id: str) -> str | None:
     """The SKU's type, or None when no such SKU exists (active or not)."""
+    return await _cached_sku_type(settings, sku_id, lambda: repository.sku_types(uow))
+
+
+async def sku_type_outside_request(db: Database, settings: Settings, sku_id: str) -> str | None:
+    """`sku_type` for callers without a unit of work: one is opened only to reload."""
+
+    async def load() -> dict[str, tuple[str, bool]]:
+        async with db.unit_of_work(write=False) as uow:
+            return await repository.sku_types(uow)
+
+    return await _cached_sku_type(settings, sku_id, load)
+
+
+async def _cached_sku_type(
+    settings: Settings,
+    sku_id: str,
+    load: Callable[[], Awaitable[dict[str, tuple[str, bool]]]],
+) -> str | None:
     now = time.monotonic()
     if (
         _catalog.types is None
         or now - _catalog.loaded_at > settings.commerce_catalog_cache_seconds
         or sku_id not in _catalog.types
     ):
-        _catalog.types = await repository.sku_types(uow)
+        _catalog.types = await load()
         _catalog.loaded_at = now
     found = _catalog.types.get(sku_id)
     return found[0] if found else None
@@ -103,18 +125,36 @@ async def require_sku(uow: UnitOfWork, sku_id: str, *, active: bool = True) -> S
 
 
 async def check_ownership(
-    uow: UnitOfWork, hot: HotStore, settings: Settings, user_id: uuid.UUID, sku_id: str
+    uow: UnitOfWork,
+    hot: HotStore,
+    settings: Settings,
+    user_id: uuid.UUID,
+    canonical_id: str,
+    sku_id: str,
 ) -> bool:
     """Whether the player holds an active entitlement to `sku_id`; 404 for an unknown SKU."""
     if await sku_type(uow, settings, sku_id) is None:
         raise NotFound(f"No SKU '{sku_id}'.")
-    key = ownership_key(user_id, sku_id)
-    cached = await hot.get(key)
+    cached = await hot.get(ownership_key(canonical_id, sku_id))
     if cached is not None:
         return cached == "1"
+    return await load_ownership(uow, hot, settings, user_id, canonical_id, sku_id)
+
+
+async def load_ownership(
+    uow: UnitOfWork,
+    hot: HotStore,
+    settings: Settings,
+    user_id: uuid.UUID,
+    canonical_id: str,
+    sku_id: str,
+) -> bool:
+    """Ownership from the database, cached for the next check (a writer's newer value wins)."""
     owned = await repository.owns(uow, user_id, sku_id)
     await hot.set_if_absent(
-        key, "1" if owned else "0", ttl=settings.commerce_ownership_cache_seconds
+        ownership_key(canonical_id, sku_id),
+        "1" if owned else "0",
+        ttl=settings.commerce_ownership_cache_seconds,
     )
     return owned
 
@@ -123,17 +163,18 @@ async def note_ownership_change(
     uow: UnitOfWork, hot: HotStore, ttl: float, user_id: uuid.UUID, sku_id: str
 ) -> None:
     """Re-read ownership inside the transaction and publish it to the cache after commit."""
-    pending: dict[tuple[uuid.UUID, str], bool] | None = uow.session.info.get(_PENDING_OWNERSHIP)
+    pending: dict[tuple[str, str], bool] | None = uow.session.info.get(_PENDING_OWNERSHIP)
     if pending is None:
         pending = uow.session.info[_PENDING_OWNERSHIP] = {}
 
         async def publish() -> None:
             changes = uow.session.info.pop(_PENDING_OWNERSHIP, {})
-            for (uid, sku), owned in changes.items():
-                await hot.set(ownership_key(uid, sku), "1" if owned else "0", ttl=ttl)
+            for (canonical_id, sku), owned in changes.items():
+                await hot.set(ownership_key(canonical_id, sku), "1" if owned else "0", ttl=ttl)
 
         uow.after_commit(publish)
-    pending[(user_id, sku_id)] = await repository.owns(uow, user_id, sku_id)
+    canonical_id = (await users.get_user(uow, user_id)).canonical_id
+    pending[(canonical_id, sku_id)] = await repository.owns(uow, user_id, sku_id)
 
 
 # -- The ledger. ------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from playerplatform.commerce.router import router as commerce_router
 from playerplatform.jobs.router import router as jobs_router
 from playerplatform.kit.errors import install_error_handlers
 from playerplatform.kit.gateway import install_gateway
-from playerplatform.kit.http import hoist_hot_routes
+from playerplatform.kit.hotpath import hoist_hot_routes
 from playerplatform.kit.logging import configure_logging
 from playerplatform.kit.objects.router import router as objects_router
 from playerplatform.kit.settings import Settings

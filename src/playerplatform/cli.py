@@ -174,6 +174,28 @@ async def _runtime() -> Any:
     return runtime
 
 
+@main.command()
+def demo() -> None:
+    """Fill an empty install with demo players, SKUs, a season and UGC (through the API)."""
+    from playerplatform.demo import DemoRefused, run_demo
+
+    settings = Settings()
+    from playerplatform.kit import migrate as migrations
+
+    migrations.upgrade(settings.database_url)
+    try:
+        report = asyncio.run(run_demo(settings, click.echo))
+    except DemoRefused as refused:
+        raise click.ClickException(str(refused)) from None
+    click.echo(
+        f"Demo ready: {report.players} players, SKUs {', '.join(report.skus)}, season "
+        f"{report.season} ({report.scores} scores), {len(report.ugc_published)} UGC items "
+        f"published, {len(report.ugc_waiting)} waiting for a scan.\n"
+        f"Console: {settings.public_url}/admin  staff sign-in {report.admin_email} / "
+        f"{report.admin_password}"
+    )
+
+
 def _register_optional_commands() -> None:
     from playerplatform.commerce.cli import group as commerce
     from playerplatform.jobs.cli import worker

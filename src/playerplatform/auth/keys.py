@@ -71,6 +71,12 @@ class KeyRing:
                 rows = await self._published(uow)
             if create_if_missing and not any(r.status == "active" for r in rows):
                 async with self.db.unit_of_work() as uow:
+                    if uow.dialect == "postgresql":
+                        # Several API processes start at once on a fresh database: one makes
+                        # the key, the others wait here and then find it.
+                        await uow.session.execute(
+                            sa.text("SELECT pg_advisory_xact_lock(hashtext('pp.signing_keys'))")
+                        )
                     if not any(r.status == "active" for r in await self._published(uow)):
                         await self._create(uow)
                     rows = await self._published(uow)

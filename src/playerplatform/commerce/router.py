@@ -8,17 +8,14 @@ from __future__ import annotations
 
 import uuid
 from typing import Literal
-from urllib.parse import parse_qsl
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
-from starlette.types import Scope
 
 from playerplatform.auth.deps import (
     Principal,
-    authenticate,
-    bearer_token,
+    hot_caller,
     optional_principal,
     rate_limit,
     require_user,
@@ -41,7 +38,8 @@ from playerplatform.commerce.schemas import (
 )
 from playerplatform.kit.db import UnitOfWork
 from playerplatform.kit.errors import Forbidden, NotFound
-from playerplatform.kit.http import TransactionalRoute, get_uow, header, hot_path
+from playerplatform.kit.hotpath import HotRequest, hot_path
+from playerplatform.kit.http import TransactionalRoute, get_uow
 from playerplatform.kit.idempotency import idempotency_key, idempotent
 from playerplatform.kit.pagination import Page, PageParams, page_params
 from playerplatform.runtime import Runtime
@@ -171,12 +169,11 @@ async def list_entitlements(
     return await wallet.entitlements_page(uow, user_id, status, page)
 
 
-async def serve_entitlement_check(scope: Scope, runtime: Runtime) -> Response | None:
+async def serve_entitlement_check(request: HotRequest) -> Response | None:
     """`GET /commerce/entitlements/check` on the hot path: one hot-store round trip checks the
     token's session and ban state, counts the read rate limit and reads the cached answer."""
-    token = bearer_token(header(scope, b"authorization"))
-    query = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
-    if token is None or len(query) != 1 or query[0][0] != "sku_id":
+    query = request.query()
+    if request.header(b"authorization") is None or len(query) != 1 or query[0][0] != "sku_id":
         return None  # the endpoint answers the unusual cases (401, 422)
     sku_id = query[0][1]
     if not SKU_PATTERN.fullmatch(sku_id):
@@ -185,8 +182,10 @@ async def serve_entitlement_check(scope: Scope, runtime: Runtime) -> Response | 
     def cached_answer(canonical_id: str) -> list[str]:
         return [wallet.ownership_key(canonical_id, sku_id)]
 
-    found = await authenticate(runtime, token, route_class="read", extra_keys=cached_answer)
-    principal = scope["state"]["principal"] = found.principal
+    found = await hot_caller(request, "read", extra_keys=cached_answer)
+    assert found is not None
+    principal = found.principal
+    runtime = request.runtime
     if principal.kind != "user" or principal.user_id is None:
         raise Forbidden("This route is for players, not service accounts.")
     settings = runtime.settings

@@ -12,13 +12,13 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Request
 from fastapi.routing import APIRoute
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from playerplatform.kit.db import UnitOfWork
 from playerplatform.kit.errors import AppError
+from playerplatform.kit.hotpath import hot_app
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -28,7 +28,7 @@ class TransactionalRoute(APIRoute):
         super().__init__(path, endpoint, **kwargs)
         hot = getattr(endpoint, "hot_path", None)
         if hot is not None:
-            self.app = _hot_app(hot, self.app)
+            self.app = hot_app(hot, self.app)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -69,54 +69,6 @@ def single_statement_writes(endpoint: Callable[..., Any]) -> Callable[..., Any]:
     Only for endpoints where a crash between two statements leaves nothing inconsistent."""
     endpoint.single_statement_writes = True  # type: ignore[attr-defined]
     return endpoint
-
-
-HotHandler = Callable[[Scope, Any], Coroutine[Any, Any, Response | None]]
-
-
-def hot_path(handler: HotHandler) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Serve a read route through `handler(scope, runtime) -> Response` instead of FastAPI's
-    dependency system and the ORM: for the few routes games call on every screen. The decorated
-    endpoint still documents the route (OpenAPI) and states its contract; the handler must
-    answer exactly as the endpoint would, errors included (raise `AppError`s as usual). A
-    handler that returns None, before it has counted or changed anything, hands the request
-    to the endpoint (the uncommon cases: no token, a malformed query)."""
-
-    def mark(endpoint: Callable[..., Any]) -> Callable[..., Any]:
-        endpoint.hot_path = handler  # type: ignore[attr-defined]
-        return endpoint
-
-    return mark
-
-
-def _hot_app(handler: HotHandler, endpoint_app: ASGIApp) -> ASGIApp:
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        response = await handler(scope, scope["app"].state.runtime)
-        if response is None:
-            await endpoint_app(scope, receive, send)
-        else:
-            await response(scope, receive, send)
-
-    return app
-
-
-def hoist_hot_routes(app: FastAPI) -> None:
-    """Move the hot-path routes to the front of the route list: the router tries routes in
-    order, and these are the ones games call most. Safe because a hot route has a fixed path,
-    and in front it can only win over a template route that would have shadowed it."""
-    routes = app.router.routes
-    hot = [r for r in routes if isinstance(r, APIRoute) and hasattr(r.endpoint, "hot_path")]
-    if any(r.param_convertors for r in hot):
-        raise ValueError("hot-path routes must have fixed paths")
-    routes[:] = [*hot, *(r for r in routes if r not in hot)]
-
-
-def header(scope: Scope, name: bytes) -> str | None:
-    """A request header straight from the ASGI scope (`name` in lower case)."""
-    for key, value in scope["headers"]:
-        if key == name:
-            return str(value.decode("latin-1"))
-    return None
 
 
 async def get_uow(request: Request) -> UnitOfWork:

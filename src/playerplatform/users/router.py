@@ -7,15 +7,12 @@ for anything but the public profile and friend requests.
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Depends, Header, Path, Request, Response
-from starlette.types import Scope
 
 from playerplatform.auth.deps import (
     Principal,
-    authenticate,
-    bearer_token,
+    hot_caller,
     optional_principal,
     rate_limit,
     require_user,
@@ -23,7 +20,8 @@ from playerplatform.auth.deps import (
 from playerplatform.auth.state import view_key
 from playerplatform.kit.db import UnitOfWork
 from playerplatform.kit.errors import Forbidden
-from playerplatform.kit.http import TransactionalRoute, get_uow, header, hot_path
+from playerplatform.kit.hotpath import HotRequest, hot_path
+from playerplatform.kit.http import TransactionalRoute, get_uow
 from playerplatform.kit.textfilter import TextFilter, text_filter
 from playerplatform.users import service
 from playerplatform.users.schemas import (
@@ -35,9 +33,6 @@ from playerplatform.users.schemas import (
     PublicUserOut,
     UserOut,
 )
-
-if TYPE_CHECKING:
-    from playerplatform.runtime import Runtime
 
 router = APIRouter(
     prefix="/users",
@@ -59,15 +54,16 @@ def _etag(version: int) -> str:
     return f'"{version}"'
 
 
-async def serve_me(scope: Scope, runtime: Runtime) -> Response | None:
+async def serve_me(request: HotRequest) -> Response | None:
     """`GET /users/me` on the hot path: one hot-store round trip checks the token's session
     and ban state, counts the read rate limit and reads the cached user object; only a cache
     miss touches the database."""
-    token = bearer_token(header(scope, b"authorization"))
-    if token is None:
+    if request.header(b"authorization") is None:
         return None  # the endpoint counts the anonymous call and answers 401
-    found = await authenticate(runtime, token, route_class="read", extra_keys=_view_keys)
-    principal = scope["state"]["principal"] = found.principal
+    found = await hot_caller(request, "read", extra_keys=_view_keys)
+    assert found is not None
+    principal = found.principal
+    runtime = request.runtime
     if principal.kind != "user" or principal.user_id is None:
         raise Forbidden("This route is for players, not service accounts.")
     cached = found.extras[0] if found.extras else None

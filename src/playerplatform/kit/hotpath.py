@@ -1,0 +1,127 @@
+"""Hot paths: the few routes games call on every screen (the player object, an ownership
+check, leaderboard reads and score submissions), served below FastAPI's dependency system.
+
+A route opts in with `@hot_path(handler)` on its endpoint. The endpoint still documents the
+route (OpenAPI) and states its contract; the handler answers exactly as the endpoint would,
+errors included (it raises `AppError`s as usual, rendered by the same handler). A handler that
+returns None, before it has counted or changed anything, hands the request to the endpoint
+with its body intact: that is how the uncommon cases (no token, a malformed query or body)
+keep the framework's own validation and error shapes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
+
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from playerplatform.runtime import Runtime
+
+
+class HotRequest:
+    """What a hot handler sees of the request: the raw scope, the body on demand, the runtime."""
+
+    __slots__ = ("_body", "_receive", "runtime", "scope")
+
+    def __init__(self, scope: Scope, receive: Receive, runtime: Runtime) -> None:
+        self.scope = scope
+        self.runtime = runtime
+        self._receive = receive
+        self._body: bytes | None = None
+
+    def header(self, name: bytes) -> str | None:
+        """A request header (`name` in lower case)."""
+        return header(self.scope, name)
+
+    def query(self) -> list[tuple[str, str]]:
+        """The query string's pairs, in order, repeats kept."""
+        return parse_qsl(self.scope["query_string"].decode("latin-1"), keep_blank_values=True)
+
+    def path_param(self, name: str) -> str:
+        """A path parameter as the router matched it (not yet validated)."""
+        return str(self.scope["path_params"][name])
+
+    @property
+    def client_ip(self) -> str:
+        return str(self.scope["state"]["client_ip"])
+
+    async def body(self) -> bytes:
+        """The whole body (the gateway's size limit applies while it streams in)."""
+        if self._body is None:
+            chunks = []
+            while True:
+                message = await self._receive()
+                if message["type"] != "http.request":
+                    break
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    break
+            self._body = b"".join(chunks)
+        return self._body
+
+    def replay(self) -> Receive:
+        """A `receive` for the endpoint: the body again if the handler read it."""
+        if self._body is None:
+            return self._receive
+        pending: list[Message] = [{"type": "http.request", "body": self._body, "more_body": False}]
+        receive = self._receive
+
+        async def replayed() -> Message:
+            return pending.pop() if pending else await receive()
+
+        return replayed
+
+
+HotHandler = Callable[[HotRequest], Coroutine[Any, Any, Response | None]]
+
+
+def hot_path(handler: HotHandler) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Serve the decorated endpoint's route through `handler` (see the module docstring)."""
+
+    def mark(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+        endpoint.hot_path = handler  # type: ignore[attr-defined]
+        return endpoint
+
+    return mark
+
+
+def hot_app(handler: HotHandler, endpoint_app: ASGIApp) -> ASGIApp:
+    """The route's ASGI app: the hot handler, falling back to the endpoint."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        request = HotRequest(scope, receive, scope["app"].state.runtime)
+        response = await handler(request)
+        if response is None:
+            await endpoint_app(scope, request.replay(), send)
+        else:
+            await response(scope, receive, send)
+
+    return app
+
+
+def hoist_hot_routes(app: FastAPI) -> None:
+    """Move the fixed-path hot routes to the front of the route list: the router tries routes
+    in order, and these are the ones games call most. Safe because in front a fixed path can
+    only win over a template route that would have shadowed it. Hot routes with path
+    parameters keep their place (their order among templates matters)."""
+    routes = app.router.routes
+    hot = [
+        r
+        for r in routes
+        if isinstance(r, APIRoute) and hasattr(r.endpoint, "hot_path") and not r.param_convertors
+    ]
+    routes[:] = [*hot, *(r for r in routes if r not in hot)]
+
+
+def header(scope: Scope, name: bytes) -> str | None:
+    """A request header straight from the ASGI scope (`name` in lower case)."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None

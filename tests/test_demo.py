@@ -1,0 +1,51 @@
+"""`playerplatform demo` fills an empty install through the API, and only an empty one."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from playerplatform.kit.settings import Settings
+from tests.conftest import SHAPE, fresh_database
+
+
+async def test_demo_fills_an_empty_install_once(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    async with fresh_database(tmp_path) as url:
+        settings = make_settings(database_url=url)
+        env = {key: value for key, value in os.environ.items() if not key.startswith("PP_")}
+        env.update(
+            PP_DATABASE_URL=url,
+            PP_STORAGE_URL=f"file://{tmp_path / 'objects'}",
+            PP_CLAMD_ADDRESS=settings.clamd_address or "",
+            PP_LOG_LEVEL="warning",
+        )
+        if SHAPE == "production":
+            env.update(
+                PP_REDIS_URL=settings.redis_url or "",
+                PP_REDIS_PREFIX=f"{settings.redis_prefix}demo:",
+            )
+
+        def demo() -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [sys.executable, "-m", "playerplatform.cli", "demo"],
+                env=env,
+                cwd=tmp_path,
+                capture_output=True,
+                text=True,
+                timeout=180,
+                check=False,
+            )
+
+        first = await asyncio.to_thread(demo)
+        assert first.returncode == 0, first.stdout + first.stderr
+        assert "Demo ready: 20 players, SKUs gems, golden-sword, starter-pack" in first.stdout
+        assert "3 UGC items published, 0 waiting for a scan" in first.stdout
+        again = await asyncio.to_thread(demo)
+        assert again.returncode == 1
+        assert "only fills an empty one" in again.stderr

@@ -88,12 +88,13 @@ async def _authenticate(
     found = await authenticate(request.app.state.runtime, token, route_class=route_class)
     if found.rate_headers is not None:
         _keep_rate_headers(request, found.rate_headers)
+    assert found.principal is not None  # a token always names a caller
     return found.principal
 
 
 @dataclass(frozen=True, slots=True)
 class Authenticated:
-    principal: Principal
+    principal: Principal | None  # None only from `hot_caller` without a token
     rate_headers: dict[str, str] | None  # None when no hit was counted
     extras: list[str | None]  # values of `extra_keys`, in order
 
@@ -160,16 +161,15 @@ async def hot_caller(
     route_class: str,
     *,
     extra_keys: Callable[[str], Sequence[str]] | None = None,
-) -> Authenticated | None:
+) -> Authenticated:
     """`rate_limit` and `optional_principal` for a hot path, in one hot-store round trip: the
     presented token's caller, counted against `route_class`. Without a token the request is
-    counted per client IP and the result is None. The principal is kept for the access log."""
+    counted per client IP and the principal is None. The principal is kept for the access log."""
     token = bearer_token(request.header(b"authorization"))
     runtime = request.runtime
     if token is None:
         headers = await runtime.limiter.check(route_class, f"ip:{request.client_ip}")
-        request.scope["state"]["rate_headers"] = headers
-        return None
+        return Authenticated(None, headers, [])
     found = await authenticate(runtime, token, route_class=route_class, extra_keys=extra_keys)
     request.scope["state"]["principal"] = found.principal
     return found

@@ -183,10 +183,9 @@ async def serve_entitlement_check(request: HotRequest) -> Response | None:
         return [wallet.ownership_key(canonical_id, sku_id)]
 
     found = await hot_caller(request, "read", extra_keys=cached_answer)
-    assert found is not None
     principal = found.principal
     runtime = request.runtime
-    if principal.kind != "user" or principal.user_id is None:
+    if principal is None or principal.kind != "user" or principal.user_id is None:
         raise Forbidden("This route is for players, not service accounts.")
     settings = runtime.settings
     if await wallet.sku_type_outside_request(runtime.db, settings, sku_id) is None:

@@ -61,10 +61,9 @@ async def serve_me(request: HotRequest) -> Response | None:
     if request.header(b"authorization") is None:
         return None  # the endpoint counts the anonymous call and answers 401
     found = await hot_caller(request, "read", extra_keys=_view_keys)
-    assert found is not None
     principal = found.principal
     runtime = request.runtime
-    if principal.kind != "user" or principal.user_id is None:
+    if principal is None or principal.kind != "user" or principal.user_id is None:
         raise Forbidden("This route is for players, not service accounts.")
     cached = found.extras[0] if found.extras else None
     if cached is not None:

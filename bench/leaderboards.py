@@ -164,14 +164,29 @@ async def _ok(response: httpx.Response, what: str) -> dict[str, Any]:
     return dict(response.json())
 
 
+async def _post(client: httpx.AsyncClient, url: str, **kwargs: Any) -> httpx.Response:
+    """POST, once more after a dropped keep-alive connection (every set-up call is safe to
+    repeat: same device id, same season id, `best` scores)."""
+    for attempt in range(3):
+        try:
+            return await client.post(url, **kwargs)
+        except (httpx.ReadError, httpx.RemoteProtocolError, httpx.ConnectError):
+            if attempt == 2:
+                raise
+            await asyncio.sleep(0.2)
+    raise AssertionError("unreachable")
+
+
 async def prepare(players: int) -> tuple[str, str, list[str]]:
     """A season with `players` entries and a second, empty one for the big board; returns
     (season, big season, tokens)."""
     limits = httpx.Limits(max_connections=32)
     async with httpx.AsyncClient(base_url=BASE, timeout=30, limits=limits) as client:
         admin = await _ok(
-            await client.post(
-                "/api/v1/auth/email/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
+            await _post(
+                client,
+                "/api/v1/auth/email/login",
+                json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD},
             ),
             "admin login",
         )
@@ -179,7 +194,8 @@ async def prepare(players: int) -> tuple[str, str, list[str]]:
         season, big = f"bench-{secrets.token_hex(3)}", f"bench-big-{secrets.token_hex(3)}"
         for season_id in (season, big):
             await _ok(
-                await client.post(
+                await _post(
+                    client,
                     "/api/v1/admin/seasons",
                     json={"season_id": season_id, "name": "Bench"},
                     headers=headers,
@@ -191,7 +207,8 @@ async def prepare(players: int) -> tuple[str, str, list[str]]:
         async def player(n: int) -> str:
             async with gate:
                 tokens = await _ok(
-                    await client.post(
+                    await _post(
+                        client,
                         "/api/v1/auth/device/login",
                         json={"device_id": f"bench-lb-{season}-{n:07d}"},
                     ),
@@ -199,7 +216,8 @@ async def prepare(players: int) -> tuple[str, str, list[str]]:
                 )
                 token = str(tokens["access_token"])
                 await _ok(
-                    await client.post(
+                    await _post(
+                        client,
                         f"/api/v1/leaderboards/{season}/scores",
                         json={"score": random.randint(0, 1_000_000)},
                         headers={"Authorization": f"Bearer {token}"},

@@ -49,6 +49,7 @@ class WrkResult:
     p99_ms: float
     non_2xx: int = 0
     socket_errors: int = 0
+    socket_detail: str = ""
 
     @property
     def errors(self) -> int:
@@ -79,6 +80,9 @@ def parse_wrk(output: str) -> WrkResult:
         p99_ms=latencies["99"],
         non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
         socket_errors=sum(int(n) for n in sockets.groups()) if sockets else 0,
+        socket_detail=(
+            "connect {}, read {}, write {}, timeout {}".format(*sockets.groups()) if sockets else ""
+        ),
     )
 
 
@@ -157,7 +161,8 @@ def run_scenario(
     if result.errors:
         raise BenchError(
             f"{name}: {result.non_2xx} non-2xx responses and {result.socket_errors} socket errors "
-            f"out of {result.requests} requests; the numbers are not valid"
+            f"({result.socket_detail or 'none'}) out of {result.requests} requests; the numbers "
+            "are not valid"
         )
     return Scenario(name, result)
 

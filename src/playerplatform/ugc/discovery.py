@@ -9,6 +9,7 @@ the last rebuild never shows.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import secrets
 from typing import TYPE_CHECKING, Any
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 HOT_CURRENT = "ugc:{hot}:current"  # the generation to serve; expires after the feed's TTL
 HOT_PREVIOUS = "ugc:{hot}:previous"  # the last generation built, served while one rebuilds
 HOT_LOCK = "ugc:{hot}:lock"
+FIRST_FEED_WAIT_SECONDS = 3.0  # how long a request waits for another to build the first feed
 KEEP_OLD_GENERATIONS = 10  # a generation's list outlives its turn by this many TTLs
 
 
@@ -149,8 +151,23 @@ async def hot_feed_ids(uow: UnitOfWork, runtime: Runtime) -> list[str]:
     if generation is None:
         generation = await rebuild_hot_feed(uow, runtime) or previous
         if generation is None:
+            # The very first feed is being built by another request: wait for it rather than
+            # have every waiting request run the ranking query at once.
+            generation = await _first_generation(runtime)
+        if generation is None:
             return await _ranking(uow, runtime)
     return await hot.lrange(_list_key(generation), 0, runtime.settings.ugc_hot_feed_size - 1)
+
+
+async def _first_generation(runtime: Runtime) -> str | None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + FIRST_FEED_WAIT_SECONDS
+    while loop.time() < deadline:
+        await asyncio.sleep(0.05)
+        current = await runtime.hot.get(HOT_CURRENT)
+        if current is not None:
+            return current
+    return None
 
 
 def _list_key(generation: str) -> str:

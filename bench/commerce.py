@@ -47,8 +47,10 @@ SETUP = f"""
 127.0.0.1:5432, Redis 127.0.0.1:6379, jobs in-process, access log off, rate limits raised out
 of the way) and `playerplatform emulate steam`. {PLAYERS:,} device-login players, each
 granted 1,000,000 coins; every request takes the next player's token. The entitlement check
-reads ownership from the Redis cache (filled on first use, write-through on grants and
-revokes) after the token check; a spend locks the player's balance row, appends a ledger
+runs on the hot path: one Redis round trip reads the session and ban state and the cached
+ownership (filled on first use, written through on grants and revokes) and counts the rate
+limit; with 10,000 players in rotation, each token's first use also verifies its signature
+and fills the player's ownership entry from PostgreSQL; a spend locks the player's balance row, appends a ledger
 entry and records the Idempotency-Key answer, all in one transaction, with a fresh key per
 request; the verify-receipt replay repeats one verified order's request with its key, served
 from the Redis copy of the recorded answer. Run with `.venv/bin/python bench/commerce.py`.

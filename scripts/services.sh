@@ -53,9 +53,12 @@ rabbitmq_start() {
 CLAMD_PORT=3310
 ROOT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CLAMD_DIR="$ROOT_DIR/var/clamd"
+# Machine-wide, like the port: tests in any checkout find the same clamd on both transports.
+CLAMD_SOCKET=/tmp/playerplatform-clamd.sock
 
 clamd_ready() {
-    [[ "$( (exec 3<>/dev/tcp/127.0.0.1/$CLAMD_PORT && printf 'zPING\0' >&3 && timeout 2 head -c 4 <&3) 2>/dev/null)" == "PONG" ]]
+    [[ -S "$CLAMD_SOCKET" ]] &&
+        [[ "$( (exec 3<>/dev/tcp/127.0.0.1/$CLAMD_PORT && printf 'zPING\0' >&3 && timeout 2 head -c 4 <&3) 2>/dev/null)" == "PONG" ]]
 }
 clamd_install() {
     command -v clamd >/dev/null 2>&1 || [[ -x /usr/sbin/clamd ]] && return 0
@@ -68,6 +71,8 @@ clamd_start() {
     clamd_install
     local clamd_bin
     clamd_bin="$(command -v clamd || echo /usr/sbin/clamd)"
+    # A clamd this project started earlier without the shared socket holds the port: replace it.
+    if pkill -f -- '--config-file=.*/var/clamd/clamd.conf'; then sleep 1; fi
     mkdir -p "$CLAMD_DIR/db"
     rm -f "$CLAMD_DIR"/db/*
     cp "$ROOT_DIR"/scripts/clamav/*.hdb "$ROOT_DIR"/scripts/clamav/*.ndb "$CLAMD_DIR/db/"
@@ -78,7 +83,7 @@ PidFile $CLAMD_DIR/clamd.pid
 DatabaseDirectory $CLAMD_DIR/db
 TCPSocket $CLAMD_PORT
 TCPAddr 127.0.0.1
-LocalSocket $CLAMD_DIR/clamd.sock
+LocalSocket $CLAMD_SOCKET
 StreamMaxLength 1100M
 MaxFileSize 1100M
 MaxScanSize 2000M

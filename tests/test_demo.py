@@ -9,7 +9,11 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import sqlalchemy as sa
+
+from playerplatform.kit.db import Database
 from playerplatform.kit.settings import Settings
+from playerplatform.leaderboards.models import LeaderboardEntry
 from tests.conftest import SHAPE, fresh_database
 
 
@@ -46,6 +50,17 @@ async def test_demo_fills_an_empty_install_once(
         assert first.returncode == 0, first.stdout + first.stderr
         assert "Demo ready: 20 players, SKUs gems, golden-sword, starter-pack" in first.stdout
         assert "3 UGC items published, 0 waiting for a scan" in first.stdout
+        # The scores reached the database before the demo's process ended (in the embedded
+        # shape its hot store ends with it).
+        database = Database(settings)
+        try:
+            async with database.unit_of_work(write=False) as uow:
+                stored = await uow.session.scalar(
+                    sa.select(sa.func.count()).select_from(LeaderboardEntry)
+                )
+        finally:
+            await database.dispose()
+        assert stored == 20
         again = await asyncio.to_thread(demo)
         assert again.returncode == 1
         assert "only fills an empty one" in again.stderr

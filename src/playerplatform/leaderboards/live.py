@@ -203,6 +203,25 @@ class LiveBoards:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+            await self.write_behind_now()
+
+    async def write_behind_now(self) -> int:
+        """Write every live season's waiting scores now (at shutdown: in the embedded shape
+        the hot store dies with this process). Returns how many entries were written."""
+        from playerplatform.leaderboards import durability
+
+        written = 0
+        try:
+            async with self.db.unit_of_work(write=False) as uow:
+                seasons = await repository.list_seasons(uow, not_closed=True)
+            for season in seasons:
+                async with self.db.unit_of_work() as uow:
+                    written += await durability.flush_season(
+                        uow, self.hot, season, batch=self.settings.leaderboard_flush_batch
+                    )
+        except Exception:  # shutting down: report, let the rest of the shutdown run
+            log.exception("leaderboard_final_write_behind_failed")
+        return written
 
     async def _loop(self) -> None:
         interval = self.settings.leaderboard_flush_seconds

@@ -163,6 +163,11 @@ async def _create_account_and_session(
     return tokens
 
 
+async def linked_identities(uow: UnitOfWork, user_id: uuid.UUID) -> list[Identity]:
+    """A user's identities, oldest link first (for other domains: Epic purchases, mail)."""
+    return await repository.list_identities(uow, user_id)
+
+
 def _new_session(
     rt: Runtime, client: ClientInfo, user_id: uuid.UUID, provider: str
 ) -> tuple[dict[str, Any], dict[str, Any], str]:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from playerplatform.auth import repository as identities
+from playerplatform.auth import service as identities
 from playerplatform.commerce import repository
 from playerplatform.commerce.models import Order
 from playerplatform.commerce.schemas import (
@@ -113,7 +113,7 @@ def order_out(order: Order) -> OrderOut:
 
 async def platform_account(uow: UnitOfWork, user_id: uuid.UUID, provider: str) -> Any:
     """The player's linked identity on `provider`, or None."""
-    for identity in await identities.list_identities(uow, user_id):
+    for identity in await identities.linked_identities(uow, user_id):
         if identity.provider == provider:
             return identity
     return None

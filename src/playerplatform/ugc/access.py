@@ -12,7 +12,7 @@ from playerplatform.kit.errors import AppError, Forbidden, NotFound
 from playerplatform.ugc import repository
 from playerplatform.ugc.models import Ugc
 from playerplatform.ugc.schemas import RatingOut, UgcOut
-from playerplatform.users import repository as users_repository
+from playerplatform.users import service as users
 from playerplatform.users.schemas import PublicUserOut
 from playerplatform.users.service import public_out
 
@@ -89,7 +89,7 @@ async def own_item(
 
 async def creator_canonical_id(uow: UnitOfWork, item: Ugc) -> str:
     """The creator's canonical id (audit subjects)."""
-    user = await users_repository.get_user(uow, item.creator_id)
+    user = await users.lookup_user(uow, item.creator_id)
     return user.canonical_id if user else ""
 
 

@@ -20,7 +20,7 @@ from playerplatform.ugc import repository
 from playerplatform.ugc.access import items_out
 from playerplatform.ugc.models import Ugc
 from playerplatform.ugc.schemas import OffsetCursor, TimeCursor, UgcOut, ValueCursor
-from playerplatform.users import repository as users_repository
+from playerplatform.users import service as users
 
 if TYPE_CHECKING:
     from playerplatform.runtime import Runtime
@@ -47,7 +47,7 @@ async def browse(
     """Published public items matching every filter given, in `sort` order."""
     creator_id = None
     if creator:
-        user = await users_repository.get_user_by_canonical(uow, creator)
+        user = await users.lookup_by_canonical(uow, creator)
         if user is None:
             return Page[UgcOut](items=[], next_cursor=None)
         creator_id = user.id

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from playerplatform.auth import repository as auth_repository
+from playerplatform.auth import service as auth
 from playerplatform.kit.db import UnitOfWork
 from playerplatform.kit.mail import MailMessage
 from playerplatform.ugc.models import Ugc
-from playerplatform.users import repository as users_repository
+from playerplatform.users import service as users
 
 if TYPE_CHECKING:
     from playerplatform.runtime import Runtime
@@ -28,10 +28,10 @@ REASONS = {
 
 
 async def creator_email(uow: UnitOfWork, item: Ugc) -> str | None:
-    user = await users_repository.get_user(uow, item.creator_id)
+    user = await users.lookup_user(uow, item.creator_id)
     if user is None or not user.email_verified:
         return None
-    for identity in await auth_repository.list_identities(uow, item.creator_id):
+    for identity in await auth.linked_identities(uow, item.creator_id):
         if identity.provider == "email":
             return identity.provider_id
     return None

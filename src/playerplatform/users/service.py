@@ -103,6 +103,16 @@ async def get_user(uow: UnitOfWork, user_id: uuid.UUID) -> User:
     return user
 
 
+async def lookup_user(uow: UnitOfWork, user_id: uuid.UUID) -> User | None:
+    """The account with this internal id, whatever its status; None when there is none."""
+    return await repository.get_user(uow, user_id)
+
+
+async def lookup_by_canonical(uow: UnitOfWork, canonical_id: str) -> User | None:
+    """The account with this canonical id, whatever its status; None when there is none."""
+    return await repository.get_user_by_canonical(uow, canonical_id)
+
+
 async def get_by_canonical(uow: UnitOfWork, canonical_id: str) -> User:
     user = await repository.get_user_by_canonical(uow, canonical_id)
     if user is None or user.status == "merged":

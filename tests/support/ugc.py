@@ -144,10 +144,14 @@ class World:
         return str(item["ugc_id"])
 
 
+RETRY_SECONDS = 1.0
+
+
 async def run_ugc_jobs(runtime: Runtime, *, queues: tuple[str, ...] = UGC_QUEUES) -> list[Outcome]:
     """Run every due job on the ugc queues with `runtime` (as the embedded worker would)."""
     load_handler_modules()
-    runner = JobRunner(runtime.db, registry, runtime, RetryPolicy(0.05, 0.1))
+    # A retry waits 0.5-1 s: long enough that this call never runs a failed job twice.
+    runner = JobRunner(runtime.db, registry, runtime, RetryPolicy(RETRY_SECONDS, RETRY_SECONDS))
     outcomes: list[Outcome] = []
     for _ in range(50):
         async with runtime.db.unit_of_work() as uow:

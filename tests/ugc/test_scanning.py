@@ -14,7 +14,7 @@ from playerplatform.jobs.runner import Outcome
 from playerplatform.kit.objects.keys import scan_report_key
 from playerplatform.kit.scanner import ClamdAddress, ClamdScanner, NoScanner
 from tests.support.servers import free_port
-from tests.support.ugc import World, run_ugc_jobs, with_scanner, zip_of
+from tests.support.ugc import RETRY_SECONDS, World, run_ugc_jobs, with_scanner, zip_of
 
 
 async def test_scanner_outage_retries_and_never_publishes_unscanned(world: World) -> None:
@@ -29,7 +29,7 @@ async def test_scanner_outage_retries_and_never_publishes_unscanned(world: World
         scan_report_key(item["ugc_id"], "clamav", "report.json")
     )
 
-    await asyncio.sleep(0.15)  # the retry's backoff in tests
+    await asyncio.sleep(RETRY_SECONDS)  # the retry's backoff in tests
     assert await run_ugc_jobs(world.runtime) == [Outcome.DONE, Outcome.DONE]
     assert (await world.item(creator, item["ugc_id"]))["status"] == "pending_review"
 

@@ -27,12 +27,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import identity  # bench/identity.py: the server, database and Redis helpers
 import wrk
+from _server import BenchServer, stop
 
 TITLE = "Commerce (issue 4)"
-DATABASE = "pp_bench_commerce"
-BASE = identity.BASE
 STEAM_PORT = 18091
 STEAM_URL = f"http://127.0.0.1:{STEAM_PORT}"
 STEAM_APP_ID = "480"
@@ -41,9 +39,21 @@ ADMIN_EMAIL = "bench-admin@localhost.test"
 ADMIN_PASSWORD = "correct-horse-staple-" + secrets.token_hex(6)
 PLAYERS = 10_000
 LOG = wrk.ROOT / "bench" / "results" / "commerce-steam.log"
+SERVER = BenchServer(
+    "commerce",
+    port=18082,
+    env={
+        "PP_STEAM_API_URL": STEAM_URL,
+        "PP_STEAM_APP_ID": STEAM_APP_ID,
+        "PP_STEAM_PUBLISHER_KEY": STEAM_KEY,
+        "PP_BOOTSTRAP_ADMIN_EMAIL": ADMIN_EMAIL,
+        "PP_BOOTSTRAP_ADMIN_PASSWORD": ADMIN_PASSWORD,
+    },
+)
+BASE = SERVER.base
 
 SETUP = f"""
-`playerplatform serve --workers 2` (production shape: PostgreSQL database `{DATABASE}` on
+`playerplatform serve --workers 2` (production shape: PostgreSQL database `{SERVER.database}` on
 127.0.0.1:5432, Redis 127.0.0.1:6379, jobs in-process, access log off, rate limits raised out
 of the way) and `playerplatform emulate steam`. {PLAYERS:,} device-login players, each
 granted 1,000,000 coins; every request takes the next player's token. The entitlement check
@@ -113,7 +123,7 @@ def steam_emulator() -> Iterator[None]:
                 time.sleep(0.25)
             yield
         finally:
-            identity.stop(emulator)
+            stop(emulator)
 
 
 def prepare(tokens_file: Path) -> tuple[str, dict[str, Any]]:
@@ -173,30 +183,12 @@ def prepare(tokens_file: Path) -> tuple[str, dict[str, Any]]:
 def main(duration: int) -> int:
     wrk.ensure_wrk()
     load_at_start = wrk.warn_if_busy()
-    identity.DATABASE = DATABASE
-    identity.drop_database()
-    identity.psql(f'CREATE DATABASE "{DATABASE}"')
-    identity.forget_redis_keys()
-    base_env = identity.server_environment
-
-    def server_environment() -> dict[str, str]:
-        env = base_env()
-        env.update(
-            PP_DATABASE_URL=f"postgresql+asyncpg://postgres@127.0.0.1:5432/{DATABASE}?ssl=disable",
-            PP_STEAM_API_URL=STEAM_URL,
-            PP_STEAM_APP_ID=STEAM_APP_ID,
-            PP_STEAM_PUBLISHER_KEY=STEAM_KEY,
-            PP_BOOTSTRAP_ADMIN_EMAIL=ADMIN_EMAIL,
-            PP_BOOTSTRAP_ADMIN_PASSWORD=ADMIN_PASSWORD,
-        )
-        return env
-
-    identity.server_environment = server_environment
+    SERVER.reset()
     lua = wrk.LUA_DIR / "commerce.lua"
     try:
         with (
             steam_emulator(),
-            identity.running_server(),
+            SERVER.running(),
             tempfile.TemporaryDirectory() as scratch,
         ):
             tokens_file = Path(scratch) / "tokens.txt"
@@ -253,8 +245,7 @@ def main(duration: int) -> int:
         print(f"bench: FAILED: {failure}", file=sys.stderr)
         return 1
     finally:
-        identity.drop_database()
-        identity.forget_redis_keys()
+        SERVER.clean()
     return 0
 
 

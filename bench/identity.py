@@ -8,31 +8,22 @@ database and the Redis keys of the run are removed at the end, also when it fail
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import secrets
-import signal
-import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 
 import wrk  # bench/wrk.py: the script's own directory comes first on sys.path
+from _server import BenchServer
 
 TITLE = "Identity (issue 2)"
-DATABASE = "pp_bench_identity"
-PORT = 18080
-BASE = f"http://127.0.0.1:{PORT}"
-REDIS_PREFIX = "ppbench:"
-UNLIMITED = "100000000/minute"
-LOG = wrk.ROOT / "bench" / "results" / "identity-server.log"
+SERVER = BenchServer("identity", port=18080)
+BASE = SERVER.base
 
 SETUP = f"""
-`playerplatform serve --workers 2` (production shape: PostgreSQL database `{DATABASE}` on
-127.0.0.1:5432, Redis 127.0.0.1:6379 under prefix `{REDIS_PREFIX}`, jobs in-process, access log
+`playerplatform serve --workers 2` (production shape: PostgreSQL database `{SERVER.database}` on
+127.0.0.1:5432, Redis 127.0.0.1:6379 under prefix `{SERVER.redis_prefix}`, jobs in-process, access log
 off, rate limits raised out of the way). Device login sends a device id never seen before on
 every request, so each one creates a guest, an identity, an account-link record, a session,
 a refresh token and an audit row (one statement on PostgreSQL), then signs an access token.
@@ -58,107 +49,6 @@ left is the HTTP exchange, the Redis round trip in redis-py and the response. Th
 """
 
 
-def psql(sql: str) -> None:
-    subprocess.run(
-        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-qAtc", sql],
-        check=True,
-        stdout=subprocess.DEVNULL,
-        env={**os.environ, "PGOPTIONS": "--client-min-messages=warning"},
-    )
-
-
-def drop_database() -> None:
-    psql(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
-
-
-def forget_redis_keys() -> None:
-    keys = subprocess.run(
-        ["redis-cli", "-h", "127.0.0.1", "--scan", "--pattern", f"{REDIS_PREFIX}*"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    for start in range(0, len(keys), 500):
-        subprocess.run(
-            ["redis-cli", "-h", "127.0.0.1", "UNLINK", *keys[start : start + 500]],
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
-
-
-def server_environment() -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("PP_")}
-    env.update(
-        # Loopback: no TLS to the database (asyncpg would otherwise negotiate it).
-        PP_DATABASE_URL=f"postgresql+asyncpg://postgres@127.0.0.1:5432/{DATABASE}?ssl=disable",
-        PP_REDIS_URL="redis://127.0.0.1:6379/0",
-        PP_REDIS_PREFIX=REDIS_PREFIX,
-        PP_ACCESS_LOG="false",
-        PP_LOG_LEVEL="warning",
-        PP_PUBLIC_URL=BASE,
-        PP_RATE_LIMIT_FAILED_LOGIN=UNLIMITED,
-        PP_RATE_LIMIT_AUTH=UNLIMITED,
-        PP_RATE_LIMIT_WRITE=UNLIMITED,
-        PP_RATE_LIMIT_READ=UNLIMITED,
-        PP_RATE_LIMIT_WEBHOOK=UNLIMITED,
-    )
-    return env
-
-
-def wait_until_ready(server: subprocess.Popen[bytes], timeout_seconds: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout_seconds
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise wrk.BenchError(f"the server exited with {server.returncode}; see {LOG}")
-        with (
-            contextlib.suppress(urllib.error.URLError, OSError),
-            urllib.request.urlopen(f"{BASE}/readyz", timeout=2) as response,
-        ):
-            if response.status == 200:
-                return
-        time.sleep(0.5)
-    raise wrk.BenchError(f"{BASE}/readyz did not answer 200 within {timeout_seconds:.0f}s")
-
-
-@contextlib.contextmanager
-def running_server() -> Iterator[None]:
-    LOG.parent.mkdir(parents=True, exist_ok=True)
-    with LOG.open("wb") as log:
-        server = subprocess.Popen(
-            [
-                str(wrk.ROOT / ".venv" / "bin" / "playerplatform"),
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(PORT),
-                "--workers",
-                "2",
-            ],
-            cwd=wrk.ROOT,
-            env=server_environment(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: stopping it stops its workers
-        )
-        try:
-            wait_until_ready(server)
-            yield
-        finally:
-            stop(server)
-
-
-def stop(server: subprocess.Popen[bytes]) -> None:
-    if server.poll() is not None:
-        return
-    os.killpg(server.pid, signal.SIGTERM)
-    try:
-        server.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(server.pid, signal.SIGKILL)
-        server.wait()
-
-
 def device_login_token() -> str:
     body = json.dumps({"device_id": f"bench-me-{secrets.token_hex(8)}"}).encode()
     request = urllib.request.Request(
@@ -178,11 +68,9 @@ def device_login_token() -> str:
 def main() -> int:
     wrk.ensure_wrk()
     load_at_start = wrk.warn_if_busy()
-    drop_database()
-    psql(f'CREATE DATABASE "{DATABASE}"')
-    forget_redis_keys()
+    SERVER.reset()
     try:
-        with running_server():
+        with SERVER.running():
             wrk.run_wrk(f"{BASE}/healthz", duration_seconds=3)  # warm-up, not recorded
             healthz = wrk.run_scenario("GET /healthz", f"{BASE}/healthz")
             baseline = healthz.result
@@ -214,8 +102,7 @@ def main() -> int:
         print(f"bench: FAILED: {failure}", file=sys.stderr)
         return 1
     finally:
-        drop_database()
-        forget_redis_keys()
+        SERVER.clean()
     return 0
 
 

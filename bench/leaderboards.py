@@ -16,23 +16,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import os
 import random
 import re
 import secrets
-import signal
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import wrk  # bench/wrk.py: the script's own directory comes first on sys.path
+from _server import REDIS_URL, BenchServer
 
 sys.path.insert(0, str(wrk.ROOT / "src"))
 
@@ -42,15 +37,15 @@ from playerplatform.kit.hotstore.boards import Board, BoardEntry
 from playerplatform.kit.hotstore.redis import RedisHotStore
 
 TITLE = "Leaderboards (issue 5)"
-DATABASE = "pp_bench_leaderboards"
-PORT = 18081
-BASE = f"http://127.0.0.1:{PORT}"
-REDIS_URL = "redis://127.0.0.1:6379/0"
-REDIS_PREFIX = "ppbench:lb:"
-UNLIMITED = "100000000/minute"
 ADMIN_EMAIL = "bench-admin@studio.test"
 ADMIN_PASSWORD = secrets.token_urlsafe(18)
-LOG = wrk.ROOT / "bench" / "results" / "leaderboards-server.log"
+SERVER = BenchServer(
+    "leaderboards",
+    port=18081,
+    env={"PP_BOOTSTRAP_ADMIN_EMAIL": ADMIN_EMAIL, "PP_BOOTSTRAP_ADMIN_PASSWORD": ADMIN_PASSWORD},
+)
+BASE = SERVER.base
+REDIS_PREFIX = SERVER.redis_prefix
 PLAYERS = 10_000
 BIG = 1_000_000
 RADIUS = 10
@@ -72,90 +67,6 @@ writes/s, 1,480-1,500 top-100 reads/s, 1,720-1,915 around-owner reads/s (limit 2
 
 At {big:,} entries (loaded straight into Redis): {big_lines}
 """
-
-
-def psql(sql: str) -> None:
-    subprocess.run(
-        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-qAtc", sql],
-        check=True,
-        stdout=subprocess.DEVNULL,
-        env={**os.environ, "PGOPTIONS": "--client-min-messages=warning"},
-    )
-
-
-def forget_redis_keys() -> None:
-    keys = subprocess.run(
-        ["redis-cli", "-h", "127.0.0.1", "--scan", "--pattern", f"{REDIS_PREFIX}*"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    for start in range(0, len(keys), 500):
-        subprocess.run(
-            ["redis-cli", "-h", "127.0.0.1", "UNLINK", *keys[start : start + 500]],
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
-
-
-def server_environment() -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("PP_")}
-    env.update(
-        PP_DATABASE_URL=f"postgresql+asyncpg://postgres@127.0.0.1:5432/{DATABASE}?ssl=disable",
-        PP_REDIS_URL=REDIS_URL,
-        PP_REDIS_PREFIX=REDIS_PREFIX,
-        PP_ACCESS_LOG="false",
-        PP_LOG_LEVEL="warning",
-        PP_PUBLIC_URL=BASE,
-        PP_BOOTSTRAP_ADMIN_EMAIL=ADMIN_EMAIL,
-        PP_BOOTSTRAP_ADMIN_PASSWORD=ADMIN_PASSWORD,
-        PP_RATE_LIMIT_FAILED_LOGIN=UNLIMITED,
-        PP_RATE_LIMIT_AUTH=UNLIMITED,
-        PP_RATE_LIMIT_WRITE=UNLIMITED,
-        PP_RATE_LIMIT_READ=UNLIMITED,
-        PP_RATE_LIMIT_WEBHOOK=UNLIMITED,
-    )
-    return env
-
-
-@contextlib.contextmanager
-def running_server() -> Iterator[None]:
-    LOG.parent.mkdir(parents=True, exist_ok=True)
-    with LOG.open("wb") as log:
-        server = subprocess.Popen(
-            [
-                str(wrk.ROOT / ".venv" / "bin" / "playerplatform"),
-                *("serve", "--host", "127.0.0.1", "--port", str(PORT), "--workers", "2"),
-            ],
-            cwd=wrk.ROOT,
-            env=server_environment(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: stopping it stops its workers
-        )
-        try:
-            deadline = time.monotonic() + 90
-            while True:
-                if server.poll() is not None:
-                    raise wrk.BenchError(f"the server exited with {server.returncode}; see {LOG}")
-                with (
-                    contextlib.suppress(urllib.error.URLError, OSError),
-                    urllib.request.urlopen(f"{BASE}/readyz", timeout=2) as response,
-                ):
-                    if response.status == 200:
-                        break
-                if time.monotonic() > deadline:
-                    raise wrk.BenchError(f"{BASE}/readyz did not answer 200 within 90 s")
-                time.sleep(0.5)
-            yield
-        finally:
-            if server.poll() is None:
-                os.killpg(server.pid, signal.SIGTERM)
-                try:
-                    server.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    os.killpg(server.pid, signal.SIGKILL)
-                    server.wait()
 
 
 async def _ok(response: httpx.Response, what: str) -> dict[str, Any]:
@@ -313,11 +224,9 @@ def main() -> int:
     full = args.duration == wrk.DURATION_SECONDS and args.players == PLAYERS and args.big == BIG
     wrk.ensure_wrk()
     load_at_start = wrk.warn_if_busy()
-    psql(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
-    psql(f'CREATE DATABASE "{DATABASE}"')
-    forget_redis_keys()
+    SERVER.reset()
     try:
-        with running_server(), tempfile.TemporaryDirectory() as scratch:
+        with SERVER.running(), tempfile.TemporaryDirectory() as scratch:
             season, big, tokens = asyncio.run(prepare(args.players))
             token_file = Path(scratch) / "tokens.txt"
             token_file.write_text("\n".join(tokens) + "\n")
@@ -382,7 +291,7 @@ def main() -> int:
                 [healthz, writes, top, around, around_big],
                 baseline=baseline,
                 setup=SETUP.format(
-                    database=DATABASE,
+                    database=SERVER.database,
                     prefix=REDIS_PREFIX,
                     players=args.players,
                     radius=RADIUS,
@@ -397,8 +306,7 @@ def main() -> int:
         print(f"bench: FAILED: {failure}", file=sys.stderr)
         return 1
     finally:
-        psql(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
-        forget_redis_keys()
+        SERVER.clean()
     return 0
 
 

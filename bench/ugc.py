@@ -12,36 +12,39 @@ also when it fails.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import hashlib
 import json
 import os
 import secrets
 import shutil
-import signal
 import socket
 import statistics
-import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import wrk  # bench/wrk.py: the script's own directory comes first on sys.path
+from _server import BenchServer, psql
 
 TITLE = "User-generated content (issue 6)"
-DATABASE = "pp_bench_ugc"
-PORT = 18086
-BASE = f"http://127.0.0.1:{PORT}"
-REDIS_PREFIX = "ppbench:ugc:"
-UNLIMITED = "100000000/minute"
 RESULTS = wrk.ROOT / "bench" / "results"
-LOG = RESULTS / "ugc-server.log"
 OBJECTS = wrk.ROOT / "var" / "bench-ugc-objects"
 CLAMD = ("127.0.0.1", 3310)
+SERVER = BenchServer(
+    "ugc",
+    port=18086,
+    env={
+        "PP_STORAGE_URL": f"file://{OBJECTS}",
+        "PP_CLAMD_ADDRESS": f"tcp://{CLAMD[0]}:{CLAMD[1]}",
+        "PP_JOB_POLL_SECONDS": "0.05",
+        "PP_UGC_UPLOADS_PER_DAY": "1000000",
+    },
+)
+BASE = SERVER.base
+DATABASE = SERVER.database
 UPLOAD_BYTES = 1024 * 1024
 
 SETUP = """
@@ -60,36 +63,6 @@ Run with `.venv/bin/python bench/ugc.py`.
 """
 
 
-def psql(sql: str, database: str = "postgres") -> str:
-    done = subprocess.run(
-        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", database, "-qAtc", sql],
-        check=True,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PGOPTIONS": "--client-min-messages=warning"},
-    )
-    return done.stdout.strip()
-
-
-def drop_database() -> None:
-    psql(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
-
-
-def forget_redis_keys() -> None:
-    keys = subprocess.run(
-        ["redis-cli", "-h", "127.0.0.1", "--scan", "--pattern", f"{REDIS_PREFIX}*"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    for start in range(0, len(keys), 500):
-        subprocess.run(
-            ["redis-cli", "-h", "127.0.0.1", "UNLINK", *keys[start : start + 500]],
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
-
-
 def check_clamd() -> None:
     try:
         with socket.create_connection(CLAMD, timeout=3) as sock:
@@ -98,77 +71,6 @@ def check_clamd() -> None:
                 raise OSError("no PONG")
     except OSError as exc:
         raise wrk.BenchError(f"clamd does not answer on {CLAMD}: {exc} (run scripts/services.sh)")
-
-
-def server_environment() -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("PP_")}
-    env.update(
-        PP_DATABASE_URL=f"postgresql+asyncpg://postgres@127.0.0.1:5432/{DATABASE}?ssl=disable",
-        PP_REDIS_URL="redis://127.0.0.1:6379/0",
-        PP_REDIS_PREFIX=REDIS_PREFIX,
-        PP_STORAGE_URL=f"file://{OBJECTS}",
-        PP_CLAMD_ADDRESS=f"tcp://{CLAMD[0]}:{CLAMD[1]}",
-        PP_ACCESS_LOG="false",
-        PP_LOG_LEVEL="warning",
-        PP_PUBLIC_URL=BASE,
-        PP_JOB_POLL_SECONDS="0.05",
-        PP_UGC_UPLOADS_PER_DAY="1000000",
-        PP_RATE_LIMIT_FAILED_LOGIN=UNLIMITED,
-        PP_RATE_LIMIT_AUTH=UNLIMITED,
-        PP_RATE_LIMIT_WRITE=UNLIMITED,
-        PP_RATE_LIMIT_READ=UNLIMITED,
-        PP_RATE_LIMIT_WEBHOOK=UNLIMITED,
-    )
-    return env
-
-
-def wait_until_ready(server: subprocess.Popen[bytes], timeout_seconds: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout_seconds
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise wrk.BenchError(f"the server exited with {server.returncode}; see {LOG}")
-        with (
-            contextlib.suppress(urllib.error.URLError, OSError),
-            urllib.request.urlopen(f"{BASE}/readyz", timeout=2) as response,
-        ):
-            if response.status == 200:
-                return
-        time.sleep(0.5)
-    raise wrk.BenchError(f"{BASE}/readyz did not answer 200 within {timeout_seconds:.0f}s")
-
-
-@contextlib.contextmanager
-def running_server() -> Iterator[None]:
-    LOG.parent.mkdir(parents=True, exist_ok=True)
-    with LOG.open("wb") as log:
-        server = subprocess.Popen(
-            [
-                str(wrk.ROOT / ".venv" / "bin" / "playerplatform"),
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(PORT),
-                "--workers",
-                "2",
-            ],
-            cwd=wrk.ROOT,
-            env=server_environment(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: stopping it stops its workers
-        )
-        try:
-            wait_until_ready(server)
-            yield
-        finally:
-            if server.poll() is None:
-                os.killpg(server.pid, signal.SIGTERM)
-                try:
-                    server.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    os.killpg(server.pid, signal.SIGKILL)
-                    server.wait()
 
 
 def call(
@@ -283,13 +185,11 @@ def main(duration: int, items: int, uploads: int) -> int:
     wrk.ensure_wrk()
     load_at_start = wrk.warn_if_busy()
     record = duration == wrk.DURATION_SECONDS
-    drop_database()
-    psql(f'CREATE DATABASE "{DATABASE}"')
-    forget_redis_keys()
+    SERVER.reset()
     shutil.rmtree(OBJECTS, ignore_errors=True)
     try:
         check_clamd()
-        with running_server():
+        with SERVER.running():
             token, creator = sign_in()
             ids_file = seed(items, creator)
             wrk.run_wrk(f"{BASE}/healthz", duration_seconds=min(3, duration))  # warm-up
@@ -322,7 +222,9 @@ def main(duration: int, items: int, uploads: int) -> int:
             name = "upload 1 MB -> pending_review (clamd)"
             print(wrk.result_line(name, latencies, baseline), flush=True)
             scenarios.append(wrk.Scenario(name, latencies))
-        setup = SETUP.format(database=DATABASE, prefix=REDIS_PREFIX, items=items, uploads=uploads)
+        setup = SETUP.format(
+            database=DATABASE, prefix=SERVER.redis_prefix, items=items, uploads=uploads
+        )
         if record:
             wrk.record_section(
                 TITLE, scenarios, baseline=baseline, setup=setup, load_at_start=load_at_start
@@ -333,8 +235,7 @@ def main(duration: int, items: int, uploads: int) -> int:
         print(f"bench: FAILED: {failure}", file=sys.stderr)
         return 1
     finally:
-        drop_database()
-        forget_redis_keys()
+        SERVER.clean()
         shutil.rmtree(OBJECTS, ignore_errors=True)
     return 0
 

@@ -168,8 +168,8 @@ async def running_app(settings: Settings) -> AsyncIterator[tuple[FastAPI, Runtim
 async def app_and_runtime(settings: Settings) -> AsyncIterator[tuple[FastAPI, Runtime]]:
     async with running_app(settings) as pair:
         yield pair
-    if SHAPE == "production":
-        await _drop_redis_prefix(settings.redis_prefix)
+    # Also in the embedded shape: the tests that run apps on Redis there use the prefix too.
+    await _drop_redis_prefix(settings.redis_prefix)
 
 
 async def _drop_redis_prefix(prefix: str) -> None:

@@ -19,6 +19,7 @@ from playerplatform.kit.errors import install_error_handlers
 from playerplatform.kit.gateway import install_gateway
 from playerplatform.kit.hotpath import hoist_hot_routes
 from playerplatform.kit.logging import configure_logging
+from playerplatform.kit.metrics import watch_gc
 from playerplatform.kit.objects.router import router as objects_router
 from playerplatform.kit.settings import Settings
 from playerplatform.leaderboards.router import router as leaderboards_router
@@ -38,6 +39,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = runtime is None
+        watch_gc()
         rt = runtime or Runtime.build(settings)
         app.state.runtime = rt
         if owned:

@@ -22,6 +22,11 @@ from playerplatform.platforms.epic import EpicClient
 from playerplatform.platforms.steam import SteamClient
 from playerplatform.platforms.twitch import TwitchClient
 
+# Hot-store keys every request reads and few change, copied into each process (see
+# `kit.hotstore.near`): session and ban state and cached user objects (`auth:`), cached
+# ownership answers (`own:`).
+NEAR_PREFIXES = ("auth:", "own:")
+
 
 @dataclass
 class Runtime:
@@ -45,7 +50,10 @@ class Runtime:
     def build(cls, settings: Settings) -> Runtime:
         db = Database(settings)
         hot = create_hot_store(
-            settings.redis_url, prefix=settings.redis_prefix, cluster=settings.redis_cluster
+            settings.redis_url,
+            prefix=settings.redis_prefix,
+            cluster=settings.redis_cluster,
+            near_prefixes=NEAR_PREFIXES,
         )
         http = httpx.AsyncClient(
             timeout=settings.platform_timeout_seconds,
@@ -79,5 +87,6 @@ class Runtime:
         await self.objects.close()
         await self.scanner.close()
         await self.http.aclose()
+        await self.limiter.close()
         await self.hot.close()
         await self.db.dispose()

@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import secrets
+import time
+from typing import Any
 
 import httpx
 import pytest
 
 from playerplatform.runtime import Runtime
+from tests.kit import REDIS_URL
 from tests.support.players import auth, device_login
 from tests.support.staff import staff_login
 
@@ -54,6 +57,32 @@ async def test_banned_players_token_is_refused_on_the_next_request(
     login = await client.post("/api/v1/auth/device/login", json={"device_id": player["device_id"]})
     assert login.status_code == 403
     assert login.json()["code"] == "account_banned"
+
+
+async def test_a_ban_reaches_every_api_process(
+    client: httpx.AsyncClient, runtime: Runtime, make_client: Any
+) -> None:
+    """Two API processes on Redis (apps with runtimes of their own over the same database and
+    hot store, in either test shape): the one that has the player's state copied refuses the
+    player as soon as the ban reaches it through Redis; nothing else tells it."""
+    moderator = await staff_login(client, runtime, "moderator")
+    async with (
+        make_client(redis_url=REDIS_URL) as here,
+        make_client(redis_url=REDIS_URL) as elsewhere,
+    ):
+        player = await device_login(here)
+        for _ in range(3):  # copied there, and served from the copy
+            assert (
+                await elsewhere.get("/api/v1/users/me", headers=auth(player))
+            ).status_code == 200
+        assert (await _ban(here, moderator, player["user"]["canonical_id"])).status_code == 200
+        started = time.monotonic()
+        while (
+            me := await elsewhere.get("/api/v1/users/me", headers=auth(player))
+        ).status_code == 200:
+            assert time.monotonic() - started < 1.0, "the ban did not reach the other process"
+            await asyncio.sleep(0.001)
+        assert me.status_code == 403 and me.json()["code"] == "account_banned"
 
 
 async def test_banned_players_vanish_from_other_players_view(

@@ -27,13 +27,15 @@ ADAPTERS = ("memory", "redis", *(("redis-cluster",) if REDIS_CLUSTER_URL else ()
 
 
 @asynccontextmanager
-async def open_hot_store(kind: str) -> AsyncIterator[HotStore]:
+async def open_hot_store(
+    kind: str, *, near_prefixes: tuple[str, ...] = ()
+) -> AsyncIterator[HotStore]:
     prefix = f"{RUN_PREFIX}{secrets.token_hex(4)}:"
     store: HotStore
     if kind == "memory":
         store = MemoryHotStore(prefix=prefix)
     elif kind == "redis":
-        store = RedisHotStore.from_url(REDIS_URL, prefix=prefix)
+        store = RedisHotStore.from_url(REDIS_URL, prefix=prefix, near_prefixes=near_prefixes)
     else:
         assert REDIS_CLUSTER_URL
         store = RedisHotStore.from_url(REDIS_CLUSTER_URL, prefix=prefix, cluster=True)

@@ -329,18 +329,12 @@ async def test_windows_are_counted_per_key(hot: HotStore) -> None:
     assert (await hot.hit_window("rl:b", limit=1, window=5)).allowed
 
 
-async def test_mget_and_hit_window_reads_and_counts_in_one_call(hot: HotStore) -> None:
-    await hot.set_many({"{p1}:a": "1", "{p1}:b": "2"})
-    for expected_remaining in (1, 0):
-        values, hit = await hot.mget_and_hit_window(
-            ["{p1}:a", "{p1}:missing", "{p1}:b"], window_key="rl:combined", limit=2, window=5
-        )
-        assert values == ["1", None, "2"]
-        assert hit.allowed and hit.remaining == expected_remaining
-    values, hit = await hot.mget_and_hit_window(
-        ["{p1}:a"], window_key="rl:combined", limit=2, window=5
-    )
-    assert values == ["1"]
-    assert not hit.allowed and hit.reset_after > 0
-    # The combined call counts against the same window as hit_window.
-    assert not (await hot.peek_window("rl:combined", limit=2, window=5)).allowed
+async def test_counted_hits_join_the_window_without_a_limit(hot: HotStore) -> None:
+    assert await hot.count_window_hits([]) == []
+    counts = await hot.count_window_hits([("rl:batch:a", 5.0, 3), ("rl:batch:b", 5.0, 1)])
+    assert counts == [3, 1]
+    # Far past any limit: batches report what already happened, they never refuse.
+    assert await hot.count_window_hits([("rl:batch:a", 5.0, 10)]) == [13]
+    # The same window `hit_window` counts in.
+    assert not (await hot.hit_window("rl:batch:a", limit=13, window=5)).allowed
+    assert (await hot.hit_window("rl:batch:b", limit=2, window=5)).remaining == 0

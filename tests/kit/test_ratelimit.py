@@ -17,10 +17,17 @@ from tests.kit import ADAPTERS, open_hot_store
 PLENTY = "1000/second"
 
 
+_open: list[RateLimiter] = []
+
+
 @pytest.fixture(params=ADAPTERS)
 async def hot(request: pytest.FixtureRequest) -> AsyncIterator[HotStore]:
     async with open_hot_store(request.param) as store:
-        yield store
+        try:
+            yield store
+        finally:
+            while _open:
+                await _open.pop().close()
 
 
 def limiter(hot: HotStore, **overrides: Any) -> RateLimiter:
@@ -32,7 +39,9 @@ def limiter(hot: HotStore, **overrides: Any) -> RateLimiter:
         "rate_limit_failed_login": PLENTY,
     }
     values.update(overrides)
-    return RateLimiter(Settings(**values), hot)
+    made = RateLimiter(Settings(**values), hot)
+    _open.append(made)
+    return made
 
 
 async def wait_for_room(hot: HotStore, key: str, limit: int, window: float) -> None:
@@ -60,6 +69,42 @@ async def test_over_the_limit_is_429_with_retry_after(hot: HotStore) -> None:
     assert error.headers["RateLimit-Limit"] == "2"
     assert error.headers["RateLimit-Remaining"] == "0"
     assert error.headers["RateLimit-Reset"] == error.headers["Retry-After"]
+
+
+async def test_processes_share_one_window_and_every_hit_reaches_the_store(
+    hot: HotStore,
+) -> None:
+    # Two API processes: each keeps a tally of its own over the one window in the hot store.
+    first, second = (limiter(hot, rate_limit_read="100/minute") for _ in range(2))
+    allowed, refusals = 0, []
+    for turn in range(160):
+        try:
+            await (first if turn % 2 else second).check("read", "user:carol")
+            allowed += 1
+        except RateLimited as refused:
+            refusals.append(refused)
+    # A refusal is the hot store's own verdict; between two verdicts a process lets through at
+    # most 5% of the limit, so the other process's share is the most the limit can be passed by
+    # (one more if the run straddles the window's boundary, where the count starts to fade).
+    assert 100 <= allowed <= 100 + 5 + 1
+    assert len(refusals) == 160 - allowed
+    assert all(int(r.headers["Retry-After"]) >= 1 for r in refusals)
+    assert {r.headers["RateLimit-Remaining"] for r in refusals} == {"0"}
+    await first.close()
+    await second.close()
+    window = await hot.peek_window("rl:read:user:carol", limit=1000, window=60)
+    assert abs((1000 - window.remaining) - allowed) <= 1  # no hit let through went uncounted
+
+
+async def test_a_busy_subject_is_checked_against_the_store_every_share(hot: HotStore) -> None:
+    first, second = (limiter(hot, rate_limit_read="1200/minute") for _ in range(2))
+    # The first hit asks the hot store; 5% of 1200 is 60 hits let through here; the next asks
+    # again and sends those 60 first.
+    for _ in range(62):
+        await first.check("read", "user:dave")
+    # The other process's first hit is asked of the hot store, which has seen all 62.
+    headers = await second.check("read", "user:dave")
+    assert int(headers["RateLimit-Remaining"]) in (1200 - 63, 1200 - 62)  # (-62: a faded count)
 
 
 async def test_limit_recovers_after_the_window(hot: HotStore) -> None:

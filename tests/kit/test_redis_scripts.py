@@ -9,14 +9,10 @@ from playerplatform.kit.hotstore.redis import RedisHotStore
 from tests.kit import REDIS_URL, open_hot_store
 
 
-async def test_window_pipeline_reloads_scripts_the_server_forgot() -> None:
+async def test_batched_window_hits_reload_scripts_the_server_forgot() -> None:
     async with open_hot_store("redis") as hot:
         assert isinstance(hot, RedisHotStore)
-        await hot.set("auth:{p}:user", "state")
-        values, first = await hot.mget_and_hit_window(
-            ["auth:{p}:user"], window_key="rl:{p}", limit=5, window=60
-        )
-        assert values == ["state"] and first.allowed and first.remaining == 4
+        assert await hot.count_window_hits([("rl:{p}", 60.0, 2), ("rl:{q}", 60.0, 1)]) == [2, 1]
 
         server = aioredis.from_url(REDIS_URL)
         try:
@@ -24,7 +20,6 @@ async def test_window_pipeline_reloads_scripts_the_server_forgot() -> None:
         finally:
             await server.aclose()
 
-        values, second = await hot.mget_and_hit_window(
-            ["auth:{p}:user"], window_key="rl:{p}", limit=5, window=60
-        )
-        assert values == ["state"] and second.allowed and second.remaining == 3
+        assert await hot.count_window_hits([("rl:{p}", 60.0, 3)]) == [5]
+        after = await hot.hit_window("rl:{p}", limit=6, window=60)
+        assert after.allowed and after.remaining == 0

@@ -9,6 +9,7 @@ reader that loaded stale rows before a ban committed can never overwrite the ban
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ import sqlalchemy as sa
 
 from playerplatform.auth.models import Session
 from playerplatform.kit.db import Database, UnitOfWork, utcnow
-from playerplatform.kit.hotstore import HotStore, WindowResult
+from playerplatform.kit.hotstore import HotStore
 from playerplatform.users.models import User
 
 # Short enough that a write-through that failed (hot store briefly down) heals soon.
@@ -54,6 +55,10 @@ class UserState:
 
     @classmethod
     def decode(cls, raw: str) -> UserState:
+        return _decode_state(raw)
+
+    @classmethod
+    def parse(cls, raw: str) -> UserState:
         data = orjson.loads(raw)
         until = data.get("until")
         return cls(
@@ -66,6 +71,13 @@ class UserState:
     @classmethod
     def of(cls, user: User) -> UserState:
         return cls(user.id, user.status, tuple(user.roles), user.banned_until)
+
+
+@functools.lru_cache(maxsize=65_536)
+def _decode_state(raw: str) -> UserState:
+    """Every request decodes its caller's state; the same text decodes to the same (frozen)
+    state, so each is parsed once."""
+    return UserState.parse(raw)
 
 
 def user_key(canonical_id: str) -> str:
@@ -88,33 +100,20 @@ class AuthState:
         self.db = db
 
     async def lookup(
-        self,
-        canonical_id: str,
-        sid: str | None,
-        *,
-        count_hit: tuple[str, int, float] | None = None,
-        extra_keys: Sequence[str] = (),
-    ) -> tuple[UserState | None, str | None, WindowResult | None, list[str | None]]:
-        """(user state, session status, rate-limit hit, extra values) for a token's `sub` and
-        `sid`; the states are None when unknown. `count_hit` (a rate-limit window, see
-        `RateLimiter.window`) is counted in the same hot-store round trip, and `extra_keys`
-        (keys in the user's hash slot) are read in it too."""
+        self, canonical_id: str, sid: str | None, *, extra_keys: Sequence[str] = ()
+    ) -> tuple[UserState | None, str | None, list[str | None]]:
+        """(user state, session status, extra values) for a token's `sub` and `sid`; the
+        states are None when unknown. `extra_keys` (keys in the user's hash slot) are read
+        with them. Served from the process's copies of these keys while they are current
+        (`HotStore.mget_near`), from the hot store, or on a miss from the database."""
         base = [user_key(canonical_id)] + ([session_key(canonical_id, sid)] if sid else [])
-        keys = [*base, *extra_keys]
-        hit = None
-        if count_hit is None:
-            cached = await self.hot.mget(keys)
-        else:
-            window_key, limit, window = count_hit
-            cached, hit = await self.hot.mget_and_hit_window(
-                keys, window_key=window_key, limit=limit, window=window
-            )
+        cached = await self.hot.mget_near([*base, *extra_keys])
         user_raw = cached[0]
         session_status = cached[1] if sid else None
         extras = cached[len(base) :]
         if user_raw is not None and (sid is None or session_status is not None):
-            return UserState.decode(user_raw), session_status, hit, extras
-        return (*await self._load(canonical_id, sid), hit, extras)
+            return UserState.decode(user_raw), session_status, extras
+        return (*await self._load(canonical_id, sid), extras)
 
     async def _load(
         self, canonical_id: str, sid: str | None

@@ -38,7 +38,7 @@ from playerplatform.commerce.schemas import (
 )
 from playerplatform.kit.db import UnitOfWork
 from playerplatform.kit.errors import Forbidden, NotFound
-from playerplatform.kit.hotpath import HotRequest, hot_path
+from playerplatform.kit.hotpath import HotRequest, JsonAnswer, hot_path
 from playerplatform.kit.http import TransactionalRoute, get_uow
 from playerplatform.kit.idempotency import idempotency_key, idempotent
 from playerplatform.kit.pagination import Page, PageParams, page_params
@@ -169,7 +169,7 @@ async def list_entitlements(
     return await wallet.entitlements_page(uow, user_id, status, page)
 
 
-async def serve_entitlement_check(request: HotRequest) -> Response | None:
+async def serve_entitlement_check(request: HotRequest) -> JsonAnswer | None:
     """`GET /commerce/entitlements/check` on the hot path: one hot-store round trip checks the
     token's session and ban state, counts the read rate limit and reads the cached answer."""
     query = request.query()
@@ -199,7 +199,7 @@ async def serve_entitlement_check(request: HotRequest) -> Response | None:
                 uow, runtime.hot, settings, principal.user_id, principal.subject, sku_id
             )
     body = orjson.dumps({"sku_id": sku_id, "owned": owned})
-    return Response(body, media_type="application/json", headers=found.rate_headers)
+    return JsonAnswer(body, found.rate_headers)
 
 
 @player_router.get("/entitlements/check", response_model=OwnershipOut)

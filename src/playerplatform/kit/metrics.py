@@ -12,10 +12,12 @@ nothing needs doing.
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
+from time import perf_counter
 from typing import TypeVar
 
 from prometheus_client import (
@@ -121,3 +123,25 @@ def render_metrics() -> tuple[bytes, str]:
     registry = CollectorRegistry()
     MultiProcessCollector(registry, path=directory)
     return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+GC_PAUSES = histogram(
+    "python_gc_pause_seconds",
+    "Time the process stood still in the cycle collector, by generation collected.",
+    ("generation",),
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25),
+)
+_gc_started: list[float] = []
+
+
+def _time_gc(phase: str, info: dict[str, int]) -> None:
+    if phase == "start":
+        _gc_started.append(perf_counter())
+    elif _gc_started:
+        GC_PAUSES.labels(str(info["generation"])).observe(perf_counter() - _gc_started.pop())
+
+
+def watch_gc() -> None:
+    """Record every cycle-collector pause (`python_gc_pause_seconds`); once per process."""
+    if _time_gc not in gc.callbacks:
+        gc.callbacks.append(_time_gc)

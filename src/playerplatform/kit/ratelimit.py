@@ -1,20 +1,44 @@
 """Rate limits per route class and failed-login throttling, counted in the hot store.
 
 Limits come from settings in `limits` syntax ("300/minute", "10/second", "5 per 2 seconds"),
-parsed once. Each check is one sliding-window hit on the hot store: one Redis round trip.
+parsed once, and are sliding windows in the hot store shared by every process.
+
+Route-class limits are counted through a per-process tally (`Tally`) so that most requests do
+not wait on the hot store. The hot store itself decides a subject's first request in a process,
+every request the tally would refuse, and the request after each `TALLY_SHARE` of the limit
+(5%, at least one hit) let through here; the ones in between are let through against the
+window's count as the hot store last reported it plus this process's hits since, and are sent
+to the hot store with that next verdict or in one batch every `TALLY_FLUSH_SECONDS`. So every
+refusal is the hot store's own (with its `Retry-After`), one process counts exactly, and across
+processes a subject can exceed a limit by at most 5% of it per other process. With limits of
+fewer than 40 hits, every other request goes to the hot store. Failed logins are counted in
+the hot store on every attempt.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import math
+import time
 from dataclasses import dataclass
 
 import limits
+import structlog
 
 from playerplatform.kit.errors import RateLimited
 from playerplatform.kit.hotstore import HotStore, WindowResult
 from playerplatform.kit.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+TALLY_FLUSH_SECONDS = 5.0
+# At most this share of a limit (and at least one hit) is let through in a process between two
+# of the hot store's own verdicts.
+TALLY_SHARE = 0.05
+# A window last reported longer ago than this is asked again before it is trusted.
+TALLY_HORIZON_SECONDS = 15.0
 
 ROUTE_CLASSES = ("auth", "write", "read", "webhook")
 
@@ -42,6 +66,7 @@ class RateLimiter:
     def __init__(self, settings: Settings, hot: HotStore) -> None:
         self.settings = settings
         self.hot = hot
+        self.tally = Tally(hot)
         self.enabled = settings.rate_limit_enabled
         self.quotas = {
             "auth": Quota.parse(settings.rate_limit_auth),
@@ -61,13 +86,12 @@ class RateLimiter:
         if window is None:
             return {}
         key, limit, seconds = window
-        result = await self.hot.hit_window(key, limit=limit, window=seconds)
+        result = await self.tally.hit(key, limit=limit, window=seconds)
         return self.verdict(route_class, result)
 
     def window(self, route_class: str, subject: str) -> tuple[str, int, float] | None:
         """(hot-store key, limit, window seconds) counting `subject`'s requests of
-        `route_class`, or None when rate limiting is off. For callers that count the hit
-        together with other hot-store work (`HotStore.mget_and_hit_window`)."""
+        `route_class`, or None when rate limiting is off."""
         if not self.enabled:
             return None
         quota = self.quotas.get(route_class)
@@ -76,6 +100,10 @@ class RateLimiter:
                 f"unknown route class {route_class!r}; expected one of {ROUTE_CLASSES}"
             )
         return f"rl:{route_class}:{subject}", quota.amount, quota.window
+
+    async def close(self) -> None:
+        """Send the hits not yet sent."""
+        await self.tally.close()
 
     def verdict(self, route_class: str, result: WindowResult) -> dict[str, str]:
         """The response headers for a counted hit; raises `RateLimited` when it was refused."""
@@ -142,3 +170,92 @@ class RateLimiter:
                 "RateLimit-Reset": retry_after,
             },
         )
+
+
+class Tally:
+    """This process's share of the hot store's sliding windows (see the module docstring).
+
+    Per key: the window's count as the hot store last reported it, the hits let through here
+    since (not yet sent), when it was last reported, and the window's length."""
+
+    def __init__(self, hot: HotStore) -> None:
+        self.hot = hot
+        self._seen: dict[str, list[float]] = {}  # key -> [count, unsent, seen at, window]
+        self._unsent: set[str] = set()
+        self._flush: asyncio.Task[None] | None = None
+        self._pruned = time.monotonic()
+
+    async def hit(self, key: str, *, limit: int, window: float) -> WindowResult:
+        seen = self._seen.get(key)
+        if (
+            seen is not None
+            and seen[1] + 1 <= max(1.0, limit * TALLY_SHARE)
+            and seen[0] + seen[1] + 1 <= limit
+            and time.monotonic() - seen[2] <= TALLY_HORIZON_SECONDS
+        ):
+            seen[1] += 1
+            self._unsent.add(key)
+            if self._flush is None:
+                self._flush = asyncio.get_running_loop().create_task(
+                    self._flush_later(), context=contextvars.Context()
+                )
+            return WindowResult(True, limit, int(limit - seen[0] - seen[1]), 0.0)
+        return await self._ask(key, limit=limit, window=window)
+
+    async def _ask(self, key: str, *, limit: int, window: float) -> WindowResult:
+        """The hot store's own verdict, with this process's unsent hits sent first."""
+        seen = self._seen.get(key)
+        if seen is not None and seen[1]:
+            unsent, seen[1] = int(seen[1]), 0
+            await self.hot.count_window_hits([(key, window, unsent)])
+        result = await self.hot.hit_window(key, limit=limit, window=window)
+        count = limit - result.remaining  # the window's count, this hit included if allowed
+        seen = self._seen.get(key)
+        if seen is None:
+            self._seen[key] = [float(count), 0.0, time.monotonic(), window]
+        else:
+            seen[0], seen[2] = float(count), time.monotonic()
+        return result
+
+    async def _flush_later(self) -> None:
+        await asyncio.sleep(TALLY_FLUSH_SECONDS)
+        self._flush = None
+        await self.flush()
+
+    async def flush(self) -> None:
+        """Send the hits let through since the last batch; forget windows gone quiet."""
+        now = time.monotonic()
+        if now - self._pruned > TALLY_HORIZON_SECONDS:
+            self._pruned = now
+            for key in [
+                k for k, seen in self._seen.items() if now - seen[2] > TALLY_HORIZON_SECONDS
+            ]:
+                if key not in self._unsent:
+                    del self._seen[key]
+        keys, self._unsent = self._unsent, set()
+        batch = []
+        for key in keys:
+            seen = self._seen.get(key)
+            if seen is not None and seen[1]:
+                batch.append((key, seen[3], int(seen[1])))
+                seen[1] = 0
+        if not batch:
+            return
+        try:
+            counts = await self.hot.count_window_hits(batch)
+        except Exception as error:  # the hot store is down: those hits go uncounted
+            log.warning("rate_limit.tally_unsent", hits=len(batch), error=str(error))
+            return
+        seen_at = time.monotonic()
+        for (key, _, _), count in zip(batch, counts, strict=True):
+            seen = self._seen.get(key)
+            if seen is not None:
+                seen[0], seen[2] = float(count), seen_at
+
+    async def close(self) -> None:
+        task, self._flush = self._flush, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.flush()

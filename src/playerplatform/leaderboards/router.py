@@ -20,7 +20,7 @@ from playerplatform.auth.deps import (
 )
 from playerplatform.kit.db import UnitOfWork
 from playerplatform.kit.errors import Forbidden
-from playerplatform.kit.hotpath import HotRequest, hot_path
+from playerplatform.kit.hotpath import HotRequest, JsonAnswer, hot_path
 from playerplatform.kit.http import TransactionalRoute, client_info, get_uow
 from playerplatform.kit.pagination import Page, PageParams, page_params
 from playerplatform.leaderboards import moderation, seasons, service
@@ -76,11 +76,11 @@ def _hot_query(request: HotRequest, defaults: dict[str, int]) -> dict[str, Any] 
     return values
 
 
-def _json(data: Any, headers: dict[str, str] | None) -> Response:
-    return Response(orjson.dumps(data), media_type="application/json", headers=headers)
+def _json(data: Any, headers: dict[str, str] | None) -> JsonAnswer:
+    return JsonAnswer(orjson.dumps(data), headers)
 
 
-async def serve_score(request: HotRequest) -> Response | None:
+async def serve_score(request: HotRequest) -> JsonAnswer | None:
     """`POST .../scores` on the hot path: token, session, write rate limit in one hot-store
     round trip, then the board script. The body is validated as the endpoint would."""
     season_id = _hot_season(request)
@@ -103,7 +103,7 @@ async def serve_score(request: HotRequest) -> Response | None:
     return _json(result.model_dump(mode="json"), found.rate_headers)
 
 
-async def serve_top(request: HotRequest) -> Response | None:
+async def serve_top(request: HotRequest) -> JsonAnswer | None:
     """`GET /leaderboards/{season_id}` on the hot path (public: a token is optional)."""
     season_id = _hot_season(request)
     query = _hot_query(request, {"limit": 20, "offset": 0})
@@ -125,7 +125,7 @@ async def serve_top(request: HotRequest) -> Response | None:
     return _json(page, found.rate_headers)
 
 
-async def serve_around_me(request: HotRequest) -> Response | None:
+async def serve_around_me(request: HotRequest) -> JsonAnswer | None:
     """`GET .../around-me` on the hot path."""
     season_id = _hot_season(request)
     query = _hot_query(request, {"radius": 5})

@@ -20,7 +20,7 @@ from playerplatform.auth.deps import (
 from playerplatform.auth.state import view_key
 from playerplatform.kit.db import UnitOfWork
 from playerplatform.kit.errors import Forbidden
-from playerplatform.kit.hotpath import HotRequest, hot_path
+from playerplatform.kit.hotpath import HotRequest, JsonAnswer, hot_path
 from playerplatform.kit.http import TransactionalRoute, get_uow
 from playerplatform.kit.textfilter import TextFilter, text_filter
 from playerplatform.users import service
@@ -54,7 +54,7 @@ def _etag(version: int) -> str:
     return f'"{version}"'
 
 
-async def serve_me(request: HotRequest) -> Response | None:
+async def serve_me(request: HotRequest) -> JsonAnswer | None:
     """`GET /users/me` on the hot path: one hot-store round trip checks the token's session
     and ban state, counts the read rate limit and reads the cached user object; only a cache
     miss touches the database."""
@@ -70,7 +70,7 @@ async def serve_me(request: HotRequest) -> Response | None:
         body = cached.encode()
     else:
         body = await service.cached_user_view(runtime.hot, runtime.db, principal.user_id)
-    return Response(body, media_type="application/json", headers=found.rate_headers)
+    return JsonAnswer(body, found.rate_headers)
 
 
 def _view_keys(canonical_id: str) -> list[str]:

@@ -17,6 +17,10 @@ if TYPE_CHECKING:
     from playerplatform.kit.hotstore.boards import Board, BoardEntry, Submission, Submitted
 
 
+# The limit `count_window_hits` counts under: a sliding window that never refuses.
+UNLIMITED = 2**50
+
+
 @dataclass(frozen=True, slots=True)
 class WindowResult:
     """Outcome of one hit on a sliding-window limiter."""
@@ -33,6 +37,13 @@ class HotStore(Protocol):
     async def get(self, key: str) -> str | None: ...
     async def mget(self, keys: Sequence[str]) -> list[str | None]:
         """Values in the order of `keys`. Multi-key: the keys must share a hash tag."""
+        ...
+
+    async def mget_near(self, keys: Sequence[str]) -> list[str | None]:
+        """`mget` that may answer from a copy in this process, kept coherent by the store:
+        a change from any process drops every copy before (this process) or within a moment
+        after (others) the write returns. For keys under the store's `near_prefixes` that
+        every request reads and few change; other keys are read as `mget` reads them."""
         ...
 
     async def set(self, key: str, value: str, *, ttl: float | None = None) -> None: ...
@@ -79,17 +90,16 @@ class HotStore(Protocol):
     async def lrange(self, key: str, start: int, stop: int) -> list[str]: ...
 
     # Rate limiting.
+    async def count_window_hits(self, hits: Sequence[tuple[str, float, int]]) -> list[int]:
+        """Add hits that were already let through to sliding windows, without a limit:
+        `(key, window seconds, hits)` each; returns each window's count after (rounded up).
+        The per-process rate-limit tally (`kit.ratelimit`) sends its share this way."""
+        ...
+
     async def hit_window(
         self, key: str, *, limit: int, window: float, cost: int = 1
     ) -> WindowResult:
         """Count one hit in a sliding window of `window` seconds; refuse beyond `limit`."""
-        ...
-
-    async def mget_and_hit_window(
-        self, keys: Sequence[str], *, window_key: str, limit: int, window: float, cost: int = 1
-    ) -> tuple[list[str | None], WindowResult]:
-        """`mget(keys)` and `hit_window(window_key, ...)` in one round trip (the per-request
-        authorisation check and rate limit)."""
         ...
 
     async def peek_window(self, key: str, *, limit: int, window: float) -> WindowResult:
@@ -156,13 +166,21 @@ class HotStore(Protocol):
 
 
 def create_hot_store(
-    redis_url: str | None, *, prefix: str = "pp:", cluster: bool = False
+    redis_url: str | None,
+    *,
+    prefix: str = "pp:",
+    cluster: bool = False,
+    near_prefixes: Sequence[str] = (),
 ) -> HotStore:
-    """Pick the adapter from settings: Redis when a URL is set, otherwise in-process."""
+    """Pick the adapter from settings: Redis when a URL is set, otherwise in-process.
+    `near_prefixes` name the keys `mget_near` may copy into the process (Redis only: the
+    in-process store is already here)."""
     if redis_url:
         from playerplatform.kit.hotstore.redis import RedisHotStore
 
-        return RedisHotStore.from_url(redis_url, prefix=prefix, cluster=cluster)
+        return RedisHotStore.from_url(
+            redis_url, prefix=prefix, cluster=cluster, near_prefixes=near_prefixes
+        )
     from playerplatform.kit.hotstore.memory import MemoryHotStore
 
     return MemoryHotStore(prefix=prefix)

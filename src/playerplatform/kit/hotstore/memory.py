@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from itertools import islice
 from typing import TypeVar
 
-from playerplatform.kit.hotstore import WindowResult
+from playerplatform.kit.hotstore import UNLIMITED, WindowResult
 
 _T = TypeVar("_T")
 _Entry = tuple[float, str]
@@ -272,6 +272,9 @@ class MemoryHotStore(MemoryBoards):
         values = [self._live(self.prefix + key) for key in keys]
         return [v if isinstance(v, str) else None for v in values]  # as MGET: others are nil
 
+    async def mget_near(self, keys: Sequence[str]) -> list[str | None]:
+        return await self.mget(keys)  # already in the process
+
     async def set(self, key: str, value: str, *, ttl: float | None = None) -> None:
         self._store(self.prefix + key, value, ttl)
 
@@ -423,14 +426,15 @@ class MemoryHotStore(MemoryBoards):
     ) -> WindowResult:
         return self._window(key, limit=limit, window=window, cost=max(cost, 1))
 
+    async def count_window_hits(self, hits: Sequence[tuple[str, float, int]]) -> list[int]:
+        counts = []
+        for key, window, cost in hits:
+            result = self._window(key, limit=UNLIMITED, window=window, cost=max(cost, 1))
+            counts.append(UNLIMITED - result.remaining)
+        return counts
+
     async def peek_window(self, key: str, *, limit: int, window: float) -> WindowResult:
         return self._window(key, limit=limit, window=window, cost=0)
-
-    async def mget_and_hit_window(
-        self, keys: Sequence[str], *, window_key: str, limit: int, window: float, cost: int = 1
-    ) -> tuple[list[str | None], WindowResult]:
-        values = await self.mget(keys)
-        return values, self._window(window_key, limit=limit, window=window, cost=max(cost, 1))
 
     def _window(self, key: str, *, limit: int, window: float, cost: int) -> WindowResult:
         full = self.prefix + key

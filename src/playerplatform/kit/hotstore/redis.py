@@ -16,7 +16,8 @@ import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoScriptError
 
-from playerplatform.kit.hotstore import WindowResult
+from playerplatform.kit.hotstore import UNLIMITED, WindowResult
+from playerplatform.kit.hotstore.near import NearCache
 from playerplatform.kit.hotstore.redis_boards import RedisBoards
 
 # One API process runs many requests at once and most touch the hot store once or twice.
@@ -99,16 +100,43 @@ class RedisHotStore(RedisBoards):
     (`lb:{season}:a`, `lb:{season}:b`); the namespace prefix never breaks a tag.
     """
 
-    def __init__(self, client: Any, *, prefix: str, cluster: bool) -> None:
+    def __init__(
+        self, client: Any, *, prefix: str, cluster: bool, near_prefixes: Sequence[str] = ()
+    ) -> None:
         self._client = client
         self.prefix = prefix
         self.cluster = cluster
+        # Copies in the process (see `near`); on one node only: in a cluster each node would
+        # need a listener of its own.
+        self.near: NearCache | None = None
+        if near_prefixes and not cluster:
+            pool = client.connection_pool
+            self.near = NearCache(
+                # A quiet connection by design: no read timeout, and no health checks (they
+                # would read from under the listener); it pings the server itself.
+                lambda: pool.connection_class(
+                    **{
+                        **pool.connection_kwargs,
+                        "health_check_interval": 0,
+                        "socket_timeout": None,
+                    }
+                ),
+                prefix=prefix,
+                tracked=near_prefixes,
+            )
         self._delete_if_equals = client.register_script(_DELETE_IF_EQUALS)
         self._incr_with_ttl = client.register_script(_INCR_WITH_TTL)
         self._sliding_window = client.register_script(_SLIDING_WINDOW)
 
     @classmethod
-    def from_url(cls, url: str, *, prefix: str = "pp:", cluster: bool = False) -> RedisHotStore:
+    def from_url(
+        cls,
+        url: str,
+        *,
+        prefix: str = "pp:",
+        cluster: bool = False,
+        near_prefixes: Sequence[str] = (),
+    ) -> RedisHotStore:
         if "{" in prefix or "}" in prefix:
             # A brace in the prefix would become every key's hash tag.
             raise ValueError("the Redis key prefix must not contain '{' or '}'")
@@ -133,10 +161,16 @@ class RedisHotStore(RedisBoards):
             )
             # The client owns the pool and closes it (the redis stubs lag redis 5 here).
             client = aioredis.Redis.from_pool(pool)
-        return cls(client, prefix=prefix, cluster=cluster)
+        return cls(client, prefix=prefix, cluster=cluster, near_prefixes=near_prefixes)
 
     def _key(self, key: str) -> str:
         return self.prefix + key
+
+    def _changing(self, *keys: str) -> None:
+        """Drop this process's copies of keys it is about to write (other processes hear of
+        the write from Redis)."""
+        if self.near is not None:
+            self.near.forget(keys)
 
     def _pipeline(self) -> Any:
         # Cluster pipelines cannot be transactions; there the keys share one slot anyway.
@@ -153,12 +187,22 @@ class RedisHotStore(RedisBoards):
             return []
         return list(await self._client.mget([self._key(k) for k in keys]))
 
+    async def mget_near(self, keys: Sequence[str]) -> list[str | None]:
+        near = self.near
+        if near is None or not all(map(near.covers, keys)):
+            return await self.mget(keys)
+        if not near.live:
+            near.start()
+        return await near.mget(keys, self.mget)
+
     async def set(self, key: str, value: str, *, ttl: float | None = None) -> None:
+        self._changing(key)
         await self._client.set(self._key(key), value, px=None if ttl is None else _ms(ttl))
 
     async def set_many(self, items: Mapping[str, str], *, ttl: float | None = None) -> None:
         if not items:
             return
+        self._changing(*items)
         if ttl is None:
             await self._client.mset({self._key(k): v for k, v in items.items()})
             return
@@ -170,12 +214,14 @@ class RedisHotStore(RedisBoards):
     async def delete(self, *keys: str) -> int:
         if not keys:
             return 0
+        self._changing(*keys)
         return int(await self._client.delete(*(self._key(k) for k in keys)))
 
     async def exists(self, key: str) -> bool:
         return bool(await self._client.exists(self._key(key)))
 
     async def expire(self, key: str, ttl: float) -> bool:
+        self._changing(key)
         return bool(await self._client.pexpire(self._key(key), _ms(ttl)))
 
     async def ttl(self, key: str) -> float | None:
@@ -185,15 +231,18 @@ class RedisHotStore(RedisBoards):
     # Atomic counters and locks.
 
     async def incr(self, key: str, amount: int = 1, *, ttl: float | None = None) -> int:
+        self._changing(key)
         if ttl is None:
             return int(await self._client.incrby(self._key(key), amount))
         return int(await self._incr_with_ttl(keys=[self._key(key)], args=[amount, _ms(ttl)]))
 
     async def set_if_absent(self, key: str, value: str, *, ttl: float | None = None) -> bool:
         px = None if ttl is None else _ms(ttl)
+        self._changing(key)
         return bool(await self._client.set(self._key(key), value, nx=True, px=px))
 
     async def delete_if_equals(self, key: str, value: str) -> bool:
+        self._changing(key)
         return bool(await self._delete_if_equals(keys=[self._key(key)], args=[value]))
 
     # Sorted sets.
@@ -253,28 +302,21 @@ class RedisHotStore(RedisBoards):
     async def peek_window(self, key: str, *, limit: int, window: float) -> WindowResult:
         return await self._window(key, limit=limit, window=window, cost=0)
 
-    async def mget_and_hit_window(
-        self, keys: Sequence[str], *, window_key: str, limit: int, window: float, cost: int = 1
-    ) -> tuple[list[str | None], WindowResult]:
-        if self.cluster:  # the keys live in different slots: two calls
-            values = await self.mget(keys)
-            return values, await self.hit_window(window_key, limit=limit, window=window, cost=cost)
-        args = (limit, repr(float(window)), max(cost, 1))
+    async def count_window_hits(self, hits: Sequence[tuple[str, float, int]]) -> list[int]:
+        if not hits:
+            return []
         try:
-            values, (allowed, remaining, wait) = await self._mget_and_window(keys, window_key, args)
+            results = await self._count_hits(hits)
         except NoScriptError:  # a restarted or flushed server: load the script, then once more
             await self._client.script_load(_SLIDING_WINDOW)
-            values, (allowed, remaining, wait) = await self._mget_and_window(keys, window_key, args)
-        return list(values), WindowResult(bool(allowed), limit, int(remaining), float(wait))
+            results = await self._count_hits(hits)
+        return [UNLIMITED - int(remaining) for _, remaining, _ in results]
 
-    async def _mget_and_window(
-        self, keys: Sequence[str], window_key: str, args: tuple[Any, ...]
-    ) -> list[Any]:
-        # EVALSHA rather than the Script object: a pipeline holding Script objects first asks
-        # the server whether they exist, a second round trip on every call.
+    async def _count_hits(self, hits: Sequence[tuple[str, float, int]]) -> list[Any]:
+        sha = self._sliding_window.sha
         async with self._client.pipeline(transaction=False) as pipe:  # one round trip
-            pipe.mget([self._key(k) for k in keys])
-            pipe.evalsha(self._sliding_window.sha, 1, self._key(window_key), *args)
+            for key, window, cost in hits:
+                pipe.evalsha(sha, 1, self._key(key), UNLIMITED, repr(float(window)), max(cost, 1))
             return list(await pipe.execute())
 
     async def _window(self, key: str, *, limit: int, window: float, cost: int) -> WindowResult:
@@ -287,4 +329,6 @@ class RedisHotStore(RedisBoards):
         await self._client.ping()
 
     async def close(self) -> None:
+        if self.near is not None:
+            await self.near.stop()
         await self._client.aclose()

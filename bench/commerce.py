@@ -57,10 +57,12 @@ SETUP = f"""
 127.0.0.1:5432, Redis 127.0.0.1:6379, jobs in-process, access log off, rate limits raised out
 of the way) and `playerplatform emulate steam`. {PLAYERS:,} device-login players, each
 granted 1,000,000 coins; every request takes the next player's token. The entitlement check
-runs on the hot path: one Redis round trip reads the session and ban state and the cached
-ownership (filled on first use, written through on grants and revokes) and counts the rate
-limit; with 10,000 players in rotation, each token's first use also verifies its signature
-and fills the player's ownership entry from PostgreSQL; a spend locks the player's balance row, appends a ledger
+runs on the hot path: the token's verification, the session and ban state and the cached
+ownership answer are read from the process's copies (kept coherent by Redis client-side
+tracking), and the rate limit is counted through the process's tally, so a warm check waits
+on nothing; the check scenario runs once unmeasured first (15 s, same load), since each of
+the 10,000 tokens' first use in each worker verifies its signature and fills the copies from
+Redis or PostgreSQL. A spend locks the player's balance row, appends a ledger
 entry and records the Idempotency-Key answer, all in one transaction, with a fresh key per
 request; the verify-receipt replay repeats one verified order's request with its key, served
 from the Redis copy of the recorded answer. Run with `.venv/bin/python bench/commerce.py`.
@@ -212,6 +214,7 @@ def main(duration: int) -> int:
                     script=lua,
                     script_args=["check", str(tokens_file), cape, "check"],
                     duration_seconds=duration,
+                    warm_up=True,
                 ),
                 wrk.run_scenario(
                     "POST /api/v1/commerce/wallet/spend (fresh key)",

@@ -145,11 +145,22 @@ def run_scenario(
     script_args: Sequence[str] = (),
     headers: Sequence[str] = (),
     duration_seconds: int = DURATION_SECONDS,
+    warm_up: bool = False,
 ) -> Scenario:
     """Run one scenario, print its result line and fail loudly if any request failed.
 
-    Without a baseline the scenario is the baseline itself (`GET /healthz`).
+    Without a baseline the scenario is the baseline itself (`GET /healthz`). With `warm_up`,
+    the same load runs once first, unmeasured, for the same time: for reads served from
+    per-process caches, which a long-running server has filled and a fresh one has not.
     """
+    if warm_up:
+        run_wrk(
+            url,
+            script=script,
+            script_args=script_args,
+            headers=headers,
+            duration_seconds=duration_seconds,
+        )
     result = run_wrk(
         url,
         script=script,

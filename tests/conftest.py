@@ -123,6 +123,7 @@ def make_settings(
             "database_url": database_url,
             "redis_url": REDIS_URL if SHAPE == "production" else None,
             "redis_prefix": f"pptest:{RUN_ID}:",
+            "gc_tuning": False,
             "storage_url": f"file://{objects}",
             "steam_app_id": STEAM_APP_ID,
             "steam_publisher_key": STEAM_PUBLISHER_KEY,

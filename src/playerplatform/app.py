@@ -19,7 +19,7 @@ from playerplatform.kit.errors import install_error_handlers
 from playerplatform.kit.gateway import install_gateway
 from playerplatform.kit.hotpath import hoist_hot_routes
 from playerplatform.kit.logging import configure_logging
-from playerplatform.kit.metrics import watch_gc
+from playerplatform.kit.metrics import tune_gc, watch_gc
 from playerplatform.kit.objects.router import router as objects_router
 from playerplatform.kit.settings import Settings
 from playerplatform.leaderboards.router import router as leaderboards_router
@@ -45,6 +45,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         if owned:
             await rt.start()
         await _on_start(rt)
+        if rt.settings.gc_tuning:
+            tune_gc()
         if owned:
             await rt.jobs.serve(rt)  # relay or embedded worker, and the scheduler
         try:

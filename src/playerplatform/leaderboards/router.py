@@ -113,15 +113,13 @@ async def serve_top(request: HotRequest) -> JsonAnswer | None:
         return None
     found = await hot_caller(request, "read")
     runtime = request.runtime
-    async with runtime.db.unit_of_work(write=False) as uow:  # only archives read it
-        page = await service.top(
-            uow,
-            runtime.leaderboards,
-            season_id,
-            offset=query["offset"],
-            limit=query["limit"],
-            region=query["region"],
-        )
+    page = await service.top(
+        runtime.leaderboards,
+        season_id,
+        offset=query["offset"],
+        limit=query["limit"],
+        region=query["region"],
+    )
     return _json(page, found.rate_headers)
 
 
@@ -138,15 +136,13 @@ async def serve_around_me(request: HotRequest) -> JsonAnswer | None:
     if principal is None or principal.kind != "user":
         raise Forbidden("This route is for players, not service accounts.")
     runtime = request.runtime
-    async with runtime.db.unit_of_work(write=False) as uow:  # only archives read it
-        page = await service.around(
-            uow,
-            runtime.leaderboards,
-            season_id,
-            principal.subject,
-            radius=query["radius"],
-            region=query["region"],
-        )
+    page = await service.around(
+        runtime.leaderboards,
+        season_id,
+        principal.subject,
+        radius=query["radius"],
+        region=query["region"],
+    )
     return _json(page, found.rate_headers)
 
 
@@ -192,9 +188,8 @@ async def top(
     offset: int = Query(0, ge=0, le=10_000_000),
     region: str | None = Region,
     live: LiveBoards = Depends(live_boards),
-    uow: UnitOfWork = Depends(get_uow),
 ) -> Response:
-    page = await service.top(uow, live, season_id, offset=offset, limit=limit, region=region)
+    page = await service.top(live, season_id, offset=offset, limit=limit, region=region)
     return ORJSONResponse(page)
 
 
@@ -206,11 +201,8 @@ async def around_me(
     region: str | None = Region,
     principal: Principal = Depends(require_user),
     live: LiveBoards = Depends(live_boards),
-    uow: UnitOfWork = Depends(get_uow),
 ) -> Response:
-    page = await service.around(
-        uow, live, season_id, principal.subject, radius=radius, region=region
-    )
+    page = await service.around(live, season_id, principal.subject, radius=radius, region=region)
     return ORJSONResponse(page)
 
 

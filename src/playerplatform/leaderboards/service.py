@@ -169,7 +169,6 @@ async def _live_rules(live: LiveBoards, season_id: str) -> SeasonRules:
 
 
 async def top(
-    uow: UnitOfWork,
     live: LiveBoards,
     season_id: str,
     *,
@@ -177,12 +176,14 @@ async def top(
     limit: int,
     region: str | None,
 ) -> Page:
-    """Entries by rank from `offset`, and the total (of the region when given)."""
+    """Entries by rank from `offset`, and the total (of the region when given). Live boards
+    are read from the hot store; only an archive opens a (read-only) unit of work."""
     rules = await _live_rules(live, season_id)
     if rules.state == CLOSED:
-        rows, total = await repository.archived_page(
-            uow, rules.pk, offset=offset, limit=limit, region=region
-        )
+        async with live.db.unit_of_work(write=False) as uow:
+            rows, total = await repository.archived_page(
+                uow, rules.pk, offset=offset, limit=limit, region=region
+            )
         entries = _archived(rows, first=offset if region else None)
     else:
         entries, total = await live.hot.board_range(
@@ -192,7 +193,6 @@ async def top(
 
 
 async def around(
-    uow: UnitOfWork,
     live: LiveBoards,
     season_id: str,
     canonical_id: str,
@@ -200,14 +200,16 @@ async def around(
     radius: int,
     region: str | None,
 ) -> Page:
-    """The caller and `radius` entries either side (a full page at the top and bottom)."""
+    """The caller and `radius` entries either side (a full page at the top and bottom). Live
+    boards are read from the hot store; only an archive opens a (read-only) unit of work."""
     rules = await _live_rules(live, season_id)
     if rules.state != CLOSED:
         entries, total = await live.hot.board_around(
             rules.board, canonical_id, radius, region=region
         )
         return {"items": await _visible(live, entries), "total": total}
-    return await _archived_around(uow, live, rules, canonical_id, radius=radius, region=region)
+    async with live.db.unit_of_work(write=False) as uow:
+        return await _archived_around(uow, live, rules, canonical_id, radius=radius, region=region)
 
 
 async def _archived_around(

@@ -17,7 +17,7 @@ from playerplatform.commerce.router import router as commerce_router
 from playerplatform.jobs.router import router as jobs_router
 from playerplatform.kit.errors import install_error_handlers
 from playerplatform.kit.gateway import install_gateway
-from playerplatform.kit.hotpath import hoist_hot_routes
+from playerplatform.kit.hotpath import hoist_hot_routes, remember_hot_matches
 from playerplatform.kit.logging import configure_logging
 from playerplatform.kit.metrics import tune_gc, watch_gc
 from playerplatform.kit.objects.router import router as objects_router
@@ -79,6 +79,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.include_router(leaderboards_router, prefix=API_PREFIX)
     app.include_router(ugc_router, prefix=API_PREFIX)
     hoist_hot_routes(app)
+    remember_hot_matches(app)
     return app
 
 

@@ -79,3 +79,29 @@ async def test_board_reads_validate_queries_and_count_anonymous_callers(boards: 
     ).status_code == 422
     unknown = await boards.client.get("/api/v1/leaderboards/no-such-season")
     assert unknown.status_code == 404
+
+
+async def test_remembered_route_matches_route_every_request_as_the_router_does(
+    boards: Boards,
+) -> None:
+    """Hot routes with path parameters are remembered per path after their first match
+    (`remember_hot_matches`); fixed paths declared before the template, other methods on the
+    same path and requests the hot handler hands over still go where the router sends them."""
+    season = (await boards.season())["season_id"]
+    (player,) = await boards.players(1)
+    await boards.scored(season, player, 10)
+    for _ in range(3):
+        top = await boards.client.get(f"/api/v1/leaderboards/{season}")
+        assert top.status_code == 200
+        assert [i.score for i in BoardPage.model_validate(top.json()).items] == [10]
+        assert top.headers["content-length"] == str(len(top.content))
+        seasons = await boards.client.get("/api/v1/leaderboards/seasons")
+        assert seasons.status_code == 200 and "items" in seasons.json()
+        assert season in {s["season_id"] for s in seasons.json()["items"]}
+        assert (await boards.client.delete(f"/api/v1/leaderboards/{season}")).status_code == 405
+        mine = await boards.client.get(
+            f"/api/v1/leaderboards/{season}/around-me", headers=auth(player)
+        )
+        assert [i["score"] for i in mine.json()["items"]] == [10]
+        anonymous = await boards.client.get(f"/api/v1/leaderboards/{season}/around-me")
+        assert anonymous.status_code == 401  # handed over: the endpoint's own answer

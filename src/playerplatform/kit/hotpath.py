@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from starlette.responses import Response
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
@@ -139,6 +140,55 @@ def hoist_hot_routes(app: FastAPI) -> None:
         if isinstance(r, APIRoute) and hasattr(r.endpoint, "hot_path") and not r.param_convertors
     ]
     routes[:] = [*hot, *(r for r in routes if r not in hot)]
+
+
+MATCH_MEMO_SIZE = 4096
+
+
+def remember_hot_matches(app: FastAPI) -> None:
+    """Route hot paths with path parameters (`/leaderboards/{season_id}/around-me`) without
+    trying every route before them: the router tries routes in order, and these stay behind
+    the templates that must come first. The route a (path, method) matched is remembered and
+    asked first next time; it matched before every earlier route then, and matching depends
+    only on the path and method, so it still does. Other requests go the router's way."""
+    router = app.router
+    route_in_order = router.middleware_stack  # the router's own dispatch
+    hot = [
+        r
+        for r in router.routes
+        if isinstance(r, APIRoute) and hasattr(r.endpoint, "hot_path") and r.param_convertors
+    ]
+    if not hot:
+        return
+    remembered: dict[tuple[str, str, str], BaseRoute] = {}
+
+    async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            key = (scope.get("root_path", ""), scope["path"], scope["method"])
+            route = remembered.get(key)
+            if route is None:
+                route = _first_full_match(router.routes, scope)
+                if route in hot:
+                    if len(remembered) >= MATCH_MEMO_SIZE:
+                        del remembered[next(iter(remembered))]
+                    remembered[key] = route
+            elif route is not None:
+                match, child_scope = route.matches(scope)
+                if match is Match.FULL:
+                    scope.setdefault("router", router)
+                    scope.update(child_scope)
+                    await route.handle(scope, receive, send)
+                    return
+        await route_in_order(scope, receive, send)
+
+    router.middleware_stack = dispatch
+
+
+def _first_full_match(routes: list[BaseRoute], scope: Scope) -> BaseRoute | None:
+    for route in routes:
+        if route.matches(scope)[0] is Match.FULL:
+            return route
+    return None
 
 
 def header(scope: Scope, name: bytes) -> str | None:

@@ -8,6 +8,7 @@ view; ranks keep their place (a hidden player leaves a gap rather than moving ot
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -139,6 +140,12 @@ def _number(value: float) -> float:
 Page = dict[str, Any]  # `BoardPage` on the wire, built as plain data (the hot read path)
 
 
+@functools.lru_cache(maxsize=65_536)
+def _timestamp(at: int) -> str:
+    """An entry's time as the API writes it; most entries on a page were on the last one."""
+    return to_datetime(at).isoformat().replace("+00:00", "Z")
+
+
 async def _visible(live: LiveBoards, entries: Sequence[BoardEntry]) -> list[dict[str, Any]]:
     """Entries as `EntryOut` data, without hidden players. Built as plain dicts: a page of
     100 pydantic models (validated, then serialised) cost more than the rest of the read."""
@@ -154,7 +161,7 @@ async def _visible(live: LiveBoards, entries: Sequence[BoardEntry]) -> list[dict
                 "user": {"canonical_id": entry.member_id, "display_name": card.display_name},
                 "score": _number(entry.score),
                 "metadata": orjson.loads(entry.metadata) if entry.metadata else None,
-                "submitted_at": to_datetime(entry.at).isoformat().replace("+00:00", "Z"),
+                "submitted_at": _timestamp(entry.at),
                 "region": entry.region,
             }
         )

@@ -44,11 +44,13 @@ QUEUES = (
     "webhook_processing",
     "leaderboard_update",
     "notification_send",
+    "maintenance",  # the platform's own upkeep (`jobs.maintenance`)
 )
 QUEUE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 # Modules that declare handlers or schedules; missing ones (a domain not built yet) are skipped.
 HANDLER_MODULES = (
+    "playerplatform.jobs.maintenance",
     "playerplatform.kit.mail",
     "playerplatform.commerce.jobs",
     "playerplatform.ugc.jobs",

@@ -188,6 +188,21 @@ async def finish(
     return bool(result.rowcount)
 
 
+async def delete_done_before(uow: UnitOfWork, *, before: dt.datetime, limit: int) -> int:
+    """Delete up to `limit` jobs that finished successfully before `before`; how many went.
+    Dead jobs stay: an admin may still retry them."""
+    oldest = (
+        sa.select(jobs.c.id)
+        .where(jobs.c.status == DONE, jobs.c.finished_at < before)
+        .order_by(jobs.c.finished_at)
+        .limit(limit)
+    )
+    result = await uow.session.execute(
+        sa.delete(jobs).where(jobs.c.id.in_(oldest.scalar_subquery()))
+    )
+    return int(result.rowcount)
+
+
 async def record_failure(
     uow: UnitOfWork,
     job_id: uuid.UUID,

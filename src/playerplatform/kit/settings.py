@@ -100,6 +100,7 @@ class Settings(BaseSettings):
     job_retry_base_seconds: float = 2.0
     job_retry_max_seconds: float = 3600.0
     job_shutdown_grace_seconds: float = 30.0
+    job_retention_days: float = Field(default=7.0, gt=0)  # done jobs are deleted after this
     scheduler_enabled: bool = True
 
     # Object storage: the local adapter signs its URLs with this key; unset, a key is

@@ -49,6 +49,7 @@ MAX_ENTRIES = 200_000
 PING_EVERY = 5.0
 SILENCE_LIMIT = 3 * PING_EVERY
 RECONNECT_DELAY = 1.0
+MAX_RECONNECT_DELAY = 30.0
 
 Fetch = Callable[[Sequence[str]], Awaitable[list[str | None]]]
 
@@ -172,10 +173,12 @@ class NearCache:
             await self._went_live.wait()
 
     async def _listen(self) -> None:
+        delay = RECONNECT_DELAY
         while True:
             connection = self._connect()
             try:
                 await self._subscribe(connection)
+                delay = RECONNECT_DELAY
                 pinger = asyncio.get_running_loop().create_task(self._ping(connection))
                 try:
                     await self._receive(connection)
@@ -189,7 +192,10 @@ class NearCache:
                 self._down()
                 with contextlib.suppress(Exception):
                     await connection.disconnect()
-            await asyncio.sleep(RECONNECT_DELAY)
+            # A server that refuses tracking (Redis before 6, some proxies) is asked again
+            # less and less often; meanwhile every read goes to Redis.
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, MAX_RECONNECT_DELAY)
 
     async def _subscribe(self, connection: Connection) -> None:
         await connection.connect()

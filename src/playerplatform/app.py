@@ -42,16 +42,16 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         watch_gc()
         rt = runtime or Runtime.build(settings)
         app.state.runtime = rt
-        if owned:
-            await rt.start()
-        await _on_start(rt)
-        if rt.settings.gc_tuning:
-            tune_gc()
-        if owned:
-            await rt.jobs.serve(rt)  # relay or embedded worker, and the scheduler
         try:
+            if owned:
+                await rt.start()
+            await _on_start(rt)
+            if rt.settings.gc_tuning:
+                tune_gc()
+            if owned:
+                await rt.jobs.serve(rt)  # relay or embedded worker, and the scheduler
             yield
-        finally:
+        finally:  # also when start-up failed: what did start (loops, pools) stops
             if owned:
                 await rt.close()
 

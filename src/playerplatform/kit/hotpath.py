@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from starlette._utils import get_route_path
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -42,7 +43,10 @@ class HotRequest:
 
     def query(self) -> list[tuple[str, str]]:
         """The query string's pairs, in order, repeats kept."""
-        return parse_qsl(self.scope["query_string"].decode("latin-1"), keep_blank_values=True)
+        raw: bytes = self.scope["query_string"]
+        if b"%" not in raw and b"+" not in raw and b";" not in raw:  # nothing to unquote
+            return [_pair(part) for part in raw.decode("latin-1").split("&") if part]
+        return parse_qsl(raw.decode("latin-1"), keep_blank_values=True)
 
     def path_param(self, name: str) -> str:
         """A path parameter as the router matched it (not yet validated)."""
@@ -166,7 +170,7 @@ def remember_hot_matches(app: FastAPI) -> None:
         if scope["type"] == "http":
             key = (scope.get("root_path", ""), scope["path"], scope["method"])
             route = remembered.get(key)
-            if route is None:
+            if route is None and any(r.path_regex.match(get_route_path(scope)) for r in hot):
                 route = _first_full_match(router.routes, scope)
                 if route in hot:
                     if len(remembered) >= MATCH_MEMO_SIZE:
@@ -189,6 +193,11 @@ def _first_full_match(routes: list[BaseRoute], scope: Scope) -> BaseRoute | None
         if route.matches(scope)[0] is Match.FULL:
             return route
     return None
+
+
+def _pair(part: str) -> tuple[str, str]:
+    name, _, value = part.partition("=")
+    return name, value
 
 
 def header(scope: Scope, name: bytes) -> str | None:

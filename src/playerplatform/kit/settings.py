@@ -131,6 +131,8 @@ class Settings(BaseSettings):
     ugc_upload_url_ttl: int = 900  # seconds a signed upload URL stays valid
     ugc_download_url_ttl: int = 300  # seconds a signed download URL stays valid
     ugc_uploads_per_day: int = 20  # drafts a player may create per 24 hours
+    # Drafts never completed are deleted with their uploads this long after they were created.
+    ugc_draft_ttl_hours: int = Field(default=24, ge=1)
     ugc_max_bytes_map: int = 200 * 1024 * 1024
     ugc_max_bytes_mod: int = 500 * 1024 * 1024
     ugc_max_bytes_image: int = 20 * 1024 * 1024

@@ -1,13 +1,19 @@
-"""Job handlers of the ugc domain: `scan_content` (scan an upload) and, on the shared
-`moderation_review` queue, kind `ugc_review` (apply the publication policy after a scan)."""
+"""Job handlers of the ugc domain: `scan_content` (scan an upload), on the same queue kind
+`purge_drafts` (every ten minutes: delete abandoned drafts and their uploads, see
+`service.purge_abandoned_drafts`) and, on the shared `moderation_review` queue, kind
+`ugc_review` (apply the publication policy after a scan).
+
+The purge runs on `scan_content`, the queue of ugc's own upload work, because its workers are
+the ones that reach the object store for uploads; a backlog of scans only delays it."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import datetime as dt
+from typing import TYPE_CHECKING, Any
 
-from playerplatform.jobs.registry import JobRun, job_handler
+from playerplatform.jobs.registry import JobRun, job_handler, scheduled
 from playerplatform.kit.db import UnitOfWork
-from playerplatform.ugc import scanning
+from playerplatform.ugc import scanning, service
 
 if TYPE_CHECKING:
     from playerplatform.runtime import Runtime
@@ -25,3 +31,14 @@ async def scan_content(uow: UnitOfWork, job: JobRun, runtime: Runtime) -> None:
 async def review_submission(uow: UnitOfWork, job: JobRun, runtime: Runtime) -> None:
     """Publish a cleared item at once when the creator is trusted by policy."""
     await scanning.review_submission(uow, runtime, str(job.payload["ugc_id"]))
+
+
+@job_handler(service.SCAN_QUEUE, kind="purge_drafts")
+async def purge_drafts(uow: UnitOfWork, job: JobRun, runtime: Runtime) -> None:
+    """One bounded batch of abandoned drafts; idempotent (what is gone is not found again)."""
+    await service.purge_abandoned_drafts(uow, runtime)
+
+
+@scheduled("*/10 * * * *", name="ugc_purge_drafts", queue=service.SCAN_QUEUE)
+def purge_drafts_every_ten_minutes(tick: dt.datetime) -> dict[str, Any]:
+    return {"kind": "purge_drafts"}

@@ -56,6 +56,32 @@ async def count_created_since(uow: UnitOfWork, creator_id: uuid.UUID, since: dt.
     return int((await uow.session.execute(query)).scalar_one())
 
 
+async def delete_drafts_created_before(
+    uow: UnitOfWork, before: dt.datetime, *, limit: int
+) -> list[tuple[str, str]]:
+    """Delete up to `limit` drafts created before `before`, oldest first; returns the (public
+    id, upload key) of each row deleted (tags go with them by cascade). The status is
+    checked again by the DELETE itself: on PostgreSQL a row a completion moved on meanwhile
+    is re-read after its lock and skipped, so only rows still drafts are deleted and
+    returned. A draft was never completed (`uploaded_at` is set with `scanning`); that is
+    checked too, so nothing that reached `scanning` is ever taken."""
+    still_draft = (Ugc.status == "draft", Ugc.uploaded_at.is_(None))
+    oldest = (
+        sa.select(Ugc.id)
+        .where(*still_draft, Ugc.created_at < before)
+        .order_by(Ugc.created_at)
+        .limit(limit)
+        .scalar_subquery()
+    )
+    stmt = (
+        sa.delete(Ugc)
+        .where(Ugc.id.in_(oldest), *still_draft)
+        .returning(Ugc.public_id, Ugc.upload_key)
+        .execution_options(synchronize_session=False)
+    )
+    return [(public_id, key) for public_id, key in (await uow.session.execute(stmt)).tuples()]
+
+
 async def creators(uow: UnitOfWork, user_ids: set[uuid.UUID]) -> dict[uuid.UUID, tuple[User, Any]]:
     """Creator accounts with their profiles (read only: the public profile of each item)."""
     if not user_ids:

@@ -34,6 +34,7 @@ from playerplatform.ugc.schemas import (
     UgcOut,
     UgcPatch,
     UgcType,
+    UploadOut,
 )
 
 if TYPE_CHECKING:
@@ -162,6 +163,17 @@ async def complete_ugc(
     uow: UnitOfWork = Depends(get_uow),
 ) -> UgcOut:
     return await service.complete_upload(uow, runtime_of(request), principal, ugc_id)
+
+
+@players.post("/{ugc_id}/upload-url", response_model=UploadOut)
+async def renew_upload_url(
+    request: Request,
+    ugc_id: str = UgcId,
+    principal: Principal = Depends(require_user),
+    uow: UnitOfWork = Depends(get_uow),
+) -> UploadOut:
+    """A fresh signed upload URL for the caller's own draft (409 `ugc_not_draft` past it)."""
+    return await service.renew_upload_url(uow, runtime_of(request), principal, ugc_id)
 
 
 @players.get(

@@ -1,15 +1,18 @@
 """Rules of the ugc domain for items: reading one (through the cache), drafts and their
-uploads, completion, edits and deletion by the creator. Who sees what lives in `access.py`;
-discovery, engagement, moderation and scanning have modules of their own."""
+uploads (a fresh upload URL for a draft, the purge of abandoned drafts), completion, edits and
+deletion by the creator. Who sees what lives in `access.py`; discovery, engagement, moderation
+and scanning have modules of their own."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import uuid
 from typing import TYPE_CHECKING, Any
 
 import orjson
+import structlog
 
 from playerplatform.jobs.service import enqueue
 from playerplatform.kit.db import UnitOfWork, utcnow
@@ -53,7 +56,11 @@ if TYPE_CHECKING:
     from playerplatform.auth.deps import Principal
     from playerplatform.runtime import Runtime
 
+log = structlog.get_logger("playerplatform.ugc")
+
 SCAN_QUEUE = "scan_content"
+PURGE_BATCH = 500  # drafts deleted per purge run: one short transaction, a backlog drains
+PURGE_DELETE_CONCURRENCY = 8  # object deletions in flight after a purge commits
 
 
 class ChecksumMismatch(ValidationFailed):
@@ -66,6 +73,10 @@ class UploadMissing(AppError):
 
 class UploadQuotaExceeded(RateLimited):
     code, title = "upload_quota_exceeded", "Upload quota exceeded"
+
+
+class NotDraft(AppError):
+    status, code, title = 409, "ugc_not_draft", "The item is no longer a draft"
 
 
 async def get_item(
@@ -175,21 +186,69 @@ async def create_draft(
         updated_at=now,
     )
     await repository.insert_item(uow, item)
+    return DraftOut(ugc=await one_out(uow, item), upload=await _upload_url(runtime, item))
+
+
+async def _upload_url(runtime: Runtime, item: Ugc) -> UploadOut:
+    """A signed PUT URL for the draft's key, bound to its declared size and content type."""
     upload = await runtime.objects.signed_put_url(
         item.upload_key,
-        content_type=file.content_type,
-        content_length=file.size,
-        expires_in=settings.ugc_upload_url_ttl,
+        content_type=item.content_type,
+        content_length=item.size,
+        expires_in=runtime.settings.ugc_upload_url_ttl,
     )
-    return DraftOut(
-        ugc=await one_out(uow, item),
-        upload=UploadOut(
-            url=upload.url,
-            method=upload.method,
-            headers=upload.headers,
-            expires_at=upload.expires_at,
-        ),
+    return UploadOut(
+        url=upload.url, method=upload.method, headers=upload.headers, expires_at=upload.expires_at
     )
+
+
+async def renew_upload_url(
+    uow: UnitOfWork, runtime: Runtime, principal: Principal, public_id: str
+) -> UploadOut:
+    """A fresh signed URL for the caller's own draft (the first expired before the upload
+    finished): the same key, size and content type, valid `PP_UGC_UPLOAD_URL_TTL` seconds
+    from now. Nothing is written. Past its draft the stored file has been checked, so 409
+    `ugc_not_draft`: bytes PUT then would only ever be refused as `upload_changed`."""
+    item = await own_item(uow, public_id, principal)
+    if item.status != "draft":
+        raise NotDraft(f"The item is {item.status}; only a draft takes an upload.")
+    return await _upload_url(runtime, item)
+
+
+async def purge_abandoned_drafts(
+    uow: UnitOfWork, runtime: Runtime, *, limit: int = PURGE_BATCH
+) -> int:
+    """Delete drafts created more than `PP_UGC_DRAFT_TTL_HOURS` ago together with anything
+    uploaded under their key, at most `limit` per call, oldest first; returns how many.
+
+    The rows go in this transaction and the objects only after it commits. The other order
+    could delete the upload of a row that stays: a rollback after the deletions, or a draft
+    completed in between (its scan would find nothing). Here the DELETE itself re-checks the
+    status, only the keys of rows it really deleted are touched, and the worst case is the
+    harmless opposite: a store failure after the commit leaves an object no row names, which
+    nothing serves or signs again (logged with its key). A key nothing was uploaded to is no
+    error: the store's delete ignores missing objects."""
+    cutoff = utcnow() - dt.timedelta(hours=runtime.settings.ugc_draft_ttl_hours)
+    deleted = await repository.delete_drafts_created_before(uow, cutoff, limit=limit)
+    if not deleted:
+        return 0
+    forget_cached(uow, runtime, *(public_id for public_id, _key in deleted))
+    keys = [key for _public_id, key in deleted]
+    slots = asyncio.Semaphore(PURGE_DELETE_CONCURRENCY)
+
+    async def delete_one(key: str) -> None:
+        async with slots:
+            try:
+                await runtime.objects.delete(key)
+            except Exception:
+                log.exception("ugc_draft_upload_not_deleted", key=key)
+
+    async def delete_uploads() -> None:
+        log.info("ugc_drafts_purged", deleted=len(keys), cutoff=cutoff.isoformat())
+        await asyncio.gather(*(delete_one(key) for key in keys))
+
+    uow.after_commit(delete_uploads)
+    return len(deleted)
 
 
 async def _stored_sha256(runtime: Runtime, key: str, known: str | None) -> str:

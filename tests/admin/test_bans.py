@@ -6,12 +6,15 @@ import asyncio
 import datetime as dt
 import secrets
 import time
-from typing import Any
+from collections.abc import Callable
 
 import httpx
 import pytest
 
+from playerplatform.auth.state import user_key
+from playerplatform.kit.settings import Settings
 from playerplatform.runtime import Runtime
+from tests.conftest import asgi_client, running_app
 from tests.kit import REDIS_URL
 from tests.support.players import auth, device_login
 from tests.support.staff import staff_login
@@ -60,22 +63,30 @@ async def test_banned_players_token_is_refused_on_the_next_request(
 
 
 async def test_a_ban_reaches_every_api_process(
-    client: httpx.AsyncClient, runtime: Runtime, make_client: Any
+    client: httpx.AsyncClient, runtime: Runtime, make_settings: Callable[..., Settings]
 ) -> None:
     """Two API processes on Redis (apps with runtimes of their own over the same database and
-    hot store, in either test shape): the one that has the player's state copied refuses the
-    player as soon as the ban reaches it through Redis; nothing else tells it."""
+    hot store, in either test shape): the one serving the player from its copy of their state
+    refuses the player as soon as the ban reaches it through Redis; nothing else tells it."""
     moderator = await staff_login(client, runtime, "moderator")
     async with (
-        make_client(redis_url=REDIS_URL) as here,
-        make_client(redis_url=REDIS_URL) as elsewhere,
+        running_app(make_settings(redis_url=REDIS_URL)) as (here_app, _),
+        running_app(make_settings(redis_url=REDIS_URL)) as (there_app, there),
+        asgi_client(here_app) as here,
+        asgi_client(there_app) as elsewhere,
     ):
         player = await device_login(here)
-        for _ in range(3):  # copied there, and served from the copy
+        canonical_id = player["user"]["canonical_id"]
+        assert (await elsewhere.get("/api/v1/users/me", headers=auth(player))).status_code == 200
+        near = there.hot.near  # type: ignore[attr-defined]
+        async with asyncio.timeout(5):
+            await near.wait_live()
+        for _ in range(2):  # copied there, then served from the copy
             assert (
                 await elsewhere.get("/api/v1/users/me", headers=auth(player))
             ).status_code == 200
-        assert (await _ban(here, moderator, player["user"]["canonical_id"])).status_code == 200
+        assert user_key(canonical_id) in near._entries
+        assert (await _ban(here, moderator, canonical_id)).status_code == 200
         started = time.monotonic()
         while (
             me := await elsewhere.get("/api/v1/users/me", headers=auth(player))

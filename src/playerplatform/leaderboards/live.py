@@ -97,6 +97,7 @@ class LiveBoards:
         self.db = db
         self.hot = hot
         self._seasons: dict[str, tuple[float, SeasonRules | None]] = {}
+        self._forgotten = 0  # seasons forgotten so far (a read that straddles one is not kept)
         self._cards: dict[str, tuple[float, PlayerCard | None]] = {}
         self._ready: dict[str, float] = {}
         self._task: asyncio.Task[None] | None = None
@@ -110,11 +111,15 @@ class LiveBoards:
         cached = self._seasons.get(season_id)
         now = time.monotonic()
         if cached is None or cached[0] <= now:
+            forgotten = self._forgotten
             async with self.db.unit_of_work(write=False) as uow:
                 season = await repository.get_season(uow, season_id)
             rules = SeasonRules.of(season) if season is not None else None
             cached = (now + self.settings.leaderboard_season_cache_seconds, rules)
-            self._seasons[season_id] = cached
+            # A season forgotten while this read was under way (a close committing) may have
+            # been read as it was before: use it for this call, do not keep it.
+            if forgotten == self._forgotten:
+                self._seasons[season_id] = cached
             if len(self._seasons) > 10_000:
                 self._seasons.clear()
         if cached[1] is None:
@@ -122,6 +127,7 @@ class LiveBoards:
         return cached[1]
 
     def forget_season(self, season_id: str) -> None:
+        self._forgotten += 1
         self._seasons.pop(season_id, None)
 
     # Display names and visibility.

@@ -272,8 +272,10 @@ def _free_after_commit(uow: UnitOfWork, live: LiveBoards, season: Season) -> Non
     board = durability.board_of(season)
 
     async def free() -> None:
-        await live.hot.board_drop(board)
+        # Rules first: a reader still holding the open season's rules would read the board
+        # while it goes; once they are forgotten, readers load the closed season (its archive).
         live.forget_season(season.season_id)
+        await live.hot.board_drop(board)
 
     uow.after_commit(free)
 

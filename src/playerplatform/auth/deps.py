@@ -83,8 +83,8 @@ async def _authenticate(
     request: Request, token: str, *, route_class: str | None = None
 ) -> Principal:
     """Verify the token and the caller's live state. With `route_class`, also count the
-    request against the caller's rate limit (same hot-store round trip) and keep the
-    response headers in the request state."""
+    request against the caller's rate limit and keep the response headers in the request
+    state."""
     found = await authenticate(request.app.state.runtime, token, route_class=route_class)
     if found.rate_headers is not None:
         _keep_rate_headers(request, found.rate_headers)
@@ -162,8 +162,8 @@ async def hot_caller(
     *,
     extra_keys: Callable[[str], Sequence[str]] | None = None,
 ) -> Authenticated:
-    """`rate_limit` and `optional_principal` for a hot path, in one hot-store round trip: the
-    presented token's caller, counted against `route_class`. Without a token the request is
+    """`rate_limit` and `optional_principal` for a hot path, in one step: the presented
+    token's caller, counted against `route_class`. Without a token the request is
     counted per client IP and the principal is None. The principal is kept for the access log."""
     token = bearer_token(request.header(b"authorization"))
     runtime = request.runtime
@@ -220,7 +220,7 @@ def rate_limit(route_class: str | None = None) -> Callable[..., Awaitable[None]]
     `read` and `write` (picked by method when not given) per user, or per IP when anonymous.
 
     Runs before the route's other dependencies; for a signed-in caller it authenticates too,
-    reading the session state and counting the hit in one hot-store round trip."""
+    reading the session state and counting the hit together."""
 
     async def dependency(request: Request, response: Response) -> None:
         runtime = request.app.state.runtime

@@ -90,7 +90,7 @@ def session_key(canonical_id: str, sid: str) -> str:
 
 def view_key(canonical_id: str) -> str:
     """The cached user object (`GET /users/me`), in the same hash slot as the user's state so
-    one round trip reads both."""
+    one `mget_near` reads both."""
     return f"auth:{{{canonical_id}}}:view"
 
 

@@ -170,8 +170,8 @@ async def list_entitlements(
 
 
 async def serve_entitlement_check(request: HotRequest) -> JsonAnswer | None:
-    """`GET /commerce/entitlements/check` on the hot path: one hot-store round trip checks the
-    token's session and ban state, counts the read rate limit and reads the cached answer."""
+    """`GET /commerce/entitlements/check` on the hot path: the token's session and ban state
+    and the cached answer come from the process's copies, the read rate limit from its tally."""
     query = request.query()
     if request.header(b"authorization") is None or len(query) != 1 or query[0][0] != "sku_id":
         return None  # the endpoint answers the unusual cases (401, 422)

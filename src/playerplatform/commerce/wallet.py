@@ -57,8 +57,8 @@ def new_public_id(prefix: str) -> str:
 
 
 def ownership_key(canonical_id: str, sku_id: str) -> str:
-    """Cached ownership, in the player's hash slot: the check reads it in the same round trip
-    as the caller's session state."""
+    """Cached ownership, in the player's hash slot: the check reads it with the caller's
+    session state (one `mget_near`)."""
     return f"own:{{{canonical_id}}}:{sku_id}"
 
 

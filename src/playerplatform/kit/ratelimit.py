@@ -210,11 +210,9 @@ class Tally:
             await self.hot.count_window_hits([(key, window, unsent)])
         result = await self.hot.hit_window(key, limit=limit, window=window)
         count = limit - result.remaining  # the window's count, this hit included if allowed
-        seen = self._seen.get(key)
-        if seen is None:
-            self._seen[key] = [float(count), 0.0, time.monotonic(), window]
-        else:
-            seen[0], seen[2] = float(count), time.monotonic()
+        # Hits let through here while this call waited stay unsent.
+        waiting = self._seen[key][1] if key in self._seen else 0.0
+        self._seen[key] = [float(count), waiting, time.monotonic(), window]
         return result
 
     async def _flush_later(self) -> None:

@@ -81,8 +81,8 @@ def _json(data: Any, headers: dict[str, str] | None) -> JsonAnswer:
 
 
 async def serve_score(request: HotRequest) -> JsonAnswer | None:
-    """`POST .../scores` on the hot path: token, session, write rate limit in one hot-store
-    round trip, then the board script. The body is validated as the endpoint would."""
+    """`POST .../scores` on the hot path: token, session and write rate limit from the
+    process's copies and tally, then the board script. The body is validated as the endpoint would."""
     season_id = _hot_season(request)
     content_type = request.header(b"content-type") or ""
     if (

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from playerplatform.auth.deps import Passes
 from playerplatform.auth.keys import KeyRing
 from playerplatform.jobs.system import JobSystem
 from playerplatform.kit.db import Database
@@ -44,6 +45,7 @@ class Runtime:
     jobs: JobSystem
     scanner: Scanner
     leaderboards: LiveBoards
+    passes: Passes = field(default_factory=Passes)
     closers: list[object] = field(default_factory=list)
 
     @classmethod

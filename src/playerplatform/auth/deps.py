@@ -7,14 +7,16 @@ router = APIRouter(dependencies=[Depends(rate_limit("auth"))])   # else read/wri
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import Depends, Request, Response
 
-from playerplatform.auth.state import SESSION_ACTIVE, AuthState
+from playerplatform.auth.keys import VERIFY_LEEWAY
+from playerplatform.auth.state import SESSION_ACTIVE, AuthState, state_keys
 from playerplatform.kit.errors import AccountBanned, Forbidden, InvalidToken, Unauthorized
 from playerplatform.kit.http import READ_METHODS, client_info
 
@@ -35,7 +37,7 @@ class Principal:
     session_id: str | None = None
     roles: frozenset[str] = field(default_factory=frozenset)
     scopes: frozenset[str] = field(default_factory=frozenset)
-    claims: dict[str, object] = field(default_factory=dict, compare=False)
+    claims: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def is_service(self) -> bool:
@@ -99,6 +101,46 @@ class Authenticated:
     extras: list[str | None]  # values of `extra_keys`, in order
 
 
+PASSES_SIZE = 50_000
+
+
+@dataclass(frozen=True, slots=True)
+class _Pass:
+    """A token that was let in, with the state values that let it in."""
+
+    expires: float  # the token's `exp` plus the verification leeway (epoch seconds)
+    principal: Principal
+    rate_subject: str
+    keys: tuple[str, str]  # where the user state and the session status live
+    user_raw: str
+    session_raw: str
+
+
+class Passes:
+    """Players' tokens this process let in, each with the raw user state and session status it
+    was let in on. The verdict is a function of the token's claims and those two values, so a
+    request whose values read the same gets the same principal without decoding or checking
+    anything again; any change to either (a ban, a role change, a logout) reads differently and
+    takes the full path. Expiry is checked on every use."""
+
+    def __init__(self, size: int = PASSES_SIZE) -> None:
+        self.size = size
+        self._by_token: dict[str, _Pass] = {}
+
+    def recall(self, token: str) -> _Pass | None:
+        known = self._by_token.get(token)
+        if known is not None and known.expires <= time.time():
+            del self._by_token[token]
+            return None
+        return known
+
+    def remember(self, token: str, known: _Pass) -> None:
+        by_token = self._by_token
+        if len(by_token) >= self.size and token not in by_token:
+            del by_token[next(iter(by_token))]  # the oldest
+        by_token[token] = known
+
+
 async def authenticate(
     runtime: Runtime,
     token: str,
@@ -110,32 +152,39 @@ async def authenticate(
     `route_class`, count the request against the caller's rate limit; `extra_keys(canonical_id)`
     names more keys in the user's hash slot to read with the state (a cached view the route
     serves). In steady state none of this waits on the hot store: verified tokens, the state
-    and the rate-limit tally are all kept in the process."""
-    claims = await runtime.keys.decode(token, audience=runtime.settings.jwt_audience)
-    subject = claims.get("sub")
-    if not isinstance(subject, str):
-        raise InvalidToken("The token has no subject.")
-    if claims.get("token_use") == "service":
-        scope = claims.get("scope", "")
-        headers = None
-        if route_class is not None:
-            headers = await runtime.limiter.check(route_class, f"service:{subject}")
-        service = Principal(
-            kind="service",
-            subject=subject,
-            scopes=frozenset(str(scope).split()),
-            roles=frozenset({"service"}),
-            claims=claims,
-        )
-        return Authenticated(service, headers, [])
-    sid = claims.get("sid")
-    if not isinstance(sid, str):
-        raise InvalidToken("The token has no session.")
+    and the rate-limit tally are all kept in the process, and a token let in before on the
+    same state is let in again without repeating the checks (`Passes`)."""
+    known = runtime.passes.recall(token)
+    claims: dict[str, Any]
+    if known is not None:
+        principal = known.principal
+        claims = principal.claims
+        subject, sid, rate_subject = principal.subject, principal.session_id, known.rate_subject
+        keys: Sequence[str] = known.keys
+    else:
+        claims = await runtime.keys.decode(token, audience=runtime.settings.jwt_audience)
+        named = claims.get("sub")
+        if not isinstance(named, str):
+            raise InvalidToken("The token has no subject.")
+        subject = named
+        if claims.get("token_use") == "service":
+            return await _service_caller(runtime, claims, subject, route_class)
+        sid = claims.get("sid")
+        if not isinstance(sid, str):
+            raise InvalidToken("The token has no session.")
+        rate_subject = f"user:{subject}"
+        keys = state_keys(subject, sid)
     headers = None
     if route_class is not None:
-        headers = await runtime.limiter.check(route_class, f"user:{subject}")
-    state, session_status, extras = await AuthState(runtime.hot, runtime.db).lookup(
-        subject, sid, extra_keys=extra_keys(subject) if extra_keys else ()
+        headers = await runtime.limiter.check(route_class, rate_subject)
+    wanted = [*keys, *extra_keys(subject)] if extra_keys else keys
+    values = await runtime.hot.mget_near(wanted)
+    user_raw, session_raw = values[0], values[1]
+    if known is not None and user_raw == known.user_raw and session_raw == known.session_raw:
+        return Authenticated(principal, headers, values[2:])
+    assert sid is not None
+    state, session_status = await AuthState(runtime.hot, runtime.db).resolve(
+        subject, sid, user_raw, session_raw
     )
     if state is None or state.status == "merged":
         raise InvalidToken("The account no longer exists.")
@@ -145,7 +194,7 @@ async def authenticate(
         raise InvalidToken("The session has ended.")
     # Roles come from the token, narrowed to what the user holds now (a demotion applies at once).
     roles = frozenset(r for r in claims.get("roles", []) if r in state.roles)
-    user = Principal(
+    principal = Principal(
         kind="user",
         subject=subject,
         user_id=state.user_id,
@@ -153,7 +202,36 @@ async def authenticate(
         roles=roles or frozenset({"player"}),
         claims=claims,
     )
-    return Authenticated(user, headers, extras)
+    if user_raw is not None and session_raw is not None:  # let in on values the store holds
+        runtime.passes.remember(
+            token,
+            _Pass(
+                expires=float(claims["exp"]) + VERIFY_LEEWAY,
+                principal=principal,
+                rate_subject=rate_subject,
+                keys=(keys[0], keys[1]),
+                user_raw=user_raw,
+                session_raw=session_raw,
+            ),
+        )
+    return Authenticated(principal, headers, values[2:])
+
+
+async def _service_caller(
+    runtime: Runtime, claims: dict[str, Any], subject: str, route_class: str | None
+) -> Authenticated:
+    scope = claims.get("scope", "")
+    headers = None
+    if route_class is not None:
+        headers = await runtime.limiter.check(route_class, f"service:{subject}")
+    service = Principal(
+        kind="service",
+        subject=subject,
+        scopes=frozenset(str(scope).split()),
+        roles=frozenset({"service"}),
+        claims=claims,
+    )
+    return Authenticated(service, headers, [])
 
 
 async def hot_caller(

@@ -94,6 +94,11 @@ def view_key(canonical_id: str) -> str:
     return f"auth:{{{canonical_id}}}:view"
 
 
+def state_keys(canonical_id: str, sid: str | None) -> list[str]:
+    """The keys holding a caller's user state and (with `sid`) session status."""
+    return [user_key(canonical_id)] + ([session_key(canonical_id, sid)] if sid else [])
+
+
 class AuthState:
     def __init__(self, hot: HotStore, db: Database) -> None:
         self.hot = hot
@@ -106,14 +111,19 @@ class AuthState:
         states are None when unknown. `extra_keys` (keys in the user's hash slot) are read
         with them. Served from the process's copies of these keys while they are current
         (`HotStore.mget_near`), from the hot store, or on a miss from the database."""
-        base = [user_key(canonical_id)] + ([session_key(canonical_id, sid)] if sid else [])
+        base = state_keys(canonical_id, sid)
         cached = await self.hot.mget_near([*base, *extra_keys])
-        user_raw = cached[0]
-        session_status = cached[1] if sid else None
-        extras = cached[len(base) :]
-        if user_raw is not None and (sid is None or session_status is not None):
-            return UserState.decode(user_raw), session_status, extras
-        return (*await self._load(canonical_id, sid), extras)
+        state, status = await self.resolve(canonical_id, sid, cached[0], cached[1] if sid else None)
+        return state, status, cached[len(base) :]
+
+    async def resolve(
+        self, canonical_id: str, sid: str | None, user_raw: str | None, session_raw: str | None
+    ) -> tuple[UserState | None, str | None]:
+        """The states behind the values read at `state_keys`: decoded when both were there,
+        else loaded from the database (and cached)."""
+        if user_raw is not None and (sid is None or session_raw is not None):
+            return UserState.decode(user_raw), session_raw
+        return await self._load(canonical_id, sid)
 
     async def _load(
         self, canonical_id: str, sid: str | None

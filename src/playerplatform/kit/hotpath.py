@@ -150,27 +150,28 @@ MATCH_MEMO_SIZE = 4096
 
 
 def remember_hot_matches(app: FastAPI) -> None:
-    """Route hot paths with path parameters (`/leaderboards/{season_id}/around-me`) without
-    trying every route before them: the router tries routes in order, and these stay behind
-    the templates that must come first. The route a (path, method) matched is remembered and
-    asked first next time; it matched before every earlier route then, and matching depends
-    only on the path and method, so it still does. Other requests go the router's way."""
+    """Route hot paths without trying every route before them: the router tries routes in
+    order, and the templated ones (`/leaderboards/{season_id}/around-me`) stay behind the
+    templates that must come first. The route a (path, method) matched is remembered and asked
+    first next time; it matched before every earlier route then, and matching depends only on
+    the path and method, so it still does. Other requests go the router's way."""
     router = app.router
     route_in_order = router.middleware_stack  # the router's own dispatch
-    hot = [
-        r
-        for r in router.routes
-        if isinstance(r, APIRoute) and hasattr(r.endpoint, "hot_path") and r.param_convertors
-    ]
+    hot = [r for r in router.routes if isinstance(r, APIRoute) and hasattr(r.endpoint, "hot_path")]
     if not hot:
         return
+    fixed = {r.path for r in hot if not r.param_convertors}
+    templated = [r for r in hot if r.param_convertors]
     remembered: dict[tuple[str, str, str], BaseRoute] = {}
+
+    def is_hot(path: str) -> bool:
+        return path in fixed or any(r.path_regex.match(path) for r in templated)
 
     async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             key = (scope.get("root_path", ""), scope["path"], scope["method"])
             route = remembered.get(key)
-            if route is None and any(r.path_regex.match(get_route_path(scope)) for r in hot):
+            if route is None and is_hot(get_route_path(scope)):
                 route = _first_full_match(router.routes, scope)
                 if route in hot:
                     if len(remembered) >= MATCH_MEMO_SIZE:

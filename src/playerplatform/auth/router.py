@@ -34,10 +34,13 @@ from playerplatform.auth.schemas import (
 )
 from playerplatform.kit.db import UnitOfWork
 from playerplatform.kit.errors import BadRequest, validation_failed
+from playerplatform.kit.hotpath import HotRequest, JsonAnswer, hot_path
 from playerplatform.kit.http import (
+    ClientInfo,
     TransactionalRoute,
     client_info,
     get_uow,
+    in_unit_of_work,
     single_statement_writes,
 )
 from playerplatform.runtime import Runtime
@@ -106,7 +109,38 @@ async def password_reset_confirm(
     return Response(status_code=204)
 
 
+async def serve_device_login(request: HotRequest) -> JsonAnswer | None:
+    """`POST /auth/device/login` on the hot path. A device never seen before (every new
+    player's first request) signs in below the ORM on PostgreSQL (`service.first_sign_in`);
+    a known one through `sign_in` as the endpoint would. A body the endpoint would refuse,
+    and every request on SQLite, go to the endpoint."""
+    runtime = request.runtime
+    if runtime.db.is_sqlite or request.header(b"content-type") != "application/json":
+        return None
+    try:
+        body = DeviceLogin.model_validate_json(await request.body())
+    except ValidationError:
+        return None
+    headers = await runtime.limiter.check("auth", f"ip:{request.client_ip}")
+    agent = request.header(b"user-agent")
+    client = ClientInfo(
+        ip=request.client_ip,
+        user_agent=agent[:256] if agent else None,
+        request_id=request.scope["state"].get("request_id"),
+    )
+    verified = providers.device_identity(body)
+    tokens = await service.first_sign_in(runtime, client, verified)
+    if tokens is None:
+
+        async def sign_in(uow: UnitOfWork) -> TokenResponse:
+            return (await service.sign_in(uow, runtime, client, verified))[0]
+
+        tokens = await in_unit_of_work(runtime.db, sign_in, single_statement=True)
+    return JsonAnswer(tokens.model_dump_json().encode(), headers)
+
+
 @router.post("/device/login", response_model=TokenResponse)
+@hot_path(serve_device_login)
 @single_statement_writes
 async def device_login(
     body: DeviceLogin, request: Request, uow: UnitOfWork = Depends(get_uow)

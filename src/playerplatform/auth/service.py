@@ -11,6 +11,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import sqlalchemy as sa
+
 from playerplatform.audit import service as audit
 from playerplatform.auth import repository
 from playerplatform.auth.deps import Principal
@@ -26,6 +28,7 @@ from playerplatform.auth.state import (
     SESSION_REVOKED,
     UserState,
     publish_login,
+    publish_session,
     publish_session_status,
 )
 from playerplatform.auth.tokens import (
@@ -35,7 +38,14 @@ from playerplatform.auth.tokens import (
     new_refresh_token,
     new_session_id,
 )
-from playerplatform.kit.db import UnitOfWork, insert_together, table_row, utcnow
+from playerplatform.kit.db import (
+    Row,
+    UnitOfWork,
+    claim_together_on_driver,
+    insert_together,
+    table_row,
+    utcnow,
+)
 from playerplatform.kit.errors import AccountBanned, InvalidCredentials, InvalidToken, NotFound
 from playerplatform.kit.http import ClientInfo
 from playerplatform.runtime import Runtime
@@ -104,14 +114,23 @@ async def sign_in(
     return await _issue(uow, rt, user, profile, identities, session["public_id"], refresh), False
 
 
-async def _create_account_and_session(
-    uow: UnitOfWork,
-    rt: Runtime,
-    client: ClientInfo,
-    verified: VerifiedIdentity,
-    email_verified: bool,
-) -> TokenResponse | None:
-    """None when the identity was claimed concurrently (nothing of ours is left written)."""
+@dataclass(slots=True)
+class _NewAccount:
+    """An account for a first sign-in, with its session, as rows not yet written."""
+
+    user: User
+    profile: Profile
+    identity: Identity
+    sid: str
+    refresh: str
+    rows: list[Row]  # the account
+    claim: Row  # the identity: taken already means someone else signed in first
+    after_claim: list[Row]  # the link record, the session, its refresh token, the audit row
+
+
+def _new_account(
+    rt: Runtime, client: ClientInfo, verified: VerifiedIdentity, email_verified: bool
+) -> _NewAccount:
     user, profile = users.new_account(
         display_name=verified.display_name, email_verified=email_verified
     )
@@ -144,9 +163,13 @@ async def _create_account_and_session(
         new={"provider": verified.provider},
         client=client,
     )
-    claimed = await insert_together(
-        uow,
-        users.account_rows(user, profile),
+    return _NewAccount(
+        user=user,
+        profile=profile,
+        identity=identity,
+        sid=session["public_id"],
+        refresh=refresh,
+        rows=users.account_rows(user, profile),
         claim=(Identity.__table__, table_row(identity)),
         after_claim=[
             (AccountLink.__table__, table_row(link)),
@@ -155,12 +178,63 @@ async def _create_account_and_session(
             audit.entry_row(registered),
         ],
     )
+
+
+async def _create_account_and_session(
+    uow: UnitOfWork,
+    rt: Runtime,
+    client: ClientInfo,
+    verified: VerifiedIdentity,
+    email_verified: bool,
+) -> TokenResponse | None:
+    """None when the identity was claimed concurrently (nothing of ours is left written)."""
+    new = _new_account(rt, client, verified, email_verified)
+    claimed = await insert_together(uow, new.rows, claim=new.claim, after_claim=new.after_claim)
     if not claimed:
-        await users_repository.delete_user(uow, user.id)
+        await users_repository.delete_user(uow, new.user.id)
         return None
-    tokens = await _issue(uow, rt, user, profile, [identity], session["public_id"], refresh)
+    publish_login(uow, rt.hot, new.user.canonical_id, new.sid, UserState.of(new.user))
+    return await _first_tokens(rt, new)
+
+
+async def _first_tokens(rt: Runtime, new: _NewAccount) -> TokenResponse:
+    tokens = await _token_response(rt, new.user, new.profile, [new.identity], new.sid, new.refresh)
     tokens.created = True
     return tokens
+
+
+async def first_sign_in(
+    rt: Runtime, client: ClientInfo, verified: VerifiedIdentity
+) -> TokenResponse | None:
+    """On PostgreSQL, the sign-in of an identity no account has yet, below the ORM: the rows
+    `sign_in` would write, in one statement on a driver connection (committed on its own),
+    written only if no account has the identity. None when one has, or got it concurrently
+    (nothing of ours is left written): `sign_in` serves those. The game start's hot path:
+    every new player's first request."""
+    db = rt.db
+    new = _new_account(rt, client, verified, email_verified=False)
+    async with db.driver_connection() as conn:
+        claimed, known = await claim_together_on_driver(
+            db,
+            conn,
+            new.rows,
+            claim=new.claim,
+            after_claim=new.after_claim,
+            unless=(
+                Identity.__table__,
+                {"provider": verified.provider, "provider_id": verified.provider_id},
+            ),
+        )
+        if not claimed:
+            if not known:  # taken between the check and the claim: our account goes again
+                forget = db.driver_statement(_FORGET_ACCOUNT)
+                await conn.execute(forget.sql, *forget.args({"user_id": new.user.id}))
+            return None
+    await publish_session(rt.hot, new.user.canonical_id, new.sid, UserState.of(new.user))
+    return await _first_tokens(rt, new)
+
+
+_FORGET_ACCOUNT = sa.delete(User).where(User.id == sa.bindparam("user_id"))
 
 
 async def linked_identities(uow: UnitOfWork, user_id: uuid.UUID) -> list[Identity]:

@@ -196,12 +196,14 @@ def publish_login(
     """After `uow` commits, publish a new session and its user's state in one round trip."""
 
     async def publish() -> None:
-        await hot.set_many(
-            {
-                user_key(canonical_id): state.encode(),
-                session_key(canonical_id, sid): SESSION_ACTIVE,
-            },
-            ttl=STATE_TTL,
-        )
+        await publish_session(hot, canonical_id, sid, state)
 
     uow.after_commit(publish)
+
+
+async def publish_session(hot: HotStore, canonical_id: str, sid: str, state: UserState) -> None:
+    """Publish a committed new session and its user's state in one round trip."""
+    await hot.set_many(
+        {user_key(canonical_id): state.encode(), session_key(canonical_id, sid): SESSION_ACTIVE},
+        ttl=STATE_TTL,
+    )

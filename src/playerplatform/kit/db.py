@@ -5,9 +5,10 @@ or job. Services flush; only the edge commits.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -126,6 +127,7 @@ class Database:
             # Reads run in autocommit: no BEGIN/COMMIT round trips around a GET's SELECTs.
             self.read_engine = self.write_engine.execution_options(isolation_level="AUTOCOMMIT")
         self._writers = async_sessionmaker(self.write_engine, expire_on_commit=False)
+        self._driver_statements: dict[sa.Executable, DriverStatement] = {}
         self._readers = async_sessionmaker(self.read_engine, expire_on_commit=False)
 
     @property
@@ -138,6 +140,25 @@ class Database:
         if not write or (single_statement and not self.is_sqlite):
             return UnitOfWork(self._readers(), dialect=self.dialect)
         return UnitOfWork(self._writers(), dialect=self.dialect)
+
+    def driver_statement(self, statement: sa.Executable) -> DriverStatement:
+        """`statement` compiled for the driver, once per statement object."""
+        compiled = self._driver_statements.get(statement)
+        if compiled is None:
+            compiled = DriverStatement(statement, self.write_engine.dialect)
+            self._driver_statements[statement] = compiled
+        return compiled
+
+    @contextlib.asynccontextmanager
+    async def driver_connection(self) -> AsyncIterator[Any]:
+        """PostgreSQL only: a pooled connection of the driver itself (asyncpg), in autocommit,
+        for the few statements run below SQLAlchemy (`DriverStatement`). Every statement on
+        it commits on its own."""
+        if self.is_sqlite:
+            raise RuntimeError("driver connections are for PostgreSQL")
+        async with self.read_engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            yield raw.driver_connection
 
     async def ping(self) -> None:
         async with self.read_engine.connect() as conn:
@@ -226,9 +247,13 @@ Row = tuple[Any, dict[str, Any]]  # (table, column values)
 _together_statements: dict[tuple[Any, ...], Any] = {}
 
 
-def _together_statement(rows: list[Row], claim: Row | None, after_claim: list[Row]) -> Any:
+def _together_statement(
+    rows: list[Row], claim: Row | None, after_claim: list[Row], unless: Row | None = None
+) -> Any:
     """Build (once per shape of rows) the PostgreSQL statement for `insert_together`:
     data-modifying CTEs, where the rows after the claim select from the claim's RETURNING.
+    With `unless` (a table and column values), nothing is written when a row with those
+    values exists, and the statement also says whether one did.
 
     Written as SQL text: SQLAlchemy does not cache statements holding ON CONFLICT, and
     compiling this one on every sign-in would cost more than the round trips it saves. Only
@@ -238,6 +263,7 @@ def _together_statement(rows: list[Row], claim: Row | None, after_claim: list[Ro
         tuple((t.name, tuple(r)) for t, r in rows),
         (claim[0].name, tuple(claim[1])) if claim else None,
         tuple((t.name, tuple(r)) for t, r in after_claim),
+        (unless[0].name, tuple(unless[1])) if unless else None,
     )
     statement = _together_statements.get(shape)
     if statement is not None:
@@ -247,20 +273,29 @@ def _together_statement(rows: list[Row], claim: Row | None, after_claim: list[Ro
     dialect = postgresql.dialect()
     binds: list[Any] = []
 
+    def value(prefix: str, table: sa.Table, c: str) -> str:
+        column = table.c[c]
+        binds.append(sa.bindparam(f"{prefix}_{c}", type_=column.type))
+        sql_type = column.type.dialect_impl(dialect).compile(dialect=dialect)
+        return f"CAST(:{prefix}_{c} AS {sql_type})"
+
     def values(prefix: str, table: sa.Table, columns: tuple[str, ...]) -> str:
-        parts = []
-        for c in columns:
-            column = table.c[c]
-            binds.append(sa.bindparam(f"{prefix}_{c}", type_=column.type))
-            sql_type = column.type.dialect_impl(dialect).compile(dialect=dialect)
-            parts.append(f"CAST(:{prefix}_{c} AS {sql_type})")
-        return ", ".join(parts)
+        return ", ".join(value(prefix, table, c) for c in columns)
 
     def target(table: sa.Table, columns: tuple[str, ...]) -> str:
         return f"{table.name} ({', '.join(columns)})"
 
-    ctes = [
-        f"w{n} AS (INSERT INTO {target(t, tuple(r))} VALUES ({values(f'w{n}', t, tuple(r))}))"  # noqa: S608
+    ctes = []
+    # Rows written before the claim: unconditionally, or unless the guarded row exists.
+    unguarded = "VALUES ({})"
+    if unless is not None:
+        table, match = unless
+        conditions = " AND ".join(f"{c} = {value('u', table, c)}" for c in match)
+        ctes.append(f"known AS (SELECT 1 FROM {table.name} WHERE {conditions} LIMIT 1)")  # noqa: S608
+        unguarded = "SELECT {} WHERE NOT EXISTS (SELECT 1 FROM known)"
+    ctes += [
+        f"w{n} AS (INSERT INTO {target(t, tuple(r))}"
+        f" {unguarded.format(values(f'w{n}', t, tuple(r)))})"
         for n, (t, r) in enumerate(rows)
     ]
     if claim is None:
@@ -273,8 +308,9 @@ def _together_statement(rows: list[Row], claim: Row | None, after_claim: list[Ro
         table, row = claim
         keys = ", ".join(c.name for c in table.primary_key.columns)
         ctes.append(
-            f"claim AS (INSERT INTO {target(table, tuple(row))} VALUES"  # noqa: S608
-            f" ({values('c', table, tuple(row))}) ON CONFLICT DO NOTHING RETURNING {keys})"
+            f"claim AS (INSERT INTO {target(table, tuple(row))}"
+            f" {unguarded.format(values('c', table, tuple(row)))}"
+            f" ON CONFLICT DO NOTHING RETURNING {keys})"
         )
         ctes += [
             f"a{n} AS (INSERT INTO {target(t, tuple(r))}"  # noqa: S608
@@ -282,6 +318,10 @@ def _together_statement(rows: list[Row], claim: Row | None, after_claim: list[Ro
             for n, (t, r) in enumerate(after_claim)
         ]
         final = "SELECT count(*) FROM claim"
+    if unless is not None:
+        final = "SELECT (SELECT count(*) FROM claim), (SELECT count(*) FROM known)"
+        if claim is None:
+            raise ValueError("a guarded statement needs a claim")
     statement = sa.text(f"WITH {', '.join(ctes)} {final}").bindparams(*binds)
     _together_statements[shape] = statement
     return statement
@@ -301,13 +341,9 @@ async def insert_together(
     """
     after_claim = after_claim or []
     if uow.dialect == "postgresql":
-        params: dict[str, Any] = {}
-        for prefix, group in (("w", rows), ("a", after_claim)):
-            for n, (_table, row) in enumerate(group):
-                params.update({f"{prefix}{n}_{c}": v for c, v in row.items()})
-        if claim is not None:
-            params.update({f"c_{c}": v for c, v in claim[1].items()})
-        result = await uow.session.execute(_together_statement(rows, claim, after_claim), params)
+        statement = _together_statement(rows, claim, after_claim)
+        params = _together_params(rows, claim, after_claim)
+        result = await uow.session.execute(statement, params)
         return claim is None or bool(result.scalar_one())
     for table, row in rows:
         await uow.session.execute(sa.insert(table), row)
@@ -319,6 +355,60 @@ async def insert_together(
     for table, row in after_claim:
         await uow.session.execute(sa.insert(table), row)
     return True
+
+
+async def claim_together_on_driver(
+    db: Database,
+    conn: Any,
+    rows: list[Row],
+    *,
+    claim: Row,
+    after_claim: list[Row],
+    unless: Row,
+) -> tuple[bool, bool]:
+    """`insert_together` on a driver connection (`Database.driver_connection`, PostgreSQL),
+    in one statement committed on its own, and only when no row of `unless` (a table and
+    column values) exists. Returns (the claim went in, an `unless` row existed). When
+    neither, the claim was taken concurrently after `rows` went in: they stay written, for
+    the caller to remove."""
+    statement = db.driver_statement(_together_statement(rows, claim, after_claim, unless))
+    params = _together_params(rows, claim, after_claim)
+    params.update({f"u_{c}": v for c, v in unless[1].items()})
+    found = await conn.fetchrow(statement.sql, *statement.args(params))
+    return bool(found[0]), bool(found[1])
+
+
+def _together_params(rows: list[Row], claim: Row | None, after_claim: list[Row]) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for prefix, group in (("w", rows), ("a", after_claim)):
+        for n, (_table, row) in enumerate(group):
+            params.update({f"{prefix}{n}_{c}": v for c, v in row.items()})
+    if claim is not None:
+        params.update({f"c_{c}": v for c, v in claim[1].items()})
+    return params
+
+
+class DriverStatement:
+    """A statement compiled once for the PostgreSQL driver: its SQL with positional
+    parameters, and for each parameter the bind processing SQLAlchemy would apply (JSON
+    serialisation, UTC normalisation), so a value written this way is stored exactly as
+    through the ORM."""
+
+    __slots__ = ("_params", "sql")
+
+    def __init__(self, statement: sa.Executable, dialect: Dialect) -> None:
+        compiled = statement.compile(dialect=dialect)  # type: ignore[attr-defined]
+        self.sql: str = compiled.string
+        self._params = [
+            (name, compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect))
+            for name in compiled.positiontup or ()
+        ]
+
+    def args(self, values: Mapping[str, Any]) -> list[Any]:
+        return [
+            values[name] if process is None else process(values[name])
+            for name, process in self._params
+        ]
 
 
 def table_row(obj: Base) -> dict[str, Any]:

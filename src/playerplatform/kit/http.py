@@ -8,18 +8,19 @@ login that must still be audited, a refresh-token reuse that revokes a session) 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import Request
 from fastapi.routing import APIRoute
 from starlette.responses import Response
 
-from playerplatform.kit.db import UnitOfWork
+from playerplatform.kit.db import Database, UnitOfWork
 from playerplatform.kit.errors import AppError
 from playerplatform.kit.hotpath import hot_app
 
+T = TypeVar("T")
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -61,6 +62,31 @@ class TransactionalRoute(APIRoute):
                 await uow.close()
 
         return run_in_unit_of_work
+
+
+async def in_unit_of_work(
+    db: Database, work: Callable[[UnitOfWork], Awaitable[T]], *, single_statement: bool = False
+) -> T:
+    """Run `work` in a write unit of work as `TransactionalRoute` runs an endpoint (for hot
+    paths, which run below it): committed when it returns or raises an `AppError` with
+    `commit=True`, rolled back otherwise."""
+    uow = db.unit_of_work(write=True, single_statement=single_statement)
+    try:
+        try:
+            result = await work(uow)
+        except AppError as exc:
+            if exc.commit:
+                await uow.commit()
+            else:
+                await uow.rollback()
+            raise
+        except BaseException:
+            await uow.rollback()
+            raise
+        await uow.commit()
+        return result
+    finally:
+        await uow.close()
 
 
 def single_statement_writes(endpoint: Callable[..., Any]) -> Callable[..., Any]:

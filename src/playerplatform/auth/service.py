@@ -39,9 +39,9 @@ from playerplatform.auth.tokens import (
     new_session_id,
 )
 from playerplatform.kit.db import (
+    Claim,
     Row,
     UnitOfWork,
-    claim_together_on_driver,
     insert_together,
     table_row,
     utcnow,
@@ -207,17 +207,16 @@ async def first_sign_in(
     rt: Runtime, client: ClientInfo, verified: VerifiedIdentity
 ) -> TokenResponse | None:
     """On PostgreSQL, the sign-in of an identity no account has yet, below the ORM: the rows
-    `sign_in` would write, in one statement on a driver connection (committed on its own),
-    written only if no account has the identity. None when one has, or got it concurrently
+    `sign_in` would write, in one statement on a driver connection (committed on its own;
+    with those of other first sign-ins under way in this process, `ClaimBatcher`), written
+    only if no account has the identity. None when one has, or got it concurrently
     (nothing of ours is left written): `sign_in` serves those. The game start's hot path:
     every new player's first request."""
     db = rt.db
     new = _new_account(rt, client, verified, email_verified=False)
-    async with db.driver_connection() as conn:
-        claimed, known = await claim_together_on_driver(
-            db,
-            conn,
-            new.rows,
+    claimed, known = await db.claims.claim(
+        Claim(
+            rows=new.rows,
             claim=new.claim,
             after_claim=new.after_claim,
             unless=(
@@ -225,11 +224,13 @@ async def first_sign_in(
                 {"provider": verified.provider, "provider_id": verified.provider_id},
             ),
         )
-        if not claimed:
-            if not known:  # taken between the check and the claim: our account goes again
-                forget = db.driver_statement(_FORGET_ACCOUNT)
+    )
+    if not claimed:
+        if not known:  # taken between the check and the claim: our account goes again
+            forget = db.driver_statement(_FORGET_ACCOUNT)
+            async with db.driver_connection() as conn:
                 await conn.execute(forget.sql, *forget.args({"user_id": new.user.id}))
-            return None
+        return None
     await publish_session(rt.hot, new.user.canonical_id, new.sid, UserState.of(new.user))
     return await _first_tokens(rt, new)
 

@@ -5,10 +5,13 @@ or job. Services flush; only the edge commits.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import contextvars
 import datetime as dt
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -128,6 +131,8 @@ class Database:
             self.read_engine = self.write_engine.execution_options(isolation_level="AUTOCOMMIT")
         self._writers = async_sessionmaker(self.write_engine, expire_on_commit=False)
         self._driver_statements: dict[sa.Executable, DriverStatement] = {}
+        self._claims_statements: dict[tuple[Any, ...], _ClaimsStatement] = {}
+        self.claims = ClaimBatcher(self)  # PostgreSQL: claims written together
         self._readers = async_sessionmaker(self.read_engine, expire_on_commit=False)
 
     @property
@@ -140,6 +145,15 @@ class Database:
         if not write or (single_statement and not self.is_sqlite):
             return UnitOfWork(self._readers(), dialect=self.dialect)
         return UnitOfWork(self._writers(), dialect=self.dialect)
+
+    def claims_statement(self, shape_of: Claim) -> _ClaimsStatement:
+        """The statement writing claims of `shape_of`'s shape (see `claim_many_on_driver`)."""
+        shape = shape_of.shape()
+        statement = self._claims_statements.get(shape)
+        if statement is None:
+            statement = _ClaimsStatement(shape_of, self.write_engine.dialect)
+            self._claims_statements[shape] = statement
+        return statement
 
     def driver_statement(self, statement: sa.Executable) -> DriverStatement:
         """`statement` compiled for the driver, once per statement object."""
@@ -247,13 +261,9 @@ Row = tuple[Any, dict[str, Any]]  # (table, column values)
 _together_statements: dict[tuple[Any, ...], Any] = {}
 
 
-def _together_statement(
-    rows: list[Row], claim: Row | None, after_claim: list[Row], unless: Row | None = None
-) -> Any:
+def _together_statement(rows: list[Row], claim: Row | None, after_claim: list[Row]) -> Any:
     """Build (once per shape of rows) the PostgreSQL statement for `insert_together`:
     data-modifying CTEs, where the rows after the claim select from the claim's RETURNING.
-    With `unless` (a table and column values), nothing is written when a row with those
-    values exists, and the statement also says whether one did.
 
     Written as SQL text: SQLAlchemy does not cache statements holding ON CONFLICT, and
     compiling this one on every sign-in would cost more than the round trips it saves. Only
@@ -263,7 +273,6 @@ def _together_statement(
         tuple((t.name, tuple(r)) for t, r in rows),
         (claim[0].name, tuple(claim[1])) if claim else None,
         tuple((t.name, tuple(r)) for t, r in after_claim),
-        (unless[0].name, tuple(unless[1])) if unless else None,
     )
     statement = _together_statements.get(shape)
     if statement is not None:
@@ -273,29 +282,20 @@ def _together_statement(
     dialect = postgresql.dialect()
     binds: list[Any] = []
 
-    def value(prefix: str, table: sa.Table, c: str) -> str:
-        column = table.c[c]
-        binds.append(sa.bindparam(f"{prefix}_{c}", type_=column.type))
-        sql_type = column.type.dialect_impl(dialect).compile(dialect=dialect)
-        return f"CAST(:{prefix}_{c} AS {sql_type})"
-
     def values(prefix: str, table: sa.Table, columns: tuple[str, ...]) -> str:
-        return ", ".join(value(prefix, table, c) for c in columns)
+        parts = []
+        for c in columns:
+            column = table.c[c]
+            binds.append(sa.bindparam(f"{prefix}_{c}", type_=column.type))
+            sql_type = column.type.dialect_impl(dialect).compile(dialect=dialect)
+            parts.append(f"CAST(:{prefix}_{c} AS {sql_type})")
+        return ", ".join(parts)
 
     def target(table: sa.Table, columns: tuple[str, ...]) -> str:
         return f"{table.name} ({', '.join(columns)})"
 
-    ctes = []
-    # Rows written before the claim: unconditionally, or unless the guarded row exists.
-    unguarded = "VALUES ({})"
-    if unless is not None:
-        table, match = unless
-        conditions = " AND ".join(f"{c} = {value('u', table, c)}" for c in match)
-        ctes.append(f"known AS (SELECT 1 FROM {table.name} WHERE {conditions} LIMIT 1)")  # noqa: S608
-        unguarded = "SELECT {} WHERE NOT EXISTS (SELECT 1 FROM known)"
-    ctes += [
-        f"w{n} AS (INSERT INTO {target(t, tuple(r))}"
-        f" {unguarded.format(values(f'w{n}', t, tuple(r)))})"
+    ctes = [
+        f"w{n} AS (INSERT INTO {target(t, tuple(r))} VALUES ({values(f'w{n}', t, tuple(r))}))"  # noqa: S608
         for n, (t, r) in enumerate(rows)
     ]
     if claim is None:
@@ -308,9 +308,8 @@ def _together_statement(
         table, row = claim
         keys = ", ".join(c.name for c in table.primary_key.columns)
         ctes.append(
-            f"claim AS (INSERT INTO {target(table, tuple(row))}"
-            f" {unguarded.format(values('c', table, tuple(row)))}"
-            f" ON CONFLICT DO NOTHING RETURNING {keys})"
+            f"claim AS (INSERT INTO {target(table, tuple(row))} VALUES"  # noqa: S608
+            f" ({values('c', table, tuple(row))}) ON CONFLICT DO NOTHING RETURNING {keys})"
         )
         ctes += [
             f"a{n} AS (INSERT INTO {target(t, tuple(r))}"  # noqa: S608
@@ -318,10 +317,6 @@ def _together_statement(
             for n, (t, r) in enumerate(after_claim)
         ]
         final = "SELECT count(*) FROM claim"
-    if unless is not None:
-        final = "SELECT (SELECT count(*) FROM claim), (SELECT count(*) FROM known)"
-        if claim is None:
-            raise ValueError("a guarded statement needs a claim")
     statement = sa.text(f"WITH {', '.join(ctes)} {final}").bindparams(*binds)
     _together_statements[shape] = statement
     return statement
@@ -357,25 +352,184 @@ async def insert_together(
     return True
 
 
-async def claim_together_on_driver(
-    db: Database,
-    conn: Any,
-    rows: list[Row],
-    *,
-    claim: Row,
-    after_claim: list[Row],
-    unless: Row,
-) -> tuple[bool, bool]:
-    """`insert_together` on a driver connection (`Database.driver_connection`, PostgreSQL),
-    in one statement committed on its own, and only when no row of `unless` (a table and
-    column values) exists. Returns (the claim went in, an `unless` row existed). When
-    neither, the claim was taken concurrently after `rows` went in: they stay written, for
-    the caller to remove."""
-    statement = db.driver_statement(_together_statement(rows, claim, after_claim, unless))
-    params = _together_params(rows, claim, after_claim)
-    params.update({f"u_{c}": v for c, v in unless[1].items()})
-    found = await conn.fetchrow(statement.sql, *statement.args(params))
-    return bool(found[0]), bool(found[1])
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """Rows to write together, for `ClaimBatcher`: `rows`, then `claim` unless its unique key
+    is taken, then `after_claim` only when the claim went in (as `insert_together`), and
+    none of them when a row of `unless` (a table and column values) exists already."""
+
+    rows: list[Row]
+    claim: Row
+    after_claim: list[Row]
+    unless: Row
+
+    def shape(self) -> tuple[Any, ...]:
+        return tuple(
+            (table.name, tuple(values))
+            for table, values in (*self.rows, self.claim, *self.after_claim, self.unless)
+        )
+
+
+class _ClaimsStatement:
+    """One statement for any number of claims of one shape (built once per shape): each
+    table's rows arrive as one array per column and are unnested with their claim's number,
+    so each claim's rows follow its own guard and its own claim. Returns the numbers (from 1)
+    of the claims that went in and of those whose `unless` row exists. The text does not
+    depend on how many claims there are, so it is prepared once per connection."""
+
+    def __init__(self, shape_of: Claim, dialect: Dialect) -> None:
+        self._columns: list[tuple[int, str, Any]] = []  # (group, column, bind processing)
+        self._dialect = dialect
+        groups = [
+            *shape_of.rows,
+            shape_of.claim,
+            *shape_of.after_claim,
+            shape_of.unless,
+        ]
+        arrays: list[str] = []
+
+        def unnested(group: int, table: sa.Table, columns: tuple[str, ...]) -> str:
+            parts = []
+            for c in columns:
+                column_type = table.c[c].type
+                self._columns.append(
+                    (group, c, column_type.dialect_impl(dialect).bind_processor(dialect))
+                )
+                arrays.append(c)
+                sql_type = column_type.compile(dialect=dialect)
+                parts.append(f"${len(arrays)}::{sql_type}[]")
+            names = ", ".join([*columns, "claim_no"])
+            return f"unnest({', '.join(parts)}) WITH ORDINALITY AS v({names})"
+
+        def picked(columns: tuple[str, ...]) -> str:
+            return ", ".join(f"v.{c}" for c in columns)
+
+        unless_group = len(groups) - 1
+        table, match = shape_of.unless
+        conditions = " AND ".join(f"t.{c} = v.{c}" for c in match)
+        ctes = [
+            f"known AS (SELECT v.claim_no FROM {unnested(unless_group, table, tuple(match))}"  # noqa: S608
+            f" WHERE EXISTS (SELECT 1 FROM {table.name} AS t WHERE {conditions}))"
+        ]
+        fresh = "v.claim_no NOT IN (SELECT claim_no FROM known)"
+        for i, (t, r) in enumerate(shape_of.rows):
+            columns = tuple(r)
+            ctes.append(
+                f"w{i} AS (INSERT INTO {t.name} ({', '.join(columns)})"  # noqa: S608
+                f" SELECT {picked(columns)} FROM {unnested(i, t, columns)} WHERE {fresh})"
+            )
+        claim_group = len(shape_of.rows)
+        claim_table, claim_row = shape_of.claim
+        keys = tuple(c.name for c in claim_table.primary_key.columns)
+        columns = tuple(claim_row)
+        ctes.append(
+            f"claim AS (INSERT INTO {claim_table.name} ({', '.join(columns)})"  # noqa: S608
+            f" SELECT {picked(columns)} FROM {unnested(claim_group, claim_table, columns)}"
+            f" WHERE {fresh} ON CONFLICT DO NOTHING RETURNING {', '.join(keys)})"
+        )
+        # Which claims went in: their keys came back.
+        joined = " AND ".join(f"claim.{k} = v.{k}" for k in keys)
+        ctes.append(
+            f"claimed AS (SELECT v.claim_no FROM {unnested(claim_group, claim_table, keys)}"  # noqa: S608
+            f" JOIN claim ON {joined})"
+        )
+        for i, (t, r) in enumerate(shape_of.after_claim):
+            columns = tuple(r)
+            ctes.append(
+                f"a{i} AS (INSERT INTO {t.name} ({', '.join(columns)})"  # noqa: S608
+                f" SELECT {picked(columns)} FROM {unnested(claim_group + 1 + i, t, columns)}"
+                " WHERE v.claim_no IN (SELECT claim_no FROM claimed))"
+            )
+        self.sql = (
+            f"WITH {', '.join(ctes)}"  # noqa: S608
+            " SELECT true AS claimed, claim_no FROM claimed"
+            " UNION ALL SELECT false AS claimed, claim_no FROM known"
+        )
+
+    def args(self, claims: Sequence[Claim]) -> list[list[Any]]:
+        """One array per parameter: a column's values across the claims, bind-processed."""
+        groups = [[*c.rows, c.claim, *c.after_claim, c.unless] for c in claims]
+        return [
+            [
+                group[index][1][column] if process is None else process(group[index][1][column])
+                for group in groups
+            ]
+            for index, column, process in self._columns
+        ]
+
+
+async def claim_many_on_driver(
+    db: Database, conn: Any, claims: Sequence[Claim]
+) -> list[tuple[bool, bool]]:
+    """Write `claims` (all of one shape) in one statement on a driver connection
+    (`Database.driver_connection`, PostgreSQL), committed on its own. For each claim, in
+    order: (its claim went in, an `unless` row existed). When neither, the claim was taken
+    by a claim written at the same time: its `rows` stay written, for the caller to remove."""
+    statement = db.claims_statement(claims[0])
+    records = await conn.fetch(statement.sql, *statement.args(claims))
+    claimed = {r["claim_no"] for r in records if r["claimed"]}
+    known = {r["claim_no"] for r in records if not r["claimed"]}
+    return [(n in claimed, n in known) for n in range(1, len(claims) + 1)]
+
+
+class ClaimBatcher:
+    """Claims made at the same time in one process go to PostgreSQL together: while a batch
+    is being written, the claims that arrive wait and go in the next one, up to `MAX_BATCH`
+    at a time and `MAX_IN_FLIGHT` batches at once. A lone claim goes at once, so nothing
+    waits when the process is quiet. Each claim's outcome is what it would have been alone:
+    a batch that fails is written again claim by claim, so one claim's error is its own."""
+
+    MAX_BATCH = 32
+    MAX_IN_FLIGHT = 1
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._waiting: list[tuple[Claim, asyncio.Future[tuple[bool, bool]]]] = []
+        self._in_flight = 0
+
+    async def claim(self, item: Claim) -> tuple[bool, bool]:
+        """(the claim went in, an `unless` row existed), as `claim_many_on_driver` says."""
+        future: asyncio.Future[tuple[bool, bool]] = asyncio.get_running_loop().create_future()
+        self._waiting.append((item, future))
+        if self._in_flight < self.MAX_IN_FLIGHT:
+            self._in_flight += 1
+            asyncio.get_running_loop().create_task(self._drain(), context=contextvars.Context())
+        return await future
+
+    async def _drain(self) -> None:
+        batch: list[tuple[Claim, asyncio.Future[tuple[bool, bool]]]] = []
+        try:
+            while self._waiting:
+                batch = self._waiting[: self.MAX_BATCH]
+                del self._waiting[: self.MAX_BATCH]
+                await self._write(batch)
+        except BaseException as error:  # cancelled (shutting down): no claim waits forever
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(error)
+            raise
+        finally:
+            self._in_flight -= 1
+
+    async def _write(self, batch: list[tuple[Claim, asyncio.Future[tuple[bool, bool]]]]) -> None:
+        by_shape: dict[tuple[Any, ...], list[tuple[Claim, asyncio.Future[tuple[bool, bool]]]]] = {}
+        for entry in batch:
+            by_shape.setdefault(entry[0].shape(), []).append(entry)
+        for group in by_shape.values():
+            try:
+                async with self.db.driver_connection() as conn:
+                    results = await claim_many_on_driver(self.db, conn, [c for c, _ in group])
+            except Exception as error:
+                if len(group) == 1:
+                    if not group[0][1].done():
+                        group[0][1].set_exception(error)
+                    continue
+                for entry in group:  # each on its own: an error is only its claim's
+                    await self._write([entry])
+                continue
+            for (_item, future), result in zip(group, results, strict=True):
+                if not future.done():
+                    future.set_result(result)
 
 
 def _together_params(rows: list[Row], claim: Row | None, after_claim: list[Row]) -> dict[str, Any]:

@@ -5,9 +5,7 @@ or job. Services flush; only the edge commits.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import contextvars
 import datetime as dt
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -27,6 +25,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase
 
+from playerplatform.kit.batching import Batcher
 from playerplatform.kit.settings import Settings
 
 _log = structlog.get_logger("playerplatform.db")
@@ -473,63 +472,34 @@ async def claim_many_on_driver(
 
 
 class ClaimBatcher:
-    """Claims made at the same time in one process go to PostgreSQL together: while a batch
-    is being written, the claims that arrive wait and go in the next one, up to `MAX_BATCH`
-    at a time and `MAX_IN_FLIGHT` batches at once. A lone claim goes at once, so nothing
-    waits when the process is quiet. Each claim's outcome is what it would have been alone:
-    a batch that fails is written again claim by claim, so one claim's error is its own."""
+    """Claims made at the same time in one process go to PostgreSQL in one statement
+    (`claim_many_on_driver`), through a `Batcher`: a lone claim goes at once, the ones that
+    arrive while a batch is written go in the next, and a batch that fails is written again
+    claim by claim, so one claim's error is its own."""
 
-    MAX_BATCH = 32
-    MAX_IN_FLIGHT = 1
+    MAX_BATCH = 64
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._waiting: list[tuple[Claim, asyncio.Future[tuple[bool, bool]]]] = []
-        self._in_flight = 0
+        self._batcher: Batcher[Claim, tuple[bool, bool]] = Batcher(
+            self._write, max_batch=self.MAX_BATCH
+        )
 
     async def claim(self, item: Claim) -> tuple[bool, bool]:
         """(the claim went in, an `unless` row existed), as `claim_many_on_driver` says."""
-        future: asyncio.Future[tuple[bool, bool]] = asyncio.get_running_loop().create_future()
-        self._waiting.append((item, future))
-        if self._in_flight < self.MAX_IN_FLIGHT:
-            self._in_flight += 1
-            asyncio.get_running_loop().create_task(self._drain(), context=contextvars.Context())
-        return await future
+        return await self._batcher.submit(item)
 
-    async def _drain(self) -> None:
-        batch: list[tuple[Claim, asyncio.Future[tuple[bool, bool]]]] = []
-        try:
-            while self._waiting:
-                batch = self._waiting[: self.MAX_BATCH]
-                del self._waiting[: self.MAX_BATCH]
-                await self._write(batch)
-        except BaseException as error:  # cancelled (shutting down): no claim waits forever
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(error)
-            raise
-        finally:
-            self._in_flight -= 1
-
-    async def _write(self, batch: list[tuple[Claim, asyncio.Future[tuple[bool, bool]]]]) -> None:
-        by_shape: dict[tuple[Any, ...], list[tuple[Claim, asyncio.Future[tuple[bool, bool]]]]] = {}
-        for entry in batch:
-            by_shape.setdefault(entry[0].shape(), []).append(entry)
-        for group in by_shape.values():
-            try:
-                async with self.db.driver_connection() as conn:
-                    results = await claim_many_on_driver(self.db, conn, [c for c, _ in group])
-            except Exception as error:
-                if len(group) == 1:
-                    if not group[0][1].done():
-                        group[0][1].set_exception(error)
-                    continue
-                for entry in group:  # each on its own: an error is only its claim's
-                    await self._write([entry])
-                continue
-            for (_item, future), result in zip(group, results, strict=True):
-                if not future.done():
-                    future.set_result(result)
+    async def _write(self, claims: list[Claim]) -> list[tuple[bool, bool]]:
+        by_shape: dict[tuple[Any, ...], list[int]] = {}
+        for position, item in enumerate(claims):
+            by_shape.setdefault(item.shape(), []).append(position)
+        results: list[tuple[bool, bool]] = [(False, False)] * len(claims)
+        async with self.db.driver_connection() as conn:
+            for positions in by_shape.values():
+                written = await claim_many_on_driver(self.db, conn, [claims[p] for p in positions])
+                for position, result in zip(positions, written, strict=True):
+                    results[position] = result
+        return results
 
 
 def _together_params(rows: list[Row], claim: Row | None, after_claim: list[Row]) -> dict[str, Any]:

@@ -16,6 +16,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoScriptError
 
+from playerplatform.kit.batching import Batcher
 from playerplatform.kit.hotstore import UNLIMITED, WindowResult
 from playerplatform.kit.hotstore.near import NearCache
 from playerplatform.kit.hotstore.redis_boards import RedisBoards
@@ -106,6 +107,7 @@ class RedisHotStore(RedisBoards):
         self._client = client
         self.prefix = prefix
         self.cluster = cluster
+        self._setting: Batcher[tuple[Mapping[str, str], float], None] = Batcher(self._set_together)
         # Copies in the process (see `near`); on one node only: in a cluster each node would
         # need a listener of its own.
         self.near: NearCache | None = None
@@ -206,10 +208,19 @@ class RedisHotStore(RedisBoards):
         if ttl is None:
             await self._client.mset({self._key(k): v for k, v in items.items()})
             return
+        if self.cluster:
+            await self._set_together([(items, ttl)])
+            return
+        # Calls made at the same time go in one transaction (sign-ins publish a session each).
+        await self._setting.submit((items, ttl))
+
+    async def _set_together(self, calls: list[tuple[Mapping[str, str], float]]) -> list[None]:
         pipe = self._pipeline()
-        for key, value in items.items():
-            pipe.set(self._key(key), value, px=_ms(ttl))
+        for items, ttl in calls:
+            for key, value in items.items():
+                pipe.set(self._key(key), value, px=_ms(ttl))
         await pipe.execute()
+        return [None] * len(calls)
 
     async def delete(self, *keys: str) -> int:
         if not keys:

@@ -101,7 +101,7 @@ class Authenticated:
     extras: list[str | None]  # values of `extra_keys`, in order
 
 
-PASSES_SIZE = 50_000
+PASSES_SIZE = 20_000  # tokens, about 2 KB each with their caller and claims
 
 
 @dataclass(frozen=True, slots=True)

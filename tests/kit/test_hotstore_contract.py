@@ -338,3 +338,12 @@ async def test_counted_hits_join_the_window_without_a_limit(hot: HotStore) -> No
     # The same window `hit_window` counts in.
     assert not (await hot.hit_window("rl:batch:a", limit=13, window=5)).allowed
     assert (await hot.hit_window("rl:batch:b", limit=2, window=5)).remaining == 0
+
+
+async def test_many_windows_are_counted_in_one_call(hot: HotStore) -> None:
+    # More windows than one script call takes on Redis: every one is counted, in order.
+    hits = [(f"rl:many:{n}", 5.0, n % 7 + 1) for n in range(1_234)]
+    assert await hot.count_window_hits(hits) == [n % 7 + 1 for n in range(1_234)]
+    again = await hot.count_window_hits(hits[::-1])
+    assert again == [2 * (n % 7 + 1) for n in reversed(range(1_234))]
+    assert (await hot.hit_window("rl:many:5", limit=100, window=5)).remaining == 100 - 12 - 1

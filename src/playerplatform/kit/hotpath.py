@@ -11,6 +11,7 @@ keep the framework's own validation and error shapes.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
@@ -96,14 +97,18 @@ class JsonAnswer:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         raw = [_JSON_TYPE, (b"content-length", b"%d" % len(self.body))]
         if self.headers:
-            raw += [
-                (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in self.headers.items()
-            ]
+            raw += [(_raw_name(k), v.encode("latin-1")) for k, v in self.headers.items()]
         await send({"type": "http.response.start", "status": 200, "headers": raw})
         await send({"type": "http.response.body", "body": self.body})
 
 
 _JSON_TYPE = (b"content-type", b"application/json")
+
+
+@functools.lru_cache(maxsize=256)
+def _raw_name(name: str) -> bytes:
+    return name.lower().encode("latin-1")
+
 
 HotHandler = Callable[[HotRequest], Coroutine[Any, Any, Response | JsonAnswer | None]]
 

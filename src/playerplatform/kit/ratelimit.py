@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import functools
 import math
 import time
 from dataclasses import dataclass
@@ -43,7 +44,7 @@ TALLY_HORIZON_SECONDS = 15.0
 ROUTE_CLASSES = ("auth", "write", "read", "webhook")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Quota:
     """A parsed limit: `amount` hits per `window` seconds."""
 
@@ -54,6 +55,11 @@ class Quota:
     def parse(cls, text: str) -> Quota:
         item = limits.parse(text)
         return cls(amount=item.amount, window=float(item.get_expiry()))
+
+    @functools.cached_property
+    def reset_header(self) -> str:
+        """`RateLimit-Reset` while there is room: the policy window."""
+        return _seconds(self.window)
 
 
 def _seconds(value: float) -> str:
@@ -107,13 +113,16 @@ class RateLimiter:
 
     def verdict(self, route_class: str, result: WindowResult) -> dict[str, str]:
         """The response headers for a counted hit; raises `RateLimited` when it was refused."""
-        quota = self.quotas[route_class]
         headers = {
             "RateLimit-Limit": str(result.limit),
             "RateLimit-Remaining": str(result.remaining),
             # While there is room, the policy window: a used unit counts in full for up to
             # one window, then fades out over the next.
-            "RateLimit-Reset": _seconds(result.reset_after if not result.allowed else quota.window),
+            "RateLimit-Reset": (
+                self.quotas[route_class].reset_header
+                if result.allowed
+                else _seconds(result.reset_after)
+            ),
         }
         if not result.allowed:
             raise RateLimited(
@@ -187,19 +196,20 @@ class Tally:
 
     async def hit(self, key: str, *, limit: int, window: float) -> WindowResult:
         seen = self._seen.get(key)
-        if (
-            seen is not None
-            and seen[1] + 1 <= max(1.0, limit * TALLY_SHARE)
-            and seen[0] + seen[1] + 1 <= limit
-            and time.monotonic() - seen[2] <= TALLY_HORIZON_SECONDS
-        ):
-            seen[1] += 1
-            self._unsent.add(key)
-            if self._flush is None:
-                self._flush = asyncio.get_running_loop().create_task(
-                    self._flush_later(), context=contextvars.Context()
-                )
-            return WindowResult(True, limit, int(limit - seen[0] - seen[1]), 0.0)
+        if seen is not None:
+            unsent = seen[1] + 1
+            if (
+                (unsent <= 1.0 or unsent <= limit * TALLY_SHARE)
+                and seen[0] + unsent <= limit
+                and time.monotonic() - seen[2] <= TALLY_HORIZON_SECONDS
+            ):
+                seen[1] = unsent
+                self._unsent.add(key)
+                if self._flush is None:
+                    self._flush = asyncio.get_running_loop().create_task(
+                        self._flush_later(), context=contextvars.Context()
+                    )
+                return WindowResult(True, limit, int(limit - seen[0] - unsent), 0.0)
         return await self._ask(key, limit=limit, window=window)
 
     async def _ask(self, key: str, *, limit: int, window: float) -> WindowResult:

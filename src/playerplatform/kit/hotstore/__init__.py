@@ -10,8 +10,7 @@ Values are strings.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, NamedTuple, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from playerplatform.kit.hotstore.boards import Board, BoardEntry, Submission, Submitted
@@ -21,9 +20,9 @@ if TYPE_CHECKING:
 UNLIMITED = 2**50
 
 
-@dataclass(frozen=True, slots=True)
-class WindowResult:
-    """Outcome of one hit on a sliding-window limiter."""
+class WindowResult(NamedTuple):
+    """Outcome of one hit on a sliding-window limiter (a named tuple: one is made per
+    request)."""
 
     allowed: bool
     limit: int

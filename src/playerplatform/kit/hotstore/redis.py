@@ -89,6 +89,39 @@ return {0, math.max(0, math.floor(limit - estimate)), string.format('%.17g', wai
 """
 
 
+# `count_window_hits` on one node: the sliding window's counting step (limit `UNLIMITED`, so
+# always allowed) for many keys in one call. KEYS: the windows; ARGV: each key's window length
+# and hit count, in turn. Returns each key's remaining allowance, as the window script does.
+_COUNT_HITS = """
+local limit = tonumber(ARGV[1])
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+local out = {}
+for i, key in ipairs(KEYS) do
+  local window = tonumber(ARGV[2 * i])
+  local cost = tonumber(ARGV[2 * i + 1])
+  local index = math.floor(now / window)
+  local elapsed = now - index * window
+  local state = redis.call('HMGET', key, 'w', 'c', 'p')
+  local current, previous = 0, 0
+  local stored = tonumber(state[1])
+  if stored == index then
+    current = tonumber(state[2]) or 0
+    previous = tonumber(state[3]) or 0
+  elseif stored == index - 1 then
+    previous = tonumber(state[2]) or 0
+  end
+  local estimate = previous * (1 - elapsed / window) + current
+  redis.call('HSET', key, 'w', string.format('%d', index), 'c', current + cost, 'p', previous)
+  redis.call('PEXPIRE', key, math.ceil(window * 2000))
+  out[i] = math.floor(limit - estimate - cost)
+end
+return out
+"""
+# Keys per `_COUNT_HITS` call: Redis serves nothing else while a script runs.
+COUNT_HITS_CHUNK = 500
+
+
 def _ms(seconds: float) -> int:
     """Redis takes whole milliseconds; never round a positive TTL down to 'no expiry'."""
     return max(1, math.ceil(seconds * 1000))
@@ -129,6 +162,7 @@ class RedisHotStore(RedisBoards):
         self._delete_if_equals = client.register_script(_DELETE_IF_EQUALS)
         self._incr_with_ttl = client.register_script(_INCR_WITH_TTL)
         self._sliding_window = client.register_script(_SLIDING_WINDOW)
+        self._count_hits_script = client.register_script(_COUNT_HITS)
 
     @classmethod
     def from_url(
@@ -316,12 +350,24 @@ class RedisHotStore(RedisBoards):
     async def count_window_hits(self, hits: Sequence[tuple[str, float, int]]) -> list[int]:
         if not hits:
             return []
-        try:
-            results = await self._count_hits(hits)
-        except NoScriptError:  # a restarted or flushed server: load the script, then once more
-            await self._client.script_load(_SLIDING_WINDOW)
-            results = await self._count_hits(hits)
-        return [UNLIMITED - int(remaining) for _, remaining, _ in results]
+        if self.cluster:  # keys in many slots: one script call per key, pipelined
+            try:
+                results = await self._count_hits(hits)
+            except NoScriptError:  # a restarted or flushed server: load, then once more
+                await self._client.script_load(_SLIDING_WINDOW)
+                results = await self._count_hits(hits)
+            return [UNLIMITED - int(remaining) for _, remaining, _ in results]
+        counts: list[int] = []
+        for start in range(0, len(hits), COUNT_HITS_CHUNK):
+            chunk = hits[start : start + COUNT_HITS_CHUNK]
+            args: list[Any] = [UNLIMITED]
+            for _, window, cost in chunk:
+                args += [repr(float(window)), max(cost, 1)]
+            remaining = await self._count_hits_script(
+                keys=[self._key(key) for key, _, _ in chunk], args=args
+            )
+            counts += [UNLIMITED - int(r) for r in remaining]
+        return counts
 
     async def _count_hits(self, hits: Sequence[tuple[str, float, int]]) -> list[Any]:
         sha = self._sliding_window.sha

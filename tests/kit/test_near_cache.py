@@ -167,3 +167,40 @@ async def test_while_the_listener_is_down_reads_go_to_redis(
         await near.wait_live()
     await elsewhere.set(near_store.prefix + KEY, "after")
     await eventually(near_store, [KEY], ["after"])
+
+
+async def test_a_peek_answers_only_what_a_read_would(hot: HotStore) -> None:
+    await hot.set(KEY, "one")
+    await hot.mget_near([KEY, OTHER])  # copies what there is to copy
+    peeked = hot.peek_near([KEY])
+    assert peeked in (None, ["one"])  # a store may decline; never a different answer
+    await hot.set(KEY, "two")
+    assert hot.peek_near([KEY]) in (None, ["two"])
+    await hot.delete(KEY)
+    assert hot.peek_near([KEY]) in (None, [None])
+
+
+async def test_a_peek_serves_copies_and_never_a_dropped_one(
+    near_store: RedisHotStore, elsewhere: aioredis.Redis
+) -> None:
+    await near_store.set(KEY, "one")
+    assert near_store.peek_near([KEY]) is None  # a write drops this process's copy
+    await copied(near_store, KEY, "one")
+    assert near_store.peek_near([KEY, OTHER]) is None  # OTHER has no copy: a read must go
+    assert near_store.peek_near([UNTRACKED]) is None
+
+    await elsewhere.set(near_store.prefix + KEY, "two")  # another process's write
+    async with asyncio.timeout(1):
+        while near_store.peek_near([KEY]) is not None:
+            await asyncio.sleep(0.001)
+    await copied(near_store, KEY, "two")
+
+
+async def copied(store: RedisHotStore, key: str, value: str) -> None:
+    """Read `key` until a copy of `value` is kept (a read overtaken by the invalidation of
+    the write before it is not kept), then check that a peek serves it."""
+    async with asyncio.timeout(1):
+        while store.peek_near([key]) is None:
+            assert await store.mget_near([key]) == [value]
+            await asyncio.sleep(0.001)
+    assert store.peek_near([key]) == [value]

@@ -176,9 +176,13 @@ async def authenticate(
         keys = state_keys(subject, sid)
     headers = None
     if route_class is not None:
-        headers = await runtime.limiter.check(route_class, rate_subject)
+        headers = runtime.limiter.check_now(route_class, rate_subject)
+        if headers is None:
+            headers = await runtime.limiter.check(route_class, rate_subject)
     wanted = [*keys, *extra_keys(subject)] if extra_keys else keys
-    values = await runtime.hot.mget_near(wanted)
+    values = runtime.hot.peek_near(wanted)
+    if values is None:
+        values = await runtime.hot.mget_near(wanted)
     user_raw, session_raw = values[0], values[1]
     if known is not None and user_raw == known.user_raw and session_raw == known.session_raw:
         return Authenticated(principal, headers, values[2:])

@@ -188,7 +188,11 @@ async def serve_entitlement_check(request: HotRequest) -> JsonAnswer | None:
     if principal is None or principal.kind != "user" or principal.user_id is None:
         raise Forbidden("This route is for players, not service accounts.")
     settings = runtime.settings
-    if await wallet.sku_type_outside_request(runtime.db, settings, sku_id) is None:
+    known = wallet.cached_sku_type(settings, sku_id)
+    if (
+        known is None
+        and await wallet.sku_type_outside_request(runtime.db, settings, sku_id) is None
+    ):
         raise NotFound(f"No SKU '{sku_id}'.")
     cached = found.extras[0]
     if cached is not None:

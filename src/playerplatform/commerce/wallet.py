@@ -84,6 +84,19 @@ async def sku_type(uow: UnitOfWork, settings: Settings, sku_id: str) -> str | No
     return await _cached_sku_type(settings, sku_id, lambda: repository.sku_types(uow))
 
 
+def cached_sku_type(settings: Settings, sku_id: str) -> str | None:
+    """`sku_type` from the process's catalog copy while it is current; None when the copy
+    cannot say (unknown SKU, stale copy): then `sku_type_outside_request`."""
+    types = _catalog.types
+    if (
+        types is None
+        or time.monotonic() - _catalog.loaded_at > settings.commerce_catalog_cache_seconds
+    ):
+        return None
+    found = types.get(sku_id)
+    return found[0] if found else None
+
+
 async def sku_type_outside_request(db: Database, settings: Settings, sku_id: str) -> str | None:
     """`sku_type` for callers without a unit of work: one is opened only to reload."""
 

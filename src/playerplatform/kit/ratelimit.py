@@ -95,6 +95,16 @@ class RateLimiter:
         result = await self.tally.hit(key, limit=limit, window=seconds)
         return self.verdict(route_class, result)
 
+    def check_now(self, route_class: str, subject: str) -> dict[str, str] | None:
+        """`check`, when this process's tally can decide without the hot store; None when it
+        cannot (nothing was counted: then `check`). For hot paths."""
+        window = self.window(route_class, subject)
+        if window is None:
+            return {}
+        key, limit, _ = window
+        result = self.tally.hit_now(key, limit=limit)
+        return None if result is None else self.verdict(route_class, result)
+
     def window(self, route_class: str, subject: str) -> tuple[str, int, float] | None:
         """(hot-store key, limit, window seconds) counting `subject`'s requests of
         `route_class`, or None when rate limiting is off."""
@@ -195,22 +205,31 @@ class Tally:
         self._pruned = time.monotonic()
 
     async def hit(self, key: str, *, limit: int, window: float) -> WindowResult:
-        seen = self._seen.get(key)
-        if seen is not None:
-            unsent = seen[1] + 1
-            if (
-                (unsent <= 1.0 or unsent <= limit * TALLY_SHARE)
-                and seen[0] + unsent <= limit
-                and time.monotonic() - seen[2] <= TALLY_HORIZON_SECONDS
-            ):
-                seen[1] = unsent
-                self._unsent.add(key)
-                if self._flush is None:
-                    self._flush = asyncio.get_running_loop().create_task(
-                        self._flush_later(), context=contextvars.Context()
-                    )
-                return WindowResult(True, limit, int(limit - seen[0] - unsent), 0.0)
+        result = self.hit_now(key, limit=limit)
+        if result is not None:
+            return result
         return await self._ask(key, limit=limit, window=window)
+
+    def hit_now(self, key: str, *, limit: int) -> WindowResult | None:
+        """The hit let through here, when the tally may decide it; None when the hot store
+        must (nothing counted)."""
+        seen = self._seen.get(key)
+        if seen is None:
+            return None
+        unsent = seen[1] + 1
+        if (
+            (unsent <= 1.0 or unsent <= limit * TALLY_SHARE)
+            and seen[0] + unsent <= limit
+            and time.monotonic() - seen[2] <= TALLY_HORIZON_SECONDS
+        ):
+            seen[1] = unsent
+            self._unsent.add(key)
+            if self._flush is None:
+                self._flush = asyncio.get_running_loop().create_task(
+                    self._flush_later(), context=contextvars.Context()
+                )
+            return WindowResult(True, limit, int(limit - seen[0] - unsent), 0.0)
+        return None
 
     async def _ask(self, key: str, *, limit: int, window: float) -> WindowResult:
         """The hot store's own verdict, with this process's unsent hits sent first."""

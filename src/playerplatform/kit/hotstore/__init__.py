@@ -45,6 +45,12 @@ class HotStore(Protocol):
         every request reads and few change; other keys are read as `mget` reads them."""
         ...
 
+    def peek_near(self, keys: Sequence[str]) -> list[str | None] | None:
+        """What `mget_near` would answer, when it can answer without waiting on anything
+        (every key has a current copy in this process); else None. For hot paths: no
+        coroutine when nothing needs one."""
+        ...
+
     async def set(self, key: str, value: str, *, ttl: float | None = None) -> None: ...
     async def set_many(self, items: Mapping[str, str], *, ttl: float | None = None) -> None:
         """Set every item (each with `ttl`). Multi-key: the keys must share a hash tag."""

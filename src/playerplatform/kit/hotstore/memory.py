@@ -269,11 +269,17 @@ class MemoryHotStore(MemoryBoards):
         return self._typed(self.prefix + key, str)
 
     async def mget(self, keys: Sequence[str]) -> list[str | None]:
+        return self._mget(keys)
+
+    def _mget(self, keys: Sequence[str]) -> list[str | None]:
         values = [self._live(self.prefix + key) for key in keys]
         return [v if isinstance(v, str) else None for v in values]  # as MGET: others are nil
 
     async def mget_near(self, keys: Sequence[str]) -> list[str | None]:
-        return await self.mget(keys)  # already in the process
+        return self._mget(keys)  # already in the process
+
+    def peek_near(self, keys: Sequence[str]) -> list[str | None] | None:
+        return self._mget(keys)
 
     async def set(self, key: str, value: str, *, ttl: float | None = None) -> None:
         self._store(self.prefix + key, value, ttl)

@@ -79,6 +79,23 @@ class NearCache:
 
     # Reads.
 
+    def peek(self, keys: Sequence[str]) -> list[str | None] | None:
+        """The values of `keys` when every one has a fresh copy here, else None (nothing
+        counted: `mget` then reads them)."""
+        now = time.monotonic()
+        entries = self._entries
+        values: list[str | None] = []
+        for key in keys:
+            entry = entries.get(key)
+            if entry is None or entry[1] <= now:
+                return None
+            values.append(entry[0])
+        self._hits += len(values)
+        if self._hits >= HITS_BATCH:
+            _HITS.inc(self._hits)
+            self._hits = 0
+        return values
+
     async def mget(self, keys: Sequence[str], fetch: Fetch) -> list[str | None]:
         """Values of `keys` (all tracked), from the copies where they are fresh, the rest
         through `fetch` in one call. Only a fetched value that no change overtook is kept."""

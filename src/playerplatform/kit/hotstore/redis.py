@@ -223,6 +223,12 @@ class RedisHotStore(RedisBoards):
             return []
         return list(await self._client.mget([self._key(k) for k in keys]))
 
+    def peek_near(self, keys: Sequence[str]) -> list[str | None] | None:
+        near = self.near
+        if near is None or not near.live:
+            return None
+        return near.peek(keys)
+
     async def mget_near(self, keys: Sequence[str]) -> list[str | None]:
         near = self.near
         if near is None or not all(map(near.covers, keys)):

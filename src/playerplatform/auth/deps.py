@@ -247,7 +247,7 @@ async def hot_caller(
     """`rate_limit` and `optional_principal` for a hot path, in one step: the presented
     token's caller, counted against `route_class`. Without a token the request is
     counted per client IP and the principal is None. The principal is kept for the access log."""
-    token = bearer_token(request.header(b"authorization"))
+    token = bearer_token(request.authorization)
     runtime = request.runtime
     if token is None:
         headers = await runtime.limiter.check(route_class, f"ip:{request.client_ip}")

@@ -6,6 +6,7 @@ another player's id, and an order id that belongs to someone else is 404 like an
 
 from __future__ import annotations
 
+import functools
 import uuid
 from typing import Literal
 
@@ -173,7 +174,7 @@ async def serve_entitlement_check(request: HotRequest) -> JsonAnswer | None:
     """`GET /commerce/entitlements/check` on the hot path: the token's session and ban state
     and the cached answer come from the process's copies, the read rate limit from its tally."""
     query = request.query()
-    if request.header(b"authorization") is None or len(query) != 1 or query[0][0] != "sku_id":
+    if request.authorization is None or len(query) != 1 or query[0][0] != "sku_id":
         return None  # the endpoint answers the unusual cases (401, 422)
     sku_id = query[0][1]
     if not SKU_PATTERN.fullmatch(sku_id):
@@ -202,8 +203,12 @@ async def serve_entitlement_check(request: HotRequest) -> JsonAnswer | None:
             owned = await wallet.load_ownership(
                 uow, runtime.hot, settings, principal.user_id, principal.subject, sku_id
             )
-    body = orjson.dumps({"sku_id": sku_id, "owned": owned})
-    return JsonAnswer(body, found.rate_headers)
+    return JsonAnswer(_ownership_answer(sku_id, owned), found.rate_headers)
+
+
+@functools.lru_cache(maxsize=4096)
+def _ownership_answer(sku_id: str, owned: bool) -> bytes:
+    return orjson.dumps({"sku_id": sku_id, "owned": owned})
 
 
 @player_router.get("/entitlements/check", response_model=OwnershipOut)

@@ -30,17 +30,25 @@ if TYPE_CHECKING:
 class HotRequest:
     """What a hot handler sees of the request: the raw scope, the body on demand, the runtime."""
 
-    __slots__ = ("_body", "_receive", "runtime", "scope")
+    __slots__ = ("_authorization", "_body", "_receive", "runtime", "scope")
 
     def __init__(self, scope: Scope, receive: Receive, runtime: Runtime) -> None:
         self.scope = scope
         self.runtime = runtime
         self._receive = receive
         self._body: bytes | None = None
+        self._authorization: str | None | bool = False  # False: not read yet
 
     def header(self, name: bytes) -> str | None:
         """A request header (`name` in lower case)."""
         return header(self.scope, name)
+
+    @property
+    def authorization(self) -> str | None:
+        """The Authorization header, read once (the handler and `hot_caller` both look)."""
+        if self._authorization is False:
+            self._authorization = header(self.scope, b"authorization")
+        return self._authorization  # type: ignore[return-value]
 
     def query(self) -> list[tuple[str, str]]:
         """The query string's pairs, in order, repeats kept."""

@@ -87,7 +87,7 @@ async def serve_score(request: HotRequest) -> JsonAnswer | None:
     content_type = request.header(b"content-type") or ""
     if (
         season_id is None
-        or request.header(b"authorization") is None
+        or request.authorization is None
         or not content_type.startswith("application/json")
     ):
         return None
@@ -129,7 +129,7 @@ async def serve_around_me(request: HotRequest) -> JsonAnswer | None:
     query = _hot_query(request, {"radius": 5})
     if season_id is None or query is None or query["radius"] > 50:
         return None
-    if request.header(b"authorization") is None:
+    if request.authorization is None:
         return None
     found = await hot_caller(request, "read")
     principal = found.principal

@@ -58,7 +58,7 @@ async def serve_me(request: HotRequest) -> JsonAnswer | None:
     """`GET /users/me` on the hot path: the token's session and ban state and the cached user
     object come from the process's copies, the read rate limit from its tally; only a cache
     miss touches Redis, and only a Redis miss the database."""
-    if request.header(b"authorization") is None:
+    if request.authorization is None:
         return None  # the endpoint counts the anonymous call and answers 401
     found = await hot_caller(request, "read", extra_keys=_view_keys)
     principal = found.principal

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+import structlog
 
 from playerplatform.audit import service as audit
 from playerplatform.auth import repository
@@ -52,6 +53,8 @@ from playerplatform.runtime import Runtime
 from playerplatform.users import repository as users_repository
 from playerplatform.users import service as users
 from playerplatform.users.models import Profile, User
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,7 +234,12 @@ async def first_sign_in(
             async with db.driver_connection() as conn:
                 await conn.execute(forget.sql, *forget.args({"user_id": new.user.id}))
         return None
-    await publish_session(rt.hot, new.user.canonical_id, new.sid, UserState.of(new.user))
+    try:
+        await publish_session(rt.hot, new.user.canonical_id, new.sid, UserState.of(new.user))
+    except Exception:
+        # Committed already, as after any commit: the first request with the token reads the
+        # session from the database instead.
+        log.exception("session_publish_failed")
     return await _first_tokens(rt, new)
 
 

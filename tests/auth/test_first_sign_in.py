@@ -23,7 +23,7 @@ from playerplatform.kit.db import Claim, Database, table_row
 from playerplatform.kit.settings import Settings
 from playerplatform.runtime import Runtime
 from playerplatform.users import service as users
-from playerplatform.users.models import User
+from playerplatform.users.models import Profile, User
 from tests.conftest import fresh_database
 from tests.support.players import auth
 
@@ -195,7 +195,8 @@ async def test_bad_bodies_get_the_endpoints_problem(client: httpx.AsyncClient, b
 
 
 def _claim(device_id: str, data: dict[str, Any] | None = None) -> Claim:
-    user, profile = users.new_account()
+    user_row, profile_row = users.new_account_rows()
+    user = User(**user_row)
     identity = Identity(
         id=uuid.uuid4(),
         user_id=user.id,
@@ -216,7 +217,7 @@ def _claim(device_id: str, data: dict[str, Any] | None = None) -> Claim:
         created_at=user.created_at,
     )
     return Claim(
-        rows=users.account_rows(user, profile),
+        rows=[(User.__table__, user_row), (Profile.__table__, profile_row)],
         claim=(Identity.__table__, table_row(identity)),
         after_claim=[(AccountLink.__table__, table_row(link))],
         unless=(Identity.__table__, {"provider": "device", "provider_id": device_id}),

@@ -31,26 +31,78 @@ def entry(
     outcome: str = "success",
 ) -> AuditLog:
     """An audit row, not yet written (see `record`)."""
+    return AuditLog(
+        **_values(
+            action=action,
+            resource_type=resource_type,
+            actor=actor,
+            resource_id=resource_id,
+            old=old,
+            new=new,
+            client=client,
+            outcome=outcome,
+        )
+    )
+
+
+def new_row(
+    *,
+    action: str,
+    resource_type: str,
+    actor: Principal | str | None = None,
+    resource_id: str | None = None,
+    old: Mapping[str, Any] | None = None,
+    new: Mapping[str, Any] | None = None,
+    client: ClientInfo | None = None,
+    outcome: str = "success",
+) -> Row:
+    """`entry` as a row for `kit.db.insert_together`, without building the mapped object."""
+    return (
+        AuditLog.__table__,
+        _values(
+            action=action,
+            resource_type=resource_type,
+            actor=actor,
+            resource_id=resource_id,
+            old=old,
+            new=new,
+            client=client,
+            outcome=outcome,
+        ),
+    )
+
+
+def _values(
+    *,
+    action: str,
+    resource_type: str,
+    actor: Principal | str | None,
+    resource_id: str | None,
+    old: Mapping[str, Any] | None,
+    new: Mapping[str, Any] | None,
+    client: ClientInfo | None,
+    outcome: str,
+) -> dict[str, Any]:
     if actor is None:
         actor_id, actor_type = SYSTEM_ACTOR, "system"
     elif isinstance(actor, str):
         actor_id, actor_type = actor, "user"
     else:
         actor_id, actor_type = actor.actor_id, actor.kind
-    return AuditLog(
-        created_at=utcnow(),
-        actor_id=actor_id,
-        actor_type=actor_type,
-        action=action,
-        resource_type=resource_type,
-        resource_id=resource_id,
-        outcome=outcome,
-        ip=client.ip if client else None,
-        user_agent=client.user_agent if client else None,
-        request_id=client.request_id if client else None,
-        old_values=dict(old) if old is not None else None,
-        new_values=dict(new) if new is not None else None,
-    )
+    return {
+        "created_at": utcnow(),
+        "actor_id": actor_id,
+        "actor_type": actor_type,
+        "action": action,
+        "resource_type": resource_type,
+        "resource_id": resource_id,
+        "outcome": outcome,
+        "ip": client.ip if client else None,
+        "user_agent": client.user_agent if client else None,
+        "request_id": client.request_id if client else None,
+        "old_values": dict(old) if old is not None else None,
+        "new_values": dict(new) if new is not None else None,
+    }
 
 
 def entry_row(entry: AuditLog) -> Row:

@@ -9,7 +9,8 @@ import hmac
 import secrets
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import sqlalchemy as sa
 import structlog
@@ -44,7 +45,6 @@ from playerplatform.kit.db import (
     Row,
     UnitOfWork,
     insert_together,
-    table_row,
     utcnow,
 )
 from playerplatform.kit.errors import AccountBanned, InvalidCredentials, InvalidToken, NotFound
@@ -134,51 +134,54 @@ class _NewAccount:
 def _new_account(
     rt: Runtime, client: ClientInfo, verified: VerifiedIdentity, email_verified: bool
 ) -> _NewAccount:
-    user, profile = users.new_account(
+    """The rows of a first sign-in, built as rows (no mapped objects: the hot path writes
+    them as they are); the account's own columns come from `users.new_account_rows`."""
+    user_row, profile_row = users.new_account_rows(
         display_name=verified.display_name, email_verified=email_verified
     )
-    now = user.created_at
-    identity = Identity(
-        id=uuid.uuid4(),
-        user_id=user.id,
-        provider=verified.provider,
-        provider_id=verified.provider_id,
-        secret_hash=verified.secret_hash,
-        data=verified.data,
-        linked_at=now,
-        last_login_at=now,
-    )
-    link = AccountLink(
-        id=uuid.uuid4(),
-        user_id=user.id,
-        provider=verified.provider,
-        provider_id=verified.provider_id,
-        action="link",
-        other_user_id=None,
-        created_at=now,
-    )
-    session, refresh_row, refresh = _new_session(rt, client, user.id, verified.provider)
-    registered = audit.entry(
-        action="auth.register",
-        resource_type="session",
-        resource_id=session["public_id"],
-        actor=user.canonical_id,
-        new={"provider": verified.provider},
-        client=client,
-    )
+    now = user_row["created_at"]
+    user_id = user_row["id"]
+    identity_row = {
+        "id": uuid.uuid4(),
+        "user_id": user_id,
+        "provider": verified.provider,
+        "provider_id": verified.provider_id,
+        "secret_hash": verified.secret_hash,
+        "data": verified.data,
+        "linked_at": now,
+        "last_login_at": now,
+    }
+    link_row = {
+        "id": uuid.uuid4(),
+        "user_id": user_id,
+        "provider": verified.provider,
+        "provider_id": verified.provider_id,
+        "action": "link",
+        "other_user_id": None,
+        "created_at": now,
+    }
+    session, refresh_row, refresh = _new_session(rt, client, user_id, verified.provider)
     return _NewAccount(
-        user=user,
-        profile=profile,
-        identity=identity,
+        # What the answer and the published state read of them (attributes, as of rows).
+        user=cast(User, SimpleNamespace(**user_row)),
+        profile=cast(Profile, SimpleNamespace(**profile_row)),
+        identity=cast(Identity, SimpleNamespace(**identity_row)),
         sid=session["public_id"],
         refresh=refresh,
-        rows=users.account_rows(user, profile),
-        claim=(Identity.__table__, table_row(identity)),
+        rows=[(User.__table__, user_row), (Profile.__table__, profile_row)],
+        claim=(Identity.__table__, identity_row),
         after_claim=[
-            (AccountLink.__table__, table_row(link)),
+            (AccountLink.__table__, link_row),
             (Session.__table__, session),
             (RefreshToken.__table__, refresh_row),
-            audit.entry_row(registered),
+            audit.new_row(
+                action="auth.register",
+                resource_type="session",
+                resource_id=session["public_id"],
+                actor=user_row["canonical_id"],
+                new={"provider": verified.provider},
+                client=client,
+            ),
         ],
     )
 

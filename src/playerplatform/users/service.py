@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import orjson
 
 from playerplatform.auth.state import VIEW_TTL, UserState, forget_user_view, view_key
-from playerplatform.kit.db import Database, Row, UnitOfWork, table_row, utcnow
+from playerplatform.kit.db import Database, UnitOfWork, utcnow
 from playerplatform.kit.errors import (
     AppError,
     NotFound,
@@ -67,33 +67,44 @@ def new_account(
     email_verified: bool = False,
 ) -> tuple[User, Profile]:
     """A new account and its profile, not yet written: `create_user` writes them through the
-    session; the sign-in hot path writes `account_rows` of them in one statement."""
+    session."""
+    user, profile = new_account_rows(
+        display_name=display_name, roles=roles, email_verified=email_verified
+    )
+    return User(**user), Profile(**profile)
+
+
+def new_account_rows(
+    *,
+    display_name: str | None = None,
+    roles: list[str] | None = None,
+    email_verified: bool = False,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Every column of a new account's row and of its profile's: the one definition of a new
+    account, for `new_account` and for the sign-in hot path, which writes rows as they are."""
     now = utcnow()
-    user = User(
-        id=uuid.uuid4(),
-        canonical_id=new_canonical_id(),
-        status="active",
-        roles=roles or ["player"],
-        email_verified=email_verified,
-        banned_until=None,
-        ban_reason=None,
-        merged_into_id=None,
-        created_at=now,
-        updated_at=now,
-    )
-    profile = Profile(
-        user_id=user.id,
-        display_name=display_name,
-        avatar_url=None,
-        locale=None,
-        country=None,
-        updated_at=now,
-    )
+    user_id = uuid.uuid4()
+    user = {
+        "id": user_id,
+        "canonical_id": new_canonical_id(),
+        "status": "active",
+        "roles": roles or ["player"],
+        "email_verified": email_verified,
+        "banned_until": None,
+        "ban_reason": None,
+        "merged_into_id": None,
+        "created_at": now,
+        "updated_at": now,
+    }
+    profile = {
+        "user_id": user_id,
+        "display_name": display_name,
+        "avatar_url": None,
+        "locale": None,
+        "country": None,
+        "updated_at": now,
+    }
     return user, profile
-
-
-def account_rows(user: User, profile: Profile) -> list[Row]:
-    return [(User.__table__, table_row(user)), (Profile.__table__, table_row(profile))]
 
 
 async def get_user(uow: UnitOfWork, user_id: uuid.UUID) -> User:

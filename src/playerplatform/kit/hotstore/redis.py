@@ -119,7 +119,7 @@ end
 return out
 """
 # Keys per `_COUNT_HITS` call: Redis serves nothing else while a script runs.
-COUNT_HITS_CHUNK = 500
+COUNT_HITS_CHUNK = 100
 
 
 def _ms(seconds: float) -> int:

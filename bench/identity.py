@@ -43,7 +43,7 @@ from the worker's own copies (kept coherent by Redis client-side-caching invalid
 a token let in before on the same state is not checked again.
 
 Where the time goes in device login (CPU seconds per process class under this load, read from
-/proc): about 0.6 ms of API-worker CPU and 0.45 ms of PostgreSQL CPU per login, on 2 cores
+/proc): about 0.4 ms of API-worker CPU and 0.4 ms of PostgreSQL CPU per login, on 2 cores
 shared with wrk and Redis. The worker's share is the HTTP exchange, the token's signature, the
 rows and the answer; PostgreSQL's is mostly per row (28 index entries and 5 foreign-key checks
 per new player), which batching does not remove. Nakama's figure is not reached.

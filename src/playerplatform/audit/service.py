@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from playerplatform.audit import repository
 from playerplatform.audit.models import AuditLog, AuditSubject
 from playerplatform.audit.schemas import AuditCursor, AuditFilters, AuditLogOut
-from playerplatform.kit.db import Row, UnitOfWork, table_row, utcnow
+from playerplatform.kit.db import Row, UnitOfWork, utcnow
 from playerplatform.kit.http import ClientInfo
 from playerplatform.kit.pagination import Page, PageParams, decode_cursor, paginate
 
@@ -29,85 +29,32 @@ def entry(
     new: Mapping[str, Any] | None = None,
     client: ClientInfo | None = None,
     outcome: str = "success",
-) -> AuditLog:
-    """An audit row, not yet written (see `record`)."""
-    return AuditLog(
-        **_values(
-            action=action,
-            resource_type=resource_type,
-            actor=actor,
-            resource_id=resource_id,
-            old=old,
-            new=new,
-            client=client,
-            outcome=outcome,
-        )
-    )
-
-
-def new_row(
-    *,
-    action: str,
-    resource_type: str,
-    actor: Principal | str | None = None,
-    resource_id: str | None = None,
-    old: Mapping[str, Any] | None = None,
-    new: Mapping[str, Any] | None = None,
-    client: ClientInfo | None = None,
-    outcome: str = "success",
 ) -> Row:
-    """`entry` as a row for `kit.db.insert_together`, without building the mapped object."""
-    return (
-        AuditLog.__table__,
-        _values(
-            action=action,
-            resource_type=resource_type,
-            actor=actor,
-            resource_id=resource_id,
-            old=old,
-            new=new,
-            client=client,
-            outcome=outcome,
-        ),
-    )
-
-
-def _values(
-    *,
-    action: str,
-    resource_type: str,
-    actor: Principal | str | None,
-    resource_id: str | None,
-    old: Mapping[str, Any] | None,
-    new: Mapping[str, Any] | None,
-    client: ClientInfo | None,
-    outcome: str,
-) -> dict[str, Any]:
+    """An audit row, not yet written: for `kit.db.insert_together` (a write batched with
+    others), or for `record`."""
     if actor is None:
         actor_id, actor_type = SYSTEM_ACTOR, "system"
     elif isinstance(actor, str):
         actor_id, actor_type = actor, "user"
     else:
         actor_id, actor_type = actor.actor_id, actor.kind
-    return {
-        "created_at": utcnow(),
-        "actor_id": actor_id,
-        "actor_type": actor_type,
-        "action": action,
-        "resource_type": resource_type,
-        "resource_id": resource_id,
-        "outcome": outcome,
-        "ip": client.ip if client else None,
-        "user_agent": client.user_agent if client else None,
-        "request_id": client.request_id if client else None,
-        "old_values": dict(old) if old is not None else None,
-        "new_values": dict(new) if new is not None else None,
-    }
-
-
-def entry_row(entry: AuditLog) -> Row:
-    """`entry` as a row for `kit.db.insert_together` (a write batched with others)."""
-    return (AuditLog.__table__, table_row(entry))
+    return (
+        AuditLog.__table__,
+        {
+            "created_at": utcnow(),
+            "actor_id": actor_id,
+            "actor_type": actor_type,
+            "action": action,
+            "resource_type": resource_type,
+            "resource_id": resource_id,
+            "outcome": outcome,
+            "ip": client.ip if client else None,
+            "user_agent": client.user_agent if client else None,
+            "request_id": client.request_id if client else None,
+            "old_values": dict(old) if old is not None else None,
+            "new_values": dict(new) if new is not None else None,
+        },
+    )
 
 
 async def record(
@@ -126,7 +73,7 @@ async def record(
     """Append one audit row. `actor` is the caller (a Principal), an actor id string, or None
     for the system; `subjects` are the canonical ids of the accounts the action touched
     (`GET /admin/audit-logs?user=X` matches X as actor or as subject)."""
-    row = entry(
+    _, values = entry(
         action=action,
         resource_type=resource_type,
         actor=actor,
@@ -136,6 +83,7 @@ async def record(
         client=client,
         outcome=outcome,
     )
+    row = AuditLog(**values)
     uow.session.add(row)
     # The actor is matched through `actor_id`; subject rows name the other accounts touched.
     touched = sorted({s for s in subjects if s and s != row.actor_id})

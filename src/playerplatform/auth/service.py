@@ -111,7 +111,7 @@ async def sign_in(
         after_claim=[
             (Session.__table__, session),
             (RefreshToken.__table__, refresh_row),
-            audit.entry_row(login),
+            login,
         ],
     )
     return await _issue(uow, rt, user, profile, identities, session["public_id"], refresh), False
@@ -174,7 +174,7 @@ def _new_account(
             (AccountLink.__table__, link_row),
             (Session.__table__, session),
             (RefreshToken.__table__, refresh_row),
-            audit.new_row(
+            audit.entry(
                 action="auth.register",
                 resource_type="session",
                 resource_id=session["public_id"],

@@ -335,9 +335,13 @@ async def insert_together(
     """
     after_claim = after_claim or []
     if uow.dialect == "postgresql":
-        statement = _together_statement(rows, claim, after_claim)
-        params = _together_params(rows, claim, after_claim)
-        result = await uow.session.execute(statement, params)
+        params: dict[str, Any] = {}
+        for prefix, group in (("w", rows), ("a", after_claim)):
+            for n, (_table, row) in enumerate(group):
+                params.update({f"{prefix}{n}_{c}": v for c, v in row.items()})
+        if claim is not None:
+            params.update({f"c_{c}": v for c, v in claim[1].items()})
+        result = await uow.session.execute(_together_statement(rows, claim, after_claim), params)
         return claim is None or bool(result.scalar_one())
     for table, row in rows:
         await uow.session.execute(sa.insert(table), row)
@@ -500,16 +504,6 @@ class ClaimBatcher:
                 for position, result in zip(positions, written, strict=True):
                     results[position] = result
         return results
-
-
-def _together_params(rows: list[Row], claim: Row | None, after_claim: list[Row]) -> dict[str, Any]:
-    params: dict[str, Any] = {}
-    for prefix, group in (("w", rows), ("a", after_claim)):
-        for n, (_table, row) in enumerate(group):
-            params.update({f"{prefix}{n}_{c}": v for c, v in row.items()})
-    if claim is not None:
-        params.update({f"c_{c}": v for c, v in claim[1].items()})
-    return params
 
 
 class DriverStatement:

@@ -41,25 +41,11 @@ class TransactionalRoute(APIRoute):
                 write=write, single_statement=single_statement
             )
             request.state.uow = uow
-            try:
-                try:
-                    response = await handler(request)
-                except AppError as exc:
-                    if exc.commit:
-                        await uow.commit()
-                    else:
-                        await uow.rollback()
-                    raise
-                except BaseException:
-                    await uow.rollback()
-                    raise
-                if response.status_code < 400:
-                    await uow.commit()
-                else:
-                    await uow.rollback()
-                return response
-            finally:
-                await uow.close()
+
+            async def endpoint(_: UnitOfWork) -> Response:
+                return await handler(request)
+
+            return await transact(uow, endpoint, keep=lambda response: response.status_code < 400)
 
         return run_in_unit_of_work
 
@@ -68,9 +54,18 @@ async def in_unit_of_work(
     db: Database, work: Callable[[UnitOfWork], Awaitable[T]], *, single_statement: bool = False
 ) -> T:
     """Run `work` in a write unit of work as `TransactionalRoute` runs an endpoint (for hot
-    paths, which run below it): committed when it returns or raises an `AppError` with
-    `commit=True`, rolled back otherwise."""
-    uow = db.unit_of_work(write=True, single_statement=single_statement)
+    paths, which run below it)."""
+    return await transact(db.unit_of_work(write=True, single_statement=single_statement), work)
+
+
+async def transact(
+    uow: UnitOfWork,
+    work: Callable[[UnitOfWork], Awaitable[T]],
+    *,
+    keep: Callable[[T], bool] = lambda _: True,
+) -> T:
+    """Run `work` in `uow`, then close it: committed when `work` returns a result to `keep`
+    or raises an `AppError` with `commit=True`, rolled back otherwise."""
     try:
         try:
             result = await work(uow)
@@ -83,7 +78,10 @@ async def in_unit_of_work(
         except BaseException:
             await uow.rollback()
             raise
-        await uow.commit()
+        if keep(result):
+            await uow.commit()
+        else:
+            await uow.rollback()
         return result
     finally:
         await uow.close()

@@ -47,33 +47,48 @@ return value
 
 # The sliding-window counter of `memory.sliding_window`, step for step, on the server's
 # clock so every process shares one notion of time. State is a hash {w, c, p}: window
-# index, this window's count, the previous window's count. A cost of 0 peeks.
-_SLIDING_WINDOW = """
+# index, this window's count, the previous window's count. `window_state` reads it; `count`
+# adds hits to it.
+_WINDOW_STEPS = """
+local function now()
+  local clock = redis.call('TIME')
+  return tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+end
+local function window_state(key, window, at)
+  local index = math.floor(at / window)
+  local elapsed = at - index * window
+  local state = redis.call('HMGET', key, 'w', 'c', 'p')
+  local current, previous = 0, 0
+  local stored = tonumber(state[1])
+  if stored == index then
+    current = tonumber(state[2]) or 0
+    previous = tonumber(state[3]) or 0
+  elseif stored == index - 1 then
+    previous = tonumber(state[2]) or 0
+  end
+  return index, elapsed, current, previous, previous * (1 - elapsed / window) + current
+end
+local function count(key, window, index, current, previous, cost)
+  redis.call('HSET', key, 'w', string.format('%d', index), 'c', current + cost, 'p', previous)
+  redis.call('PEXPIRE', key, math.ceil(window * 2000))
+end
+"""
+
+# One hit of `cost` against `limit` (a cost of 0 peeks): {allowed, remaining, wait}.
+_SLIDING_WINDOW = (
+    _WINDOW_STEPS
+    + """
 local limit = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
 local cost = tonumber(ARGV[3])
 local peek = cost == 0
 if peek then cost = 1 end
-local clock = redis.call('TIME')
-local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
-local index = math.floor(now / window)
-local elapsed = now - index * window
-local state = redis.call('HMGET', KEYS[1], 'w', 'c', 'p')
-local current, previous = 0, 0
-local stored = tonumber(state[1])
-if stored == index then
-  current = tonumber(state[2]) or 0
-  previous = tonumber(state[3]) or 0
-elseif stored == index - 1 then
-  previous = tonumber(state[2]) or 0
-end
-local estimate = previous * (1 - elapsed / window) + current
+local index, elapsed, current, previous, estimate = window_state(KEYS[1], window, now())
 if estimate + cost <= limit then
   if peek then
     return {1, math.floor(limit - estimate), '0'}
   end
-  redis.call('HSET', KEYS[1], 'w', string.format('%d', index), 'c', current + cost, 'p', previous)
-  redis.call('PEXPIRE', KEYS[1], math.ceil(window * 2000))
+  count(KEYS[1], window, index, current, previous, cost)
   return {1, math.floor(limit - estimate - cost), '0'}
 end
 local room = limit - cost
@@ -87,37 +102,27 @@ else
 end
 return {0, math.max(0, math.floor(limit - estimate)), string.format('%.17g', wait)}
 """
+)
 
-
-# `count_window_hits` on one node: the sliding window's counting step (limit `UNLIMITED`, so
-# always allowed) for many keys in one call. KEYS: the windows; ARGV: each key's window length
-# and hit count, in turn. Returns each key's remaining allowance, as the window script does.
-_COUNT_HITS = """
+# `count_window_hits` on one node: the counting step (limit `UNLIMITED`, so always allowed)
+# for many keys in one call. KEYS: the windows; ARGV: the limit, then each key's window length
+# and hit count in turn. Returns each key's remaining allowance, as the window script does.
+_COUNT_HITS = (
+    _WINDOW_STEPS
+    + """
 local limit = tonumber(ARGV[1])
-local clock = redis.call('TIME')
-local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+local at = now()
 local out = {}
 for i, key in ipairs(KEYS) do
   local window = tonumber(ARGV[2 * i])
   local cost = tonumber(ARGV[2 * i + 1])
-  local index = math.floor(now / window)
-  local elapsed = now - index * window
-  local state = redis.call('HMGET', key, 'w', 'c', 'p')
-  local current, previous = 0, 0
-  local stored = tonumber(state[1])
-  if stored == index then
-    current = tonumber(state[2]) or 0
-    previous = tonumber(state[3]) or 0
-  elseif stored == index - 1 then
-    previous = tonumber(state[2]) or 0
-  end
-  local estimate = previous * (1 - elapsed / window) + current
-  redis.call('HSET', key, 'w', string.format('%d', index), 'c', current + cost, 'p', previous)
-  redis.call('PEXPIRE', key, math.ceil(window * 2000))
+  local index, _, current, previous, estimate = window_state(key, window, at)
+  count(key, window, index, current, previous, cost)
   out[i] = math.floor(limit - estimate - cost)
 end
 return out
 """
+)
 # Keys per `_COUNT_HITS` call: Redis serves nothing else while a script runs.
 COUNT_HITS_CHUNK = 100
 

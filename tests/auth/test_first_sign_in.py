@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import secrets
 import uuid
 from pathlib import Path
@@ -277,5 +278,53 @@ async def test_claims_batched_together_each_get_their_own_outcome(tmp_path: Path
             assert len(by_device) == 5  # the known one, two fresh ones, one of each twin pair
             # Links went in only with the claims that went in.
             assert linked_users == {owners[0] for owners in by_device.values()}
+        finally:
+            await db.dispose()
+
+
+def _plan_nodes(node: dict[str, Any]) -> list[dict[str, Any]]:
+    return [node, *(n for child in node.get("Plans", []) for n in _plan_nodes(child))]
+
+
+async def test_a_claim_probes_the_identity_index_however_many_accounts_exist(
+    tmp_path: Path,
+) -> None:
+    """The guard looks each claim's identity up in an index, on an empty table as on a full
+    one. A connection keeps its prepared statement's plan, made when the statement was first
+    used; a plan that reads the whole table, chosen while it was small, would go on doing so
+    as accounts are added, costing more with each."""
+    async with fresh_database(tmp_path, shape="production") as url:
+        await migrate.upgrade_async(url)
+        db = Database(Settings(database_url=url))
+        try:
+            claims = [_claim(f"device-{secrets.token_hex(8)}") for _ in range(3)]
+            statement = db.claims_statement(claims[0])
+
+            async def identity_reads() -> list[str]:
+                async with db.driver_connection() as conn:
+                    await conn.execute("SET plan_cache_mode = force_generic_plan")
+                    try:
+                        explained = await conn.fetchval(
+                            f"EXPLAIN (FORMAT JSON) {statement.sql}", *statement.args(claims)
+                        )
+                    finally:
+                        await conn.execute("RESET plan_cache_mode")
+                plan = json.loads(explained) if isinstance(explained, str) else explained
+                return [
+                    node["Node Type"]
+                    for node in _plan_nodes(plan[0]["Plan"])
+                    if node.get("Relation Name") == "identities" and "Scan" in node["Node Type"]
+                ]
+
+            assert await identity_reads() == ["Index Scan"]  # no account yet
+            assert await db.claims.claim(_claim("device-first-0001")) == (True, False)
+            async with db.driver_connection() as conn:
+                await conn.execute(
+                    "INSERT INTO identities (id, user_id, provider, provider_id, data, linked_at)"
+                    " SELECT gen_random_uuid(), user_id, 'device', 'device-many-' || n, '{}', now()"
+                    " FROM identities, generate_series(1, 20000) AS n"
+                )
+                await conn.execute("ANALYZE identities")
+            assert await identity_reads() == ["Index Scan"]
         finally:
             await db.dispose()

@@ -80,6 +80,27 @@ async def test_set_many_with_ttl_expires_every_key(hot: HotStore) -> None:
     assert await hot.mget(list(items)) == [None] * 5
 
 
+async def test_concurrent_set_many_calls_keep_their_own_ttls(hot: HotStore) -> None:
+    """Calls made at the same time may be written together: each key keeps its call's TTL."""
+    calls = [
+        (
+            {f"s:{{together}}:{i}:a": f"{i}a", f"s:{{together}}:{i}:b": f"{i}b"},
+            SHORT if i % 2 else 60.0,
+        )
+        for i in range(10)
+    ]
+    await asyncio.gather(*(hot.set_many(items, ttl=ttl) for items, ttl in calls))
+    every_key = [key for items, _ in calls for key in items]
+    assert await hot.mget(every_key) == [value for items, _ in calls for value in items.values()]
+    await asyncio.sleep(SHORT + SLACK)
+    for items, ttl in calls:
+        expected = list(items.values()) if ttl == 60.0 else [None, None]
+        assert await hot.mget(list(items)) == expected
+        if ttl == 60.0:
+            left = await hot.ttl(next(iter(items)))
+            assert left is not None and SHORT < left <= 60.0
+
+
 async def test_expire_sets_a_deadline_on_existing_keys_only(hot: HotStore) -> None:
     assert not await hot.expire("absent", 10)
     await hot.set("v", "x")

@@ -45,6 +45,7 @@ from playerplatform.kit.db import (
     Row,
     UnitOfWork,
     insert_together,
+    new_uuid,
     utcnow,
 )
 from playerplatform.kit.errors import AccountBanned, InvalidCredentials, InvalidToken, NotFound
@@ -142,7 +143,7 @@ def _new_account(
     now = user_row["created_at"]
     user_id = user_row["id"]
     identity_row = {
-        "id": uuid.uuid4(),
+        "id": new_uuid(),
         "user_id": user_id,
         "provider": verified.provider,
         "provider_id": verified.provider_id,
@@ -152,7 +153,7 @@ def _new_account(
         "last_login_at": now,
     }
     link_row = {
-        "id": uuid.uuid4(),
+        "id": new_uuid(),
         "user_id": user_id,
         "provider": verified.provider,
         "provider_id": verified.provider_id,
@@ -262,7 +263,7 @@ def _new_session(
     expires_at = now + dt.timedelta(seconds=rt.settings.refresh_token_ttl)
     refresh, refresh_hash = new_refresh_token()
     session = {
-        "id": uuid.uuid4(),
+        "id": new_uuid(),
         "public_id": new_session_id(),
         "user_id": user_id,
         "provider": provider,

@@ -7,7 +7,6 @@ takes it off sale without touching what players already hold.
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from playerplatform.audit import service as audit
@@ -22,7 +21,7 @@ from playerplatform.commerce.schemas import (
     SkuPatch,
 )
 from playerplatform.commerce.wallet import forget_catalog
-from playerplatform.kit.db import UnitOfWork, utcnow
+from playerplatform.kit.db import UnitOfWork, new_uuid, utcnow
 from playerplatform.kit.errors import Conflict, NotFound, ValidationFailed
 from playerplatform.kit.http import ClientInfo
 from playerplatform.kit.pagination import Page, PageParams, decode_cursor, paginate
@@ -115,7 +114,7 @@ async def create_sku(
     inserted = await repository.insert_sku(
         uow,
         {
-            "id": uuid.uuid4(),
+            "id": new_uuid(),
             "sku_id": body.sku_id,
             "type": body.type,
             "name": body.name,

@@ -15,7 +15,7 @@ from playerplatform.commerce import repository
 from playerplatform.commerce.orders import grant_order, platform_account, state_of
 from playerplatform.commerce.schemas import VerifyOut
 from playerplatform.commerce.wallet import new_public_id
-from playerplatform.kit.db import UnitOfWork, utcnow
+from playerplatform.kit.db import UnitOfWork, new_uuid, utcnow
 from playerplatform.kit.errors import Conflict
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ async def verify_epic(uow: UnitOfWork, rt: Runtime, user_id: uuid.UUID) -> Verif
     for entitlement in fresh:
         sku = skus[entitlement.catalog_item_id]
         row = {
-            "id": uuid.uuid4(),
+            "id": new_uuid(),
             "order_id": new_public_id("o"),
             "user_id": user_id,
             "provider": "epic",

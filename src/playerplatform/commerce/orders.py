@@ -35,7 +35,7 @@ from playerplatform.commerce.wallet import (
     parts_of,
     require_sku,
 )
-from playerplatform.kit.db import UnitOfWork, utcnow
+from playerplatform.kit.db import UnitOfWork, new_uuid, utcnow
 from playerplatform.kit.errors import AppError, Conflict, NotFound, ProviderError
 from playerplatform.kit.pagination import Page, PageParams, decode_cursor, paginate
 from playerplatform.platforms import steam as steam_api
@@ -166,7 +166,7 @@ async def create_steam_order(
     orderid = str(secrets.randbits(63) | 1)
     now = utcnow()
     order = Order(
-        id=uuid.uuid4(),
+        id=new_uuid(),
         order_id=new_public_id("o"),
         user_id=user_id,
         provider="steam",

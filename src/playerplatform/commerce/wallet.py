@@ -30,7 +30,7 @@ from playerplatform.commerce.schemas import (
     LedgerEntryOut,
     TimeCursor,
 )
-from playerplatform.kit.db import Database, UnitOfWork, utcnow
+from playerplatform.kit.db import Database, UnitOfWork, new_uuid, utcnow
 from playerplatform.kit.errors import AppError, Conflict, NotFound, ValidationFailed
 from playerplatform.kit.hotstore import HotStore
 from playerplatform.kit.pagination import Page, PageParams, decode_cursor, paginate
@@ -301,7 +301,7 @@ async def grant_parts(
             inserted = await repository.insert_entitlement(
                 uow,
                 {
-                    "id": uuid.uuid4(),
+                    "id": new_uuid(),
                     "entitlement_id": new_public_id("e"),
                     "user_id": user_id,
                     "sku_id": part.sku_id,

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -77,8 +79,19 @@ class Base(DeclarativeBase):
     }
 
 
+_UUID7_RANDOM = (1 << 80) - 1
+_UUID7_VERSION_AND_VARIANT = (0x7 << 76) | (0x2 << 62)
+_UUID7_FIXED_BITS = (0xF << 76) | (0x3 << 62)
+
+
 def new_uuid() -> uuid.UUID:
-    return uuid.uuid4()
+    """A new row id: a version-7 UUID (RFC 9562), 48 bits of Unix time in milliseconds and 74
+    random bits. Ids made later sort later, so PostgreSQL adds a new row's id (and the ids that
+    refer to it) at the right edge of each index instead of on a random page: fewer pages
+    touched and logged per insert. Ids are internal; what players see (canonical and session
+    ids) stays wholly random."""
+    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10)) & _UUID7_RANDOM
+    return uuid.UUID(int=value & ~_UUID7_FIXED_BITS | _UUID7_VERSION_AND_VARIANT)
 
 
 def _sqlite_engine(url: str, *, immediate: bool, pool_size: int) -> AsyncEngine:
@@ -410,9 +423,12 @@ class _ClaimsStatement:
         unless_group = len(groups) - 1
         table, match = shape_of.unless
         conditions = " AND ".join(f"t.{c} = v.{c}" for c in match)
+        # One index probe per claim (a lateral lookup with a limit): with EXISTS, the planner
+        # may hash the whole table instead, a scan that grows with every account.
         ctes = [
             f"known AS (SELECT v.claim_no FROM {unnested(unless_group, table, tuple(match))}"  # noqa: S608
-            f" WHERE EXISTS (SELECT 1 FROM {table.name} AS t WHERE {conditions}))"
+            f" CROSS JOIN LATERAL (SELECT 1 FROM {table.name} AS t WHERE {conditions} LIMIT 1)"
+            " AS hit)"
         ]
         fresh = "v.claim_no NOT IN (SELECT claim_no FROM known)"
         for i, (t, r) in enumerate(shape_of.rows):

@@ -11,14 +11,13 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import secrets
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
-from playerplatform.kit.db import Database, UnitOfWork, utcnow
+from playerplatform.kit.db import Database, UnitOfWork, new_uuid, utcnow
 from playerplatform.kit.hotstore import HotStore
 from playerplatform.kit.hotstore.boards import Board, BoardEntry
 from playerplatform.leaderboards import repository
@@ -80,7 +79,7 @@ async def flush_season(
                 continue  # not an account (any more): nothing to keep
             rows.append(
                 {
-                    "id": uuid.uuid4(),
+                    "id": new_uuid(),
                     "season_pk": season.id,
                     "user_id": user_id,
                     **entry_values(entry),

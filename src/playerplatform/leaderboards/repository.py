@@ -9,7 +9,7 @@ from typing import Any, cast
 
 import sqlalchemy as sa
 
-from playerplatform.kit.db import UnitOfWork, insert_ignoring_conflicts
+from playerplatform.kit.db import UnitOfWork, insert_ignoring_conflicts, new_uuid
 from playerplatform.leaderboards.models import CLOSED, OPEN, LeaderboardEntry, Season
 from playerplatform.users.models import User
 
@@ -128,7 +128,7 @@ async def mark_removed(
     else:
         from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
     row = {
-        "id": uuid.uuid4(),
+        "id": new_uuid(),
         "season_pk": season_pk,
         "user_id": user_id,
         **values,
@@ -196,7 +196,7 @@ async def copy_entries(uow: UnitOfWork, source_pk: uuid.UUID, target_pk: uuid.UU
     )
     values = [
         {
-            "id": uuid.uuid4(),
+            "id": new_uuid(),
             "season_pk": target_pk,
             "user_id": e.user_id,
             "score": e.score,

@@ -12,11 +12,10 @@ have open reports on a published item it is `flagged` (hidden) until a moderator
 
 from __future__ import annotations
 
-import uuid
 from typing import TYPE_CHECKING
 
 from playerplatform.audit import service as audit
-from playerplatform.kit.db import UnitOfWork, utcnow
+from playerplatform.kit.db import UnitOfWork, new_uuid, utcnow
 from playerplatform.kit.errors import AppError, Forbidden, NotFound
 from playerplatform.kit.http import ClientInfo
 from playerplatform.kit.pagination import Page, PageParams, decode_cursor, paginate
@@ -174,7 +173,7 @@ async def report_item(
     if is_creator(item, reporter):
         raise Forbidden("You cannot report your own item.")
     report = UgcReport(
-        id=uuid.uuid4(),
+        id=new_uuid(),
         public_id=new_public_id("r"),
         ugc_id=item.id,
         reporter_id=reporter.user_id,
@@ -300,7 +299,7 @@ async def appeal(uow: UnitOfWork, creator: Principal, public_id: str, body: Appe
     if item.status not in APPEALABLE or item.status_reason == DELETED:
         raise InvalidTransition("Only flagged or removed items can be appealed.")
     row = Appeal(
-        id=uuid.uuid4(),
+        id=new_uuid(),
         public_id=new_public_id("a"),
         ugc_id=item.id,
         appellant_id=creator.user_id,

@@ -15,7 +15,7 @@ import orjson
 import structlog
 
 from playerplatform.jobs.service import enqueue
-from playerplatform.kit.db import UnitOfWork, utcnow
+from playerplatform.kit.db import UnitOfWork, new_uuid, utcnow
 from playerplatform.kit.errors import (
     AppError,
     NotFound,
@@ -160,7 +160,7 @@ async def create_draft(
         )
     public_id = new_public_id("u")
     item = Ugc(
-        id=uuid.uuid4(),
+        id=new_uuid(),
         public_id=public_id,
         creator_id=principal.user_id,
         type=body.type,

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import orjson
 
 from playerplatform.auth.state import VIEW_TTL, UserState, forget_user_view, view_key
-from playerplatform.kit.db import Database, UnitOfWork, utcnow
+from playerplatform.kit.db import Database, UnitOfWork, new_uuid, utcnow
 from playerplatform.kit.errors import (
     AppError,
     NotFound,
@@ -83,7 +83,7 @@ def new_account_rows(
     """Every column of a new account's row and of its profile's: the one definition of a new
     account, for `new_account` and for the sign-in hot path, which writes rows as they are."""
     now = utcnow()
-    user_id = uuid.uuid4()
+    user_id = new_uuid()
     user = {
         "id": user_id,
         "canonical_id": new_canonical_id(),

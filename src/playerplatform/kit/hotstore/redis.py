@@ -36,6 +36,15 @@ end
 return 0
 """
 
+# Values with a TTL each, set together: KEYS, then ARGV = their values, then their TTLs (ms).
+_SET_MANY_PX = """
+local n = #KEYS
+for i = 1, n do
+  redis.call('SET', KEYS[i], ARGV[i], 'PX', ARGV[n + i])
+end
+return n
+"""
+
 _INCR_WITH_TTL = """
 local created = redis.call('EXISTS', KEYS[1]) == 0
 local value = redis.call('INCRBY', KEYS[1], ARGV[1])
@@ -166,6 +175,7 @@ class RedisHotStore(RedisBoards):
             )
         self._delete_if_equals = client.register_script(_DELETE_IF_EQUALS)
         self._incr_with_ttl = client.register_script(_INCR_WITH_TTL)
+        self._set_many_px = client.register_script(_SET_MANY_PX)
         self._sliding_window = client.register_script(_SLIDING_WINDOW)
         self._count_hits_script = client.register_script(_COUNT_HITS)
 
@@ -260,11 +270,23 @@ class RedisHotStore(RedisBoards):
         await self._setting.submit((items, ttl))
 
     async def _set_together(self, calls: list[tuple[Mapping[str, str], float]]) -> list[None]:
-        pipe = self._pipeline()
+        if self.cluster:  # keys in many slots: one SET each, pipelined
+            pipe = self._pipeline()
+            for items, ttl in calls:
+                for key, value in items.items():
+                    pipe.set(self._key(key), value, px=_ms(ttl))
+            await pipe.execute()
+            return [None] * len(calls)
+        # One script call: a single command to send and a single reply to read, however
+        # many keys (a transaction of SETs costs a command and a reply per key).
+        keys: list[str] = []
+        values: list[str] = []
+        ttls: list[int] = []
         for items, ttl in calls:
-            for key, value in items.items():
-                pipe.set(self._key(key), value, px=_ms(ttl))
-        await pipe.execute()
+            keys.extend(map(self._key, items))
+            values.extend(items.values())
+            ttls.extend([_ms(ttl)] * len(items))
+        await self._set_many_px(keys=keys, args=[*values, *ttls])
         return [None] * len(calls)
 
     async def delete(self, *keys: str) -> int:

@@ -31,6 +31,7 @@ def serve(host: str, port: int, workers: int, no_migrate: bool) -> None:
     import uvicorn
 
     from playerplatform.kit import migrate
+    from playerplatform.kit.serving import HttpProtocol
 
     settings = Settings()
     if settings.shape == "embedded" and not settings.redis_url and workers > 1:
@@ -57,7 +58,7 @@ def serve(host: str, port: int, workers: int, no_migrate: bool) -> None:
         port=port,
         workers=workers,
         loop="uvloop",
-        http="httptools",
+        http=HttpProtocol,
         access_log=False,
         log_config=None,
         proxy_headers=False,

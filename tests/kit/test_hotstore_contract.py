@@ -94,7 +94,7 @@ async def test_concurrent_set_many_calls_keep_their_own_ttls(hot: HotStore) -> N
     assert await hot.mget(every_key) == [value for items, _ in calls for value in items.values()]
     await asyncio.sleep(SHORT + SLACK)
     for items, ttl in calls:
-        expected = list(items.values()) if ttl == 60.0 else [None, None]
+        expected: list[str | None] = list(items.values()) if ttl == 60.0 else [None, None]
         assert await hot.mget(list(items)) == expected
         if ttl == 60.0:
             left = await hot.ttl(next(iter(items)))

@@ -5,9 +5,11 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from typing import Any
+from typing import Any, Literal
 
 import uvicorn
+
+from playerplatform.kit.serving import HttpProtocol
 
 
 def free_port() -> int:
@@ -17,7 +19,11 @@ def free_port() -> int:
 
 
 class ServerThread:
-    def __init__(self, app: Any, port: int | None = None) -> None:
+    """Serves with the connection protocol `playerplatform serve` uses."""
+
+    def __init__(
+        self, app: Any, port: int | None = None, *, loop: Literal["asyncio", "uvloop"] = "asyncio"
+    ) -> None:
         self.port = port or free_port()
         config = uvicorn.Config(
             app,
@@ -25,7 +31,8 @@ class ServerThread:
             port=self.port,
             log_level="warning",
             lifespan="on",
-            loop="asyncio",
+            loop=loop,
+            http=HttpProtocol,
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)

@@ -37,16 +37,19 @@ at least Nakama's; `users/me` at least 0.60 of `/healthz`.
 How the two routes run: both are hot paths, served below FastAPI's dependency system. A new
 device's login writes its rows in one guarded statement on an asyncpg connection, below the
 ORM; the logins that arrive while one such statement is under way in a worker go together in
-the next (one statement for all of them, arrays unnested), and the sessions they open reach
-Redis in one transaction. `users/me` serves the caller's state and the cached user object
-from the worker's own copies (kept coherent by Redis client-side-caching invalidations), and
-a token let in before on the same state is not checked again.
+the next (one statement for all of them, arrays unnested; the guard probes the identities'
+index once per login), and the sessions they open reach Redis in one script call.
+`users/me` serves the caller's state and the cached user object from the worker's own copies
+(kept coherent by Redis client-side-caching invalidations), and a token let in before on the
+same state is not checked again. Every response leaves in one write (`kit/serving.py`).
 
-Where the time goes in device login (CPU seconds per process class under this load, read from
-/proc): about 0.4 ms of API-worker CPU and 0.4 ms of PostgreSQL CPU per login, on 2 cores
-shared with wrk and Redis. The worker's share is the HTTP exchange, the token's signature, the
-rows and the answer; PostgreSQL's is mostly per row (28 index entries and 5 foreign-key checks
-per new player), which batching does not remove. Nakama's figure is not reached.
+Where the time goes in device login (CPU per login under this load, read from /proc, on 2
+cores shared with wrk and Redis): about 0.36-0.50 ms in the API workers and 0.15-0.21 ms in
+PostgreSQL, the spread being the machine's own from run to run. The worker's share is the
+HTTP exchange, the Ed25519 signature (about 32 us here), the rows and the answer;
+PostgreSQL's is mostly per row (28 index entries and 5 foreign-key checks per new player).
+This machine's speed varies by a third between runs (see the leaderboards section's
+`redis-benchmark` figure): compare device login across runs with that in mind.
 """
 
 

@@ -46,18 +46,21 @@ class RecordingTransport(asyncio.Transport):
         return ("127.0.0.1", 8080) if name == "sockname" else default
 
 
-async def test_writes_of_one_round_leave_in_one_call_in_order() -> None:
+async def test_a_write_leaves_with_the_next_one_or_at_the_end_of_the_turn() -> None:
     inner = RecordingTransport()
     transport = CoalescingTransport(inner, asyncio.get_running_loop())
     transport.write(b"HTTP/1.1 200 OK\r\n\r\n")
-    transport.writelines([b"{", b"}"])
-    assert inner.calls == []  # held until the round ends
-    assert transport.get_write_buffer_size() == 7 + 21
-    await asyncio.sleep(0)
+    assert inner.calls == []  # held for what follows
+    assert transport.get_write_buffer_size() == 7 + 19
+    transport.write(b"{}")  # the body: both leave at once, in one call
     assert inner.calls == [("write", b"HTTP/1.1 200 OK\r\n\r\n{}")]
-    transport.write(b"next")  # a later round: its own call
+    transport.writelines([b"a", b"b", b"c"])
+    assert inner.calls[1:] == [("write", b"ab")]
+    await asyncio.sleep(0)  # the end of the turn: what is left leaves alone
+    assert inner.calls[2:] == [("write", b"c")]
+    transport.write(b"next")
     await asyncio.sleep(0)
-    assert inner.calls[1:] == [("write", b"next")]
+    assert inner.calls[3:] == [("write", b"next")]
 
 
 async def test_close_and_end_of_file_send_what_is_held_first() -> None:

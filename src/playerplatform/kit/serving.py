@@ -3,10 +3,11 @@ writes leaving together.
 
 uvicorn writes a response's head (status line and headers) and its body in two calls, and
 the event loop (uvloop) sends each at once: two system calls per response, and on a
-keep-alive connection two wake-ups of the client. A `CoalescingTransport` holds what is
-written until the loop's current round of callbacks ends and sends it in one call. Nothing is
-reordered (every write goes through it), a close or end-of-file sends what is held first, and
-a response whose body comes later (a stream) sends its head at the end of the round as before.
+keep-alive connection two wake-ups of the client. A `CoalescingTransport` holds a write until
+the next one and sends both in one call; a write that nothing follows in the same turn of the
+event loop leaves at the end of that turn. Nothing is reordered (every write goes through it),
+a close or end-of-file sends what is held first, and a response whose body comes later (a
+stream) sends its head at the end of the turn, as it would have without it.
 """
 
 from __future__ import annotations
@@ -19,36 +20,38 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 
 class CoalescingTransport:
-    """A transport whose writes made in one round of the event loop leave in one call."""
+    """A transport that sends a write together with the next one made in the same turn of the
+    event loop (a response's head with its body), or alone at the end of the turn."""
 
     __slots__ = ("_held", "_loop", "_transport")
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         self._transport = transport
         self._loop = loop
-        self._held: list[bytes] | None = None
+        self._held: bytes | None = None
 
     def write(self, data: bytes) -> None:
         held = self._held
         if held is None:
-            self._held = [data]
+            self._held = bytes(data)
             self._loop.call_soon(self.flush)
         else:
-            held.append(data)
+            self._held = None
+            self._transport.write(held + data)
 
     def writelines(self, list_of_data: Iterable[bytes]) -> None:
         for data in list_of_data:
             self.write(data)
 
     def flush(self) -> None:
-        """Send what is held now (the loop does this at the end of the round)."""
+        """Send what is held now (the loop does this at the end of the turn)."""
         held, self._held = self._held, None
-        if not held or self._transport.is_closing():
+        if held is None or self._transport.is_closing():
             return
-        self._transport.write(held[0] if len(held) == 1 else b"".join(held))
+        self._transport.write(held)
 
     def get_write_buffer_size(self) -> int:
-        held = sum(map(len, self._held)) if self._held else 0
+        held = len(self._held) if self._held is not None else 0
         return self._transport.get_write_buffer_size() + held
 
     def write_eof(self) -> None:

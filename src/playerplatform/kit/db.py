@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 import structlog
 from sqlalchemy import event
@@ -54,9 +55,10 @@ class UTCDateTime(sa.types.TypeDecorator[dt.datetime]):
     def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> Any:
         if value is None:
             return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime")
-        value = value.astimezone(dt.UTC)
+        if value.tzinfo is not dt.UTC:
+            if value.tzinfo is None:
+                raise ValueError("naive datetime")
+            value = value.astimezone(dt.UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
@@ -94,9 +96,22 @@ def new_uuid() -> uuid.UUID:
     return uuid.UUID(int=value & ~_UUID7_FIXED_BITS | _UUID7_VERSION_AND_VARIANT)
 
 
+def _json_text(value: Any) -> str:
+    """JSON columns' text, by orjson (compact; several times faster than the json module)."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+# What both backends' engines share: JSON columns written and read with orjson.
+_JSON_CODEC: dict[str, Any] = {"json_serializer": _json_text, "json_deserializer": orjson.loads}
+
+
 def _sqlite_engine(url: str, *, immediate: bool, pool_size: int) -> AsyncEngine:
     engine = create_async_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, connect_args={"timeout": 30}
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        connect_args={"timeout": 30},
+        **_JSON_CODEC,
     )
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -138,6 +153,7 @@ class Database:
                 pool_size=settings.database_pool_size,
                 max_overflow=settings.database_pool_size,
                 pool_pre_ping=False,
+                **_JSON_CODEC,
             )
             # Reads run in autocommit: no BEGIN/COMMIT round trips around a GET's SELECTs.
             self.read_engine = self.write_engine.execution_options(isolation_level="AUTOCOMMIT")

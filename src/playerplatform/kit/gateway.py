@@ -5,6 +5,8 @@ In a single pass over the request headers it settles the request id (a caller's 
 `X-Forwarded-For` when the peer is a trusted proxy) and the body size (413 before reading an
 oversize `Content-Length`; chunked bodies are counted as they stream). Around the app it echoes
 the request id, records the HTTP metrics by route template and writes one access-log line.
+A request for a fixed-path hot route goes from here straight to its route (`HotLane`),
+unless it is cross-origin and CORS is on.
 
 Kept as plain ASGI (no BaseHTTPMiddleware, no Request objects): it runs on every request.
 """
@@ -26,6 +28,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from playerplatform.kit.errors import problem_response
+from playerplatform.kit.hotpath import HotLane
 from playerplatform.kit.metrics import HTTP_DURATION, HTTP_REQUESTS
 from playerplatform.kit.settings import Settings
 
@@ -114,6 +117,9 @@ class Gateway:
         self.is_trusted = _trust_check(settings.trusted_networks)
         self.log = access_log.bind()  # concrete logger, bound once
         self.routes_of = routes_of
+        # Built with the middleware stack, at the first request: every route is in place.
+        self.lane = HotLane(routes_of) if routes_of is not None else None
+        self.cors = bool(settings.cors_origins)
         self.endpoint_paths: dict[Any, str] = {}
         self.series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
@@ -124,7 +130,7 @@ class Gateway:
         started = perf_counter()
 
         raw_id = forwarded = length = agent = None
-        chunked = False
+        chunked = origin = False
         for name, value in scope["headers"]:
             if name == b"content-length":
                 length = value
@@ -136,6 +142,8 @@ class Gateway:
                 agent = value
             elif name == b"transfer-encoding":
                 chunked = True
+            elif name == b"origin":
+                origin = True
 
         if raw_id is not None and _REQUEST_ID.fullmatch(raw_id):
             request_id = raw_id.decode("ascii")
@@ -175,7 +183,20 @@ class Gateway:
                     return
             elif chunked or scope["method"] not in _BODYLESS_METHODS:
                 receive = self._counting(scope, receive)
-            await self.app(scope, receive, send_with_id)
+            # A cross-origin request goes through the CORS middleware: not the hot lane.
+            hot = None
+            if self.lane is not None and not (origin and self.cors):
+                hot = self.lane.route_app(scope)
+            if hot is None:
+                await self.app(scope, receive, send_with_id)
+            else:
+                try:
+                    await hot(scope, receive, send_with_id)
+                except Exception as error:
+                    if status:
+                        raise
+                    assert self.lane is not None
+                    await self.lane.render(error, scope, receive, send_with_id)
         except BodyTooLarge:
             if status:
                 raise  # the response has begun: all we can do is drop the connection

@@ -18,7 +18,10 @@ from urllib.parse import parse_qsl
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from starlette._exception_handler import wrap_app_handling_exceptions
 from starlette._utils import get_route_path
+from starlette.middleware.exceptions import ExceptionMiddleware
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -157,6 +160,56 @@ def hoist_hot_routes(app: FastAPI) -> None:
         if isinstance(r, APIRoute) and hasattr(r.endpoint, "hot_path") and not r.param_convertors
     ]
     routes[:] = [*hot, *(r for r in routes if r not in hot)]
+
+
+class HotLane:
+    """The fixed-path hot routes, served straight from the gateway: a request for one of
+    them skips the middleware and the router between (the exception middleware's wrapper,
+    the route search) and reaches the route's own app with the scope the router would have
+    given it. Errors are rendered by the app's exception handlers exactly as the exception
+    middleware renders them (`render`): the same responses, the same codes. The lane takes a
+    request only for a path and method the router would send to that same route (fixed hot
+    routes come first in the route list, see `hoist_hot_routes`); everything else goes the
+    usual way."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self._routes: dict[tuple[str, str], tuple[ASGIApp, dict[str, Any]]] = {}
+        for route in app.router.routes:
+            if (
+                isinstance(route, APIRoute)
+                and hasattr(route.endpoint, "hot_path")
+                and not route.param_convertors
+            ):
+                child = {"endpoint": route.endpoint, "path_params": {}, "route": route}
+                for method in route.methods or ():
+                    self._routes.setdefault((route.path, method), (route.app, child))
+        # The handlers the exception middleware holds, built the way Starlette builds them
+        # (500 and Exception belong to the server-error middleware, outside the gateway).
+        handlers = {k: v for k, v in app.exception_handlers.items() if k not in (500, Exception)}
+        middleware = ExceptionMiddleware(app.router, handlers=handlers)  # type: ignore[arg-type]
+        self._handlers = (middleware._exception_handlers, middleware._status_handlers)
+        self._router = app.router
+
+    def route_app(self, scope: Scope) -> ASGIApp | None:
+        """The app of the hot route `scope` is for, with the scope made ready; None when the
+        request is not for a fixed hot route."""
+        found = self._routes.get((get_route_path(scope), scope["method"]))
+        if found is None:
+            return None
+        app, child = found
+        scope["router"] = self._router
+        scope["starlette.exception_handlers"] = self._handlers
+        scope.update(child)
+        return app
+
+    async def render(self, error: Exception, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer `error` (raised by a lane route before its response began) with the app's
+        exception handlers; an error no handler takes is raised again."""
+
+        async def raising(scope: Scope, receive: Receive, send: Send) -> None:
+            raise error
+
+        await wrap_app_handling_exceptions(raising, Request(scope, receive))(scope, receive, send)
 
 
 MATCH_MEMO_SIZE = 4096

@@ -41,12 +41,16 @@ the next (one statement for all of them, arrays unnested; the guard probes the i
 index once per login), and the sessions they open reach Redis in one script call.
 `users/me` serves the caller's state and the cached user object from the worker's own copies
 (kept coherent by Redis client-side-caching invalidations), and a token let in before on the
-same state is not checked again. Every response leaves in one write (`kit/serving.py`).
+same state is not checked again. Both are fixed-path hot routes: the gateway hands them
+straight to their route, past the exception middleware and the route search (`HotLane`).
+Access tokens are signed with libsodium's Ed25519 (PyNaCl). Every response leaves in one
+write (`kit/serving.py`).
 
 Where the time goes in device login (CPU per login under this load, read from /proc, on 2
-cores shared with wrk and Redis): about 0.36-0.50 ms in the API workers and 0.15-0.21 ms in
-PostgreSQL, the spread being the machine's own from run to run. The worker's share is the
-HTTP exchange, the Ed25519 signature (about 32 us here), the rows and the answer;
+cores shared with wrk and Redis): about 0.34 ms in the API workers and 0.16 ms in
+PostgreSQL (before libsodium signing: 0.36-0.50 and 0.15-0.21 ms, the spread being the
+machine's own from run to run). The worker's share is the HTTP exchange, the Ed25519
+signature (about 16 us here alone, 25 us inside a request), the rows and the answer;
 PostgreSQL's is mostly per row (28 index entries and 5 foreign-key checks per new player).
 This machine's speed varies by a third between runs (see the leaderboards section's
 `redis-benchmark` figure): compare device login across runs with that in mind.

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from playerplatform.audit.models import AuditLog
 from playerplatform.runtime import Runtime
+from playerplatform.users.models import User
 from tests.support.leaderboards import Boards, ids
 from tests.support.players import auth, device_login
 from tests.support.staff import staff_login
@@ -134,3 +135,27 @@ async def test_merging_accounts_keeps_the_better_entry(boards: Boards) -> None:
         await boards.write_behind(season)
         stored = await boards.stored(season)
         assert {cid: row.score for cid, row in stored.items()} == {survivor: score}
+
+
+async def test_a_write_behind_never_writes_back_a_merged_away_account(boards: Boards) -> None:
+    """A merge commits, then moves the account's live entries in the hot store: a
+    write-behind running in between still finds the merged-away account's entry there."""
+    season_id = (await boards.season())["season_id"]
+    old, new = await device_login(boards.client), await device_login(boards.client)
+    await boards.scored(season_id, old, 10)
+    await boards.scored(season_id, new, 20)
+    [gone, survivor] = ids([old, new])
+    async with boards.runtime.db.unit_of_work() as uow:  # the merge, committed
+        await uow.session.execute(
+            sa.update(User)
+            .where(User.canonical_id == gone)
+            .values(
+                status="merged",
+                merged_into_id=sa.select(User.id)
+                .where(User.canonical_id == survivor)
+                .scalar_subquery(),
+            )
+        )
+    await boards.write_behind(season_id)
+    stored = await boards.stored(season_id)
+    assert {cid: row.score for cid, row in stored.items()} == {survivor: 20}

@@ -69,14 +69,14 @@ async def flush_season(
     while True:
         cursor, dirty = await hot.board_dirty(board, cursor, batch)
         fresh = [(e, v) for e, v in dirty if not e.removed and e.member_id not in versions]
-        ids = await repository.user_ids(uow, [e.member_id for e, _v in fresh])
+        ids = await repository.unmerged_user_ids(uow, [e.member_id for e, _v in fresh])
         now = utcnow()
         rows = []
         for entry, version in fresh:
             versions[entry.member_id] = version
             user_id = ids.get(entry.member_id)
             if user_id is None:
-                continue  # not an account (any more): nothing to keep
+                continue  # not an account (any more), or merged away: nothing to keep
             rows.append(
                 {
                     "id": new_uuid(),

@@ -83,6 +83,21 @@ async def user_ids(uow: UnitOfWork, canonical_ids: Sequence[str]) -> dict[str, u
     return {cid: uid for cid, uid in rows}
 
 
+async def unmerged_user_ids(
+    uow: UnitOfWork, canonical_ids: Sequence[str]
+) -> dict[str, uuid.UUID]:
+    """`user_ids`, leaving out accounts merged into another (their entries moved with them:
+    a write-behind that read one before the merge must not write it back)."""
+    if not canonical_ids:
+        return {}
+    rows = await uow.session.execute(
+        sa.select(User.canonical_id, User.id).where(
+            User.canonical_id.in_(list(canonical_ids)), User.status != "merged"
+        )
+    )
+    return {cid: uid for cid, uid in rows}
+
+
 def _upsert(uow: UnitOfWork) -> Any:
     if uow.dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert

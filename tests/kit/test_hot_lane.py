@@ -141,3 +141,20 @@ async def test_hot_route_errors_keep_their_problem_shape(client: httpx.AsyncClie
     assert response.headers["content-type"].startswith("application/problem+json")
     assert response.json()["code"] == "invalid_token"
     assert response.headers["x-request-id"]
+
+
+def test_a_sole_query_parameter_is_read_without_parsing_and_anything_else_is_left_to_query() -> (
+    None
+):
+    def sole(raw: bytes) -> str | None:
+        scope: dict[str, Any] = {"type": "http", "query_string": raw, "headers": []}
+        return HotRequest(scope, None, None).sole_param("sku_id")  # type: ignore[arg-type]
+
+    assert sole(b"sku_id=gold-pack") == "gold-pack"
+    assert sole(b"sku_id=") == ""
+    assert sole(b"sku_id=a&sku_id=b") is None
+    assert sole(b"sku_id=gold%2Dpack") is None  # to unquote
+    assert sole(b"sku_id=gold+pack") is None
+    assert sole(b"sku_idx=gold") is None
+    assert sole(b"other=1") is None
+    assert sole(b"") is None

@@ -173,12 +173,14 @@ async def list_entitlements(
 async def serve_entitlement_check(request: HotRequest) -> JsonAnswer | None:
     """`GET /commerce/entitlements/check` on the hot path: the token's session and ban state
     and the cached answer come from the process's copies, the read rate limit from its tally."""
-    query = request.query()
-    if request.authorization is None or len(query) != 1 or query[0][0] != "sku_id":
-        return None  # the endpoint answers the unusual cases (401, 422)
-    sku_id = query[0][1]
-    if not SKU_PATTERN.fullmatch(sku_id):
-        return None
+    sku_id = request.sole_param("sku_id")
+    if sku_id is None:
+        query = request.query()
+        if len(query) != 1 or query[0][0] != "sku_id":
+            return None  # the endpoint answers the unusual cases (422)
+        sku_id = query[0][1]
+    if request.authorization is None or not SKU_PATTERN.fullmatch(sku_id):
+        return None  # the endpoint answers these too (401, 422)
 
     def cached_answer(canonical_id: str) -> list[str]:
         return [wallet.ownership_key(canonical_id, sku_id)]

@@ -60,6 +60,15 @@ class HotRequest:
             return [_pair(part) for part in raw.decode("latin-1").split("&") if part]
         return parse_qsl(raw.decode("latin-1"), keep_blank_values=True)
 
+    def sole_param(self, name: str) -> str | None:
+        """The value when the query string is exactly `name=value` with nothing to unquote
+        (the common case, read without splitting); None otherwise (then `query()`)."""
+        raw: bytes = self.scope["query_string"]
+        prefix = name.encode("latin-1") + b"="
+        if not raw.startswith(prefix) or b"&" in raw or b"%" in raw or b"+" in raw or b";" in raw:
+            return None
+        return raw[len(prefix) :].decode("latin-1")
+
     def path_param(self, name: str) -> str:
         """A path parameter as the router matched it (not yet validated)."""
         return str(self.scope["path_params"][name])

@@ -83,9 +83,7 @@ async def user_ids(uow: UnitOfWork, canonical_ids: Sequence[str]) -> dict[str, u
     return {cid: uid for cid, uid in rows}
 
 
-async def unmerged_user_ids(
-    uow: UnitOfWork, canonical_ids: Sequence[str]
-) -> dict[str, uuid.UUID]:
+async def unmerged_user_ids(uow: UnitOfWork, canonical_ids: Sequence[str]) -> dict[str, uuid.UUID]:
     """`user_ids`, leaving out accounts merged into another (their entries moved with them:
     a write-behind that read one before the merge must not write it back)."""
     if not canonical_ids:

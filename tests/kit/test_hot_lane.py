@@ -14,7 +14,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from playerplatform.kit.errors import Forbidden, install_error_handlers
 from playerplatform.kit.gateway import install_gateway
-from playerplatform.kit.hotpath import HotLane, HotRequest, JsonAnswer, hot_app, hot_path
+from playerplatform.kit.hotpath import (
+    HotLane,
+    HotRequest,
+    JsonAnswer,
+    hot_app,
+    hot_path,
+    remember_hot_matches,
+)
 from playerplatform.kit.settings import Settings
 from tests.conftest import asgi_client
 from tests.support.players import auth, device_login
@@ -71,8 +78,22 @@ def lane_app() -> tuple[FastAPI, list[str]]:
     async def plain() -> dict[str, str]:
         return {"plain": "yes"}
 
+    @router.get("/rooms/lobby")
+    async def lobby() -> dict[str, str]:
+        return {"room": "lobby", "by": "the fixed route before the template"}
+
+    @router.get("/rooms/{room}")
+    @hot_path(serve_room)
+    async def room(room: str) -> dict[str, str]:
+        return {"room": room, "by": "endpoint"}
+
     app.include_router(router)
+    remember_hot_matches(app)
     return app, passed
+
+
+async def serve_room(request: HotRequest) -> JsonAnswer | None:
+    return JsonAnswer(b'{"room":"%s","by":"hot path"}' % request.path_param("room").encode())
 
 
 async def test_a_hot_route_is_served_from_the_gateway_and_answers_as_the_router_would() -> None:
@@ -102,7 +123,24 @@ async def test_a_hot_route_is_served_from_the_gateway_and_answers_as_the_router_
     assert passed == ["/greeting", "/plain"]
 
 
-def test_the_lane_holds_the_fixed_hot_routes_only(app: FastAPI) -> None:
+async def test_a_templated_hot_route_takes_the_lane_once_the_router_has_matched_it() -> None:
+    app, passed = lane_app()
+    async with asgi_client(app) as client:
+        first = await client.get("/rooms/blue")
+        again = await client.get("/rooms/blue")
+        lobby = await client.get("/rooms/lobby")
+        lobby_again = await client.get("/rooms/lobby")
+        other = await client.get("/rooms/red")
+    assert first.json() == again.json() == {"room": "blue", "by": "hot path"}
+    assert other.json() == {"room": "red", "by": "hot path"}
+    # The route that comes first keeps its path, however often it is asked.
+    assert lobby.json() == lobby_again.json()
+    assert lobby.json()["room"] == "lobby" and lobby.json()["by"] != "hot path"
+    # The first request for a path goes the router's way; the next ones take the lane.
+    assert passed == ["/rooms/blue", "/rooms/lobby", "/rooms/lobby", "/rooms/red"]
+
+
+def test_the_lane_holds_the_hot_routes_only(app: FastAPI) -> None:
     lane = HotLane(app)
 
     def served(method: str, path: str) -> bool:
@@ -114,8 +152,13 @@ def test_the_lane_holds_the_fixed_hot_routes_only(app: FastAPI) -> None:
     assert served("POST", "/api/v1/auth/device/login")
     assert not served("POST", "/api/v1/commerce/entitlements/check")
     assert not served("GET", "/healthz")
-    # Templated hot routes keep the router's order among templates.
+    # A templated hot route once the router has matched the path (the first call learns it).
     assert not served("GET", "/api/v1/leaderboards/s1/around-me")
+    assert served("GET", "/api/v1/leaderboards/s1/around-me")
+    for _ in range(2):
+        assert not served("GET", "/api/v1/leaderboards/s1/friends")  # not hot
+        # A fixed route before the template: the router's choice, never the lane.
+        assert not served("GET", "/api/v1/leaderboards/seasons")
 
 
 async def test_cross_origin_requests_to_hot_routes_get_their_cors_headers(

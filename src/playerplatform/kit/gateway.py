@@ -5,8 +5,8 @@ In a single pass over the request headers it settles the request id (a caller's 
 `X-Forwarded-For` when the peer is a trusted proxy) and the body size (413 before reading an
 oversize `Content-Length`; chunked bodies are counted as they stream). Around the app it echoes
 the request id, records the HTTP metrics by route template and writes one access-log line.
-A request for a fixed-path hot route goes from here straight to its route (`HotLane`),
-unless it is cross-origin and CORS is on.
+A request for a hot route goes from here straight to its route (`HotLane`), unless it is
+cross-origin and CORS is on.
 
 Kept as plain ASGI (no BaseHTTPMiddleware, no Request objects): it runs on every request.
 """

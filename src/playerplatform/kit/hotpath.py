@@ -172,17 +172,18 @@ def hoist_hot_routes(app: FastAPI) -> None:
 
 
 class HotLane:
-    """The fixed-path hot routes, served straight from the gateway: a request for one of
-    them skips the middleware and the router between (the exception middleware's wrapper,
-    the route search) and reaches the route's own app with the scope the router would have
-    given it. Errors are rendered by the app's exception handlers exactly as the exception
-    middleware renders them (`render`): the same responses, the same codes. The lane takes a
-    request only for a path and method the router would send to that same route (fixed hot
-    routes come first in the route list, see `hoist_hot_routes`); everything else goes the
+    """The hot routes, served straight from the gateway: a request for one of them skips the
+    middleware and the router between (the exception middleware's wrapper, the route search)
+    and reaches the route's own app with the scope the router would have given it. Errors are
+    rendered by the app's exception handlers exactly as the exception middleware renders them
+    (`render`): the same responses, the same codes. The lane takes a request only when the
+    router would send it to that same route: a fixed path and method of a hot route (those
+    come first in the route list, see `hoist_hot_routes`), or a templated hot route the
+    router matched for this path before (`RememberedMatches`). Everything else goes the
     usual way."""
 
     def __init__(self, app: FastAPI) -> None:
-        self._routes: dict[tuple[str, str], tuple[ASGIApp, dict[str, Any]]] = {}
+        self._fixed: dict[tuple[str, str], tuple[ASGIApp, dict[str, Any]]] = {}
         for route in app.router.routes:
             if (
                 isinstance(route, APIRoute)
@@ -191,7 +192,8 @@ class HotLane:
             ):
                 child = {"endpoint": route.endpoint, "path_params": {}, "route": route}
                 for method in route.methods or ():
-                    self._routes.setdefault((route.path, method), (route.app, child))
+                    self._fixed.setdefault((route.path, method), (route.app, child))
+        self._remembered: RememberedMatches | None = getattr(app.state, "hot_matches", None)
         # The handlers the exception middleware holds, built the way Starlette builds them
         # (500 and Exception belong to the server-error middleware, outside the gateway).
         handlers = {k: v for k, v in app.exception_handlers.items() if k not in (500, Exception)}
@@ -201,14 +203,20 @@ class HotLane:
 
     def route_app(self, scope: Scope) -> ASGIApp | None:
         """The app of the hot route `scope` is for, with the scope made ready; None when the
-        request is not for a fixed hot route."""
-        found = self._routes.get((get_route_path(scope), scope["method"]))
-        if found is None:
+        request is not for a hot route the lane knows."""
+        found = self._fixed.get((get_route_path(scope), scope["method"]))
+        if found is not None:
+            app, child = found
+            scope.update(child)
+        elif self._remembered is not None:
+            route = self._remembered.recall(scope)
+            if route is None:
+                return None
+            app = route.app  # type: ignore[attr-defined]
+        else:
             return None
-        app, child = found
         scope["router"] = self._router
         scope["starlette.exception_handlers"] = self._handlers
-        scope.update(child)
         return app
 
     async def render(self, error: Exception, scope: Scope, receive: Receive, send: Send) -> None:
@@ -224,41 +232,63 @@ class HotLane:
 MATCH_MEMO_SIZE = 4096
 
 
+class RememberedMatches:
+    """Which templated hot route (`/leaderboards/{season_id}/around-me`) a path is for, without
+    trying every route before it: the router tries routes in order, and templated hot routes
+    stay behind the templates that must come first. The route a (path, method) matched is
+    remembered and asked first next time; it matched before every earlier route then, and
+    matching depends only on the path and method, so it still does."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self._routes = app.router.routes
+        hot = [
+            r for r in self._routes if isinstance(r, APIRoute) and hasattr(r.endpoint, "hot_path")
+        ]
+        self._hot = hot
+        self._templated = [r for r in hot if r.param_convertors]
+        self._remembered: dict[tuple[str, str, str], BaseRoute] = {}
+
+    def recall(self, scope: Scope) -> BaseRoute | None:
+        """The remembered route, its path parameters put in `scope`; None when none is
+        remembered (then the router decides, and a templated hot route it picks is
+        remembered for next time)."""
+        key = (scope.get("root_path", ""), scope["path"], scope["method"])
+        route = self._remembered.get(key)
+        if route is not None:
+            match, child_scope = route.matches(scope)
+            if match is Match.FULL:
+                scope.update(child_scope)
+                return route
+            return None
+        path = get_route_path(scope)
+        if any(r.path_regex.match(path) for r in self._templated):
+            route = _first_full_match(self._routes, scope)
+            if route in self._hot:
+                if len(self._remembered) >= MATCH_MEMO_SIZE:
+                    del self._remembered[next(iter(self._remembered))]
+                self._remembered[key] = route
+        return None
+
+
 def remember_hot_matches(app: FastAPI) -> None:
-    """Route hot paths without trying every route before them: the router tries routes in
-    order, and the templated ones (`/leaderboards/{season_id}/around-me`) stay behind the
-    templates that must come first. The route a (path, method) matched is remembered and asked
-    first next time; it matched before every earlier route then, and matching depends only on
-    the path and method, so it still does. Other requests go the router's way."""
+    """Route templated hot paths by `RememberedMatches`, in the router (for the requests the
+    gateway's lane does not take) and in the lane (`app.state.hot_matches`)."""
     router = app.router
     route_in_order = router.middleware_stack  # the router's own dispatch
-    hot = [r for r in router.routes if isinstance(r, APIRoute) and hasattr(r.endpoint, "hot_path")]
-    if not hot:
+    if not any(
+        isinstance(r, APIRoute) and hasattr(r.endpoint, "hot_path") and r.param_convertors
+        for r in router.routes
+    ):
         return
-    fixed = {r.path for r in hot if not r.param_convertors}
-    templated = [r for r in hot if r.param_convertors]
-    remembered: dict[tuple[str, str, str], BaseRoute] = {}
-
-    def is_hot(path: str) -> bool:
-        return path in fixed or any(r.path_regex.match(path) for r in templated)
+    remembered = app.state.hot_matches = RememberedMatches(app)
 
     async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            key = (scope.get("root_path", ""), scope["path"], scope["method"])
-            route = remembered.get(key)
-            if route is None and is_hot(get_route_path(scope)):
-                route = _first_full_match(router.routes, scope)
-                if route in hot:
-                    if len(remembered) >= MATCH_MEMO_SIZE:
-                        del remembered[next(iter(remembered))]
-                    remembered[key] = route
-            elif route is not None:
-                match, child_scope = route.matches(scope)
-                if match is Match.FULL:
-                    scope.setdefault("router", router)
-                    scope.update(child_scope)
-                    await route.handle(scope, receive, send)
-                    return
+            route = remembered.recall(scope)
+            if route is not None:
+                scope.setdefault("router", router)
+                await route.handle(scope, receive, send)
+                return
         await route_in_order(scope, receive, send)
 
     router.middleware_stack = dispatch

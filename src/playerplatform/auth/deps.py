@@ -94,7 +94,7 @@ async def _authenticate(
     return found.principal
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Authenticated:
     principal: Principal | None  # None only from `hot_caller` without a token
     rate_headers: dict[str, str] | None  # None when no hit was counted
@@ -114,6 +114,8 @@ class _Pass:
     keys: tuple[str, str]  # where the user state and the session status live
     user_raw: str
     session_raw: str
+    # The caller's rate-limit window per route class, named once (`RateLimiter.key`).
+    rate_keys: dict[str, str] = field(default_factory=dict)
 
 
 class Passes:
@@ -176,9 +178,15 @@ async def authenticate(
         keys = state_keys(subject, sid)
     headers = None
     if route_class is not None:
-        headers = runtime.limiter.check_now(route_class, rate_subject)
+        limiter = runtime.limiter
+        rate_key = known.rate_keys.get(route_class) if known is not None else None
+        if rate_key is None:
+            rate_key = limiter.key(route_class, rate_subject)
+            if known is not None:
+                known.rate_keys[route_class] = rate_key
+        headers = limiter.check_now(route_class, rate_key)
         if headers is None:
-            headers = await runtime.limiter.check(route_class, rate_subject)
+            headers = await limiter.check(route_class, rate_subject)
     wanted = [*keys, *extra_keys(subject)] if extra_keys else keys
     values = runtime.hot.peek_near(wanted)
     if values is None:

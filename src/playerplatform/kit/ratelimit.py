@@ -57,6 +57,10 @@ class Quota:
         return cls(amount=item.amount, window=float(item.get_expiry()))
 
     @functools.cached_property
+    def limit_header(self) -> str:
+        return str(self.amount)
+
+    @functools.cached_property
     def reset_header(self) -> str:
         """`RateLimit-Reset` while there is room: the policy window."""
         return _seconds(self.window)
@@ -95,15 +99,21 @@ class RateLimiter:
         result = await self.tally.hit(key, limit=limit, window=seconds)
         return self.verdict(route_class, result)
 
-    def check_now(self, route_class: str, subject: str) -> dict[str, str] | None:
+    def check_now(self, route_class: str, key: str) -> dict[str, str] | None:
         """`check`, when this process's tally can decide without the hot store; None when it
-        cannot (nothing was counted: then `check`). For hot paths."""
-        window = self.window(route_class, subject)
-        if window is None:
+        cannot (nothing was counted: then `check`). For hot paths: `key` is the subject's
+        window as `window` names it, kept by the caller."""
+        if not self.enabled:
             return {}
-        key, limit, _ = window
-        result = self.tally.hit_now(key, limit=limit)
-        return None if result is None else self.verdict(route_class, result)
+        quota = self.quotas[route_class]
+        remaining = self.tally.remaining_now(key, limit=quota.amount)
+        if remaining is None:
+            return None
+        return {
+            "RateLimit-Limit": quota.limit_header,
+            "RateLimit-Remaining": str(remaining),
+            "RateLimit-Reset": quota.reset_header,
+        }
 
     def window(self, route_class: str, subject: str) -> tuple[str, int, float] | None:
         """(hot-store key, limit, window seconds) counting `subject`'s requests of
@@ -115,7 +125,12 @@ class RateLimiter:
             raise ValueError(
                 f"unknown route class {route_class!r}; expected one of {ROUTE_CLASSES}"
             )
-        return f"rl:{route_class}:{subject}", quota.amount, quota.window
+        return self.key(route_class, subject), quota.amount, quota.window
+
+    @staticmethod
+    def key(route_class: str, subject: str) -> str:
+        """The hot-store key of `subject`'s window for `route_class`."""
+        return f"rl:{route_class}:{subject}"
 
     async def close(self) -> None:
         """Send the hits not yet sent."""
@@ -213,6 +228,11 @@ class Tally:
     def hit_now(self, key: str, *, limit: int) -> WindowResult | None:
         """The hit let through here, when the tally may decide it; None when the hot store
         must (nothing counted)."""
+        remaining = self.remaining_now(key, limit=limit)
+        return None if remaining is None else WindowResult(True, limit, remaining, 0.0)
+
+    def remaining_now(self, key: str, *, limit: int) -> int | None:
+        """`hit_now`, as the room left in the window after the hit."""
         seen = self._seen.get(key)
         if seen is None:
             return None
@@ -228,7 +248,7 @@ class Tally:
                 self._flush = asyncio.get_running_loop().create_task(
                     self._flush_later(), context=contextvars.Context()
                 )
-            return WindowResult(True, limit, int(limit - seen[0] - unsent), 0.0)
+            return int(limit - seen[0] - unsent)
         return None
 
     async def _ask(self, key: str, *, limit: int, window: float) -> WindowResult:

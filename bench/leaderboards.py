@@ -64,8 +64,8 @@ the process's copies and tally (kept coherent through Redis), the season's rules
 process's copy, one Lua script on Redis; no database statement (the write-behind
 job writes the entries in batches every 2 s). Top-100 and around-me (radius {radius}: 21
 entries) are one Lua script each plus display names from the process's cache. All three are
-hot routes: once the router has matched a season's path, the gateway hands its requests
-straight to the route (`HotLane`). Run with `.venv/bin/python bench/leaderboards.py`.
+hot routes: the gateway hands their requests straight to the route (`HotLane`), the route
+search run once per season path. Run with `.venv/bin/python bench/leaderboards.py`.
 
 Reference, from the issue: Nakama 3.40 on this same machine, same load: 2,580-3,480 score
 writes/s, 1,480-1,500 top-100 reads/s, 1,720-1,915 around-owner reads/s (limit 20).

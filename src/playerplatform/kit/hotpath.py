@@ -179,7 +179,7 @@ class HotLane:
     (`render`): the same responses, the same codes. The lane takes a request only when the
     router would send it to that same route: a fixed path and method of a hot route (those
     come first in the route list, see `hoist_hot_routes`), or a templated hot route the
-    router matched for this path before (`RememberedMatches`). Everything else goes the
+    router's search finds first for the path (`RememberedMatches`). Everything else goes the
     usual way."""
 
     def __init__(self, app: FastAPI) -> None:
@@ -234,10 +234,10 @@ MATCH_MEMO_SIZE = 4096
 
 class RememberedMatches:
     """Which templated hot route (`/leaderboards/{season_id}/around-me`) a path is for, without
-    trying every route before it: the router tries routes in order, and templated hot routes
-    stay behind the templates that must come first. The route a (path, method) matched is
-    remembered and asked first next time; it matched before every earlier route then, and
-    matching depends only on the path and method, so it still does."""
+    trying every route before it each time: the router tries routes in order, and templated
+    hot routes stay behind the templates that must come first. The route the router's search
+    finds first for a (path, method) is remembered; matching depends only on the path and
+    method, so it stays the router's choice."""
 
     def __init__(self, app: FastAPI) -> None:
         self._routes = app.router.routes
@@ -246,28 +246,33 @@ class RememberedMatches:
         ]
         self._hot = hot
         self._templated = [r for r in hot if r.param_convertors]
-        self._remembered: dict[tuple[str, str, str], BaseRoute] = {}
+        self._remembered: dict[tuple[str, str, str], BaseRoute | None] = {}
 
     def recall(self, scope: Scope) -> BaseRoute | None:
-        """The remembered route, its path parameters put in `scope`; None when none is
-        remembered (then the router decides, and a templated hot route it picks is
-        remembered for next time)."""
+        """The templated hot route `scope` is for, its path parameters put in `scope`; None
+        when it is for another route (then the router decides). Paths a hot template matches
+        are remembered either way, so the route search runs once per path."""
         key = (scope.get("root_path", ""), scope["path"], scope["method"])
-        route = self._remembered.get(key)
-        if route is not None:
-            match, child_scope = route.matches(scope)
-            if match is Match.FULL:
-                scope.update(child_scope)
-                return route
+        route = self._remembered.get(key, _UNSEEN)
+        if route is _UNSEEN:
+            path = get_route_path(scope)
+            if not any(r.path_regex.match(path) for r in self._templated):
+                return None
+            found = _first_full_match(self._routes, scope)
+            route = found if found in self._hot else None
+            if len(self._remembered) >= MATCH_MEMO_SIZE:
+                del self._remembered[next(iter(self._remembered))]
+            self._remembered[key] = route
+        if route is None:
             return None
-        path = get_route_path(scope)
-        if any(r.path_regex.match(path) for r in self._templated):
-            route = _first_full_match(self._routes, scope)
-            if route in self._hot:
-                if len(self._remembered) >= MATCH_MEMO_SIZE:
-                    del self._remembered[next(iter(self._remembered))]
-                self._remembered[key] = route
-        return None
+        match, child_scope = route.matches(scope)
+        if match is not Match.FULL:
+            return None
+        scope.update(child_scope)
+        return route
+
+
+_UNSEEN: Any = object()
 
 
 def remember_hot_matches(app: FastAPI) -> None:

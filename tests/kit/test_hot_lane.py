@@ -9,16 +9,15 @@ from typing import Any
 
 import httpx
 from fastapi import APIRouter, FastAPI
-from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from playerplatform.kit.errors import Forbidden, install_error_handlers
 from playerplatform.kit.gateway import install_gateway
 from playerplatform.kit.hotpath import (
     HotLane,
+    HotPathRoute,
     HotRequest,
     JsonAnswer,
-    hot_app,
     hot_path,
     remember_hot_matches,
 )
@@ -27,16 +26,6 @@ from tests.conftest import asgi_client
 from tests.support.players import auth, device_login
 
 GAME_ORIGIN = "https://game.example"
-
-
-class HotRoute(APIRoute):
-    """What `TransactionalRoute` does for hot paths, without a unit of work."""
-
-    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
-        super().__init__(path, endpoint, **kwargs)
-        hot = getattr(endpoint, "hot_path", None)
-        if hot is not None:
-            self.app = hot_app(hot, self.app)
 
 
 async def serve_greeting(request: HotRequest) -> JsonAnswer | None:
@@ -67,7 +56,7 @@ def lane_app() -> tuple[FastAPI, list[str]]:
 
     app.add_middleware(Witness)  # added first: inside the gateway
     install_gateway(app, Settings())
-    router = APIRouter(route_class=HotRoute)
+    router = APIRouter(route_class=HotPathRoute)
 
     @router.get("/greeting")
     @hot_path(serve_greeting)

@@ -184,10 +184,9 @@ class Gateway:
             elif chunked or scope["method"] not in _BODYLESS_METHODS:
                 receive = self._counting(scope, receive)
             # A cross-origin request goes through the CORS middleware: not the hot lane.
-            hot = None
-            if self.lane is not None and not (origin and self.cors):
-                hot = self.lane.route_app(scope)
-            if hot is None:
+            lane = self.lane if not (origin and self.cors) else None
+            hot = lane.route_app(scope) if lane is not None else None
+            if lane is None or hot is None:
                 await self.app(scope, receive, send_with_id)
             else:
                 try:
@@ -195,8 +194,7 @@ class Gateway:
                 except Exception as error:
                     if status:
                         raise
-                    assert self.lane is not None
-                    await self.lane.render(error, scope, receive, send_with_id)
+                    await lane.render(error, scope, receive, send_with_id)
         except BodyTooLarge:
             if status:
                 raise  # the response has begun: all we can do is drop the connection

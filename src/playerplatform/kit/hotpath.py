@@ -157,6 +157,17 @@ def hot_app(handler: HotHandler, endpoint_app: ASGIApp) -> ASGIApp:
     return app
 
 
+class HotPathRoute(APIRoute):
+    """A route whose endpoint opted in with `@hot_path`: its app is the handler, falling back
+    to the endpoint (`hot_app`)."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        super().__init__(path, endpoint, **kwargs)
+        hot = getattr(endpoint, "hot_path", None)
+        if hot is not None:
+            self.app = hot_app(hot, self.app)
+
+
 def hoist_hot_routes(app: FastAPI) -> None:
     """Move the fixed-path hot routes to the front of the route list: the router tries routes
     in order, and these are the ones games call most. Safe because in front a fixed path can

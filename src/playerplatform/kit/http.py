@@ -13,24 +13,17 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from fastapi import Request
-from fastapi.routing import APIRoute
 from starlette.responses import Response
 
 from playerplatform.kit.db import Database, UnitOfWork
 from playerplatform.kit.errors import AppError
-from playerplatform.kit.hotpath import hot_app
+from playerplatform.kit.hotpath import HotPathRoute
 
 T = TypeVar("T")
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-class TransactionalRoute(APIRoute):
-    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
-        super().__init__(path, endpoint, **kwargs)
-        hot = getattr(endpoint, "hot_path", None)
-        if hot is not None:
-            self.app = hot_app(hot, self.app)
-
+class TransactionalRoute(HotPathRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
         write = not (self.methods or set()) <= READ_METHODS

@@ -69,7 +69,7 @@ async def flush_season(
     while True:
         cursor, dirty = await hot.board_dirty(board, cursor, batch)
         fresh = [(e, v) for e, v in dirty if not e.removed and e.member_id not in versions]
-        ids = await repository.unmerged_user_ids(uow, [e.member_id for e, _v in fresh])
+        ids = await repository.user_ids(uow, [e.member_id for e, _v in fresh], merged=False)
         now = utcnow()
         rows = []
         for entry, version in fresh:

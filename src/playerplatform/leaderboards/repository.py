@@ -74,25 +74,18 @@ async def season_page(
 # Entries.
 
 
-async def user_ids(uow: UnitOfWork, canonical_ids: Sequence[str]) -> dict[str, uuid.UUID]:
+async def user_ids(
+    uow: UnitOfWork, canonical_ids: Sequence[str], *, merged: bool = True
+) -> dict[str, uuid.UUID]:
+    """Internal ids by canonical id. `merged=False` leaves out accounts merged into another
+    (their entries moved with them: a write-behind that read one before the merge must not
+    write it back)."""
     if not canonical_ids:
         return {}
-    rows = await uow.session.execute(
-        sa.select(User.canonical_id, User.id).where(User.canonical_id.in_(list(canonical_ids)))
-    )
-    return {cid: uid for cid, uid in rows}
-
-
-async def unmerged_user_ids(uow: UnitOfWork, canonical_ids: Sequence[str]) -> dict[str, uuid.UUID]:
-    """`user_ids`, leaving out accounts merged into another (their entries moved with them:
-    a write-behind that read one before the merge must not write it back)."""
-    if not canonical_ids:
-        return {}
-    rows = await uow.session.execute(
-        sa.select(User.canonical_id, User.id).where(
-            User.canonical_id.in_(list(canonical_ids)), User.status != "merged"
-        )
-    )
+    query = sa.select(User.canonical_id, User.id).where(User.canonical_id.in_(list(canonical_ids)))
+    if not merged:
+        query = query.where(User.status != "merged")
+    rows = await uow.session.execute(query)
     return {cid: uid for cid, uid in rows}
 
 

@@ -4,18 +4,18 @@ SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: help venv run test services lint fmt bench clean
+.PHONY: help venv run test services lint fmt bench bench-deep clean
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
-venv: ## create .venv and install requirements.lock + the project (only when they changed)
+venv: ## create .venv and install requirements-dev.lock + the project (only when they changed)
 	@scripts/venv.sh
 
-run: venv ## serve the embedded shape on http://127.0.0.1:8080 with a bootstrap admin
+run: venv ## serve the embedded shape on http://127.0.0.1:8080 (RUN_HOST, RUN_PORT)
 	@scripts/run.sh
 
-services: ## start PostgreSQL, Redis and RabbitMQ when they are not answering
+services: ## start PostgreSQL, Redis, RabbitMQ and clamd (the test suite's) when not answering
 	@scripts/services.sh
 
 test: venv services ## lint, then the test suite in the production and the embedded shape
@@ -30,13 +30,14 @@ fmt: venv ## format the code and apply safe lint fixes
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: venv services ## run every benchmark scenario in bench/ and record it in BENCHMARKS.md
-	@failed=""; for script in bench/*.py; do \
-		case "$$script" in bench/wrk.py|bench/_*) continue;; esac; \
+bench: venv services ## the census of every route (bench/census.py): rewrites BENCHMARKS.md
+	$(BIN)/python bench/census.py
+
+bench-deep: venv services ## the deep dives, one per domain (bench/<domain>.py): bench/DEEP_DIVES.md
+	@failed=""; for script in bench/identity.py bench/commerce.py bench/leaderboards.py bench/ugc.py bench/jobs.py; do \
 		echo "==> $$script"; $(BIN)/python "$$script" || failed="$$failed $$script"; \
 	done; \
-	if [ -n "$$failed" ]; then echo "make bench: FAILED:$$failed"; exit 1; fi
+	if [ -n "$$failed" ]; then echo "make bench-deep: FAILED:$$failed"; exit 1; fi
 
-clean: ## remove var/ and caches (keeps .venv)
-	rm -rf var .mypy_cache .ruff_cache .pytest_cache .hypothesis build dist bench/results
-	find . -path ./$(VENV) -prune -o -type d -name __pycache__ -exec rm -rf {} +
+clean: ## delete var/ (ALL local data) and caches, keeps .venv; asks first unless FORCE=1
+	@FORCE=$(FORCE) scripts/clean.sh

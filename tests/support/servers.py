@@ -9,8 +9,6 @@ from typing import Any, Literal
 
 import uvicorn
 
-from playerplatform.kit.serving import HttpProtocol
-
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -19,7 +17,7 @@ def free_port() -> int:
 
 
 class ServerThread:
-    """Serves with the connection protocol `playerplatform serve` uses."""
+    """Serves with the HTTP implementation `playerplatform serve` uses."""
 
     def __init__(
         self, app: Any, port: int | None = None, *, loop: Literal["asyncio", "uvloop"] = "asyncio"
@@ -32,7 +30,7 @@ class ServerThread:
             log_level="warning",
             lifespan="on",
             loop=loop,
-            http=HttpProtocol,
+            http="httptools",
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)

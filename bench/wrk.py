@@ -20,7 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCHMARKS_MD = ROOT / "BENCHMARKS.md"
+BENCHMARKS_MD = ROOT / "BENCHMARKS.md"  # the census (`bench/census.py`), rewritten whole
+# The deep dives (one domain each, beyond the census: job throughput, upload latency, big
+# boards, ...): `bench/<domain>.py`, each replacing its own section.
+DEEP_DIVES_MD = ROOT / "bench" / "DEEP_DIVES.md"
 LUA_DIR = Path(__file__).resolve().parent / "lua"
 
 THREADS = 2
@@ -312,13 +315,13 @@ def record_section(
     baseline: WrkResult | None,
     setup: str = "",
     load_at_start: str | None = None,
-    path: Path = BENCHMARKS_MD,
+    path: Path = DEEP_DIVES_MD,
 ) -> None:
-    """Write (or replace) the named section of BENCHMARKS.md with a results table and the machine."""
+    """Write (or replace) the named section of the deep dives with a results table and the machine."""
     section = render_section(
         title, scenarios, baseline=baseline, setup=setup, load_at_start=load_at_start
     )
-    document = path.read_text() if path.exists() else "# Benchmarks\n"
+    document = path.read_text() if path.exists() else "# Benchmarks: deep dives\n"
     path.write_text(replace_section(document, title, section))
     print(f"bench: recorded '{title}' in {path.relative_to(ROOT)}", flush=True)
 

@@ -1,8 +1,8 @@
 """Tests of the shared plumbing. `open_hot_store` gives each test a hot store adapter of
 either kind under a key prefix of its own; Redis keys under it are removed afterwards.
 
-Set PP_TEST_REDIS_CLUSTER_URL (e.g. redis://127.0.0.1:17000/0) to hold a Redis Cluster to
-the same contract as well.
+Set PP_TEST_REDIS_CLUSTER_URL (e.g. redis://127.0.0.1:7000/0, the cluster scripts/services.sh
+starts) to hold a Redis Cluster to the same contract as well.
 """
 
 from __future__ import annotations

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 import sqlalchemy as sa
@@ -28,8 +28,17 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase
 
-from playerplatform.kit.batching import Batcher
+from playerplatform.kit.replicas import (
+    REPLICA_FAILED,
+    REPLICA_GONE,
+    Replica,
+    Replicas,
+    count_read_repeated,
+    reading_from,
+)
 from playerplatform.kit.settings import Settings
+
+T = TypeVar("T")
 
 _log = structlog.get_logger("playerplatform.db")
 
@@ -136,7 +145,8 @@ def _sqlite_engine(url: str, *, immediate: bool, pool_size: int) -> AsyncEngine:
 
 class Database:
     """Owns the engines. On SQLite, writes and reads use separate pools so only writers
-    serialise; on PostgreSQL one pool serves both."""
+    serialise; on PostgreSQL one pool serves both, and reads that tolerate lag may go to a
+    read replica (`replicas`, `kit.replicas`)."""
 
     def __init__(self, settings: Settings) -> None:
         self.url = settings.database_url
@@ -153,15 +163,27 @@ class Database:
                 pool_size=settings.database_pool_size,
                 max_overflow=settings.database_pool_size,
                 pool_pre_ping=False,
+                pool_timeout=settings.database_timeout_seconds,
+                connect_args={"timeout": settings.database_timeout_seconds},
                 **_JSON_CODEC,
             )
             # Reads run in autocommit: no BEGIN/COMMIT round trips around a GET's SELECTs.
             self.read_engine = self.write_engine.execution_options(isolation_level="AUTOCOMMIT")
         self._writers = async_sessionmaker(self.write_engine, expire_on_commit=False)
         self._driver_statements: dict[sa.Executable, DriverStatement] = {}
-        self._claims_statements: dict[tuple[Any, ...], _ClaimsStatement] = {}
-        self.claims = ClaimBatcher(self)  # PostgreSQL: claims written together
         self._readers = async_sessionmaker(self.read_engine, expire_on_commit=False)
+        self.replicas = Replicas(
+            [] if self.is_sqlite else settings.database_replica_urls,
+            primary=self.write_engine,
+            max_lag=settings.replica_max_lag_seconds,
+            check_seconds=settings.replica_check_seconds,
+            # A replica that does not answer soon is skipped: the primary serves meanwhile.
+            timeout=min(settings.database_timeout_seconds, 2.0),
+            pool_size=settings.database_pool_size,
+            engine_options=_JSON_CODEC,
+        )
+        # Run after every unit of work's commit (set by the composition root: cached views).
+        self.commit_hooks: list[CommitHook] = []
 
     @property
     def dialect(self) -> str:
@@ -170,18 +192,63 @@ class Database:
     def unit_of_work(self, *, write: bool = True, single_statement: bool = False) -> UnitOfWork:
         """A new unit of work. `single_statement`: every write in it is one atomic statement,
         so on PostgreSQL it runs in autocommit, without BEGIN/COMMIT round trips."""
-        if not write or (single_statement and not self.is_sqlite):
-            return UnitOfWork(self._readers(), dialect=self.dialect)
-        return UnitOfWork(self._writers(), dialect=self.dialect)
+        hooks = self.commit_hooks
+        # On PostgreSQL the readers' sessions are in autocommit: each statement commits itself.
+        autocommit = not self.is_sqlite
+        if not write:
+            return UnitOfWork(
+                self._readers, dialect=self.dialect, commit_hooks=hooks, autocommit=autocommit
+            )
+        if single_statement and not self.is_sqlite:
+            return UnitOfWork(
+                self._readers,
+                dialect=self.dialect,
+                commit_hooks=hooks,
+                transactional=self._writers,
+                autocommit=True,
+            )
+        return UnitOfWork(self._writers, dialect=self.dialect, commit_hooks=hooks)
 
-    def claims_statement(self, shape_of: Claim) -> _ClaimsStatement:
-        """The statement writing claims of `shape_of`'s shape (see `claim_many_on_driver`)."""
-        shape = shape_of.shape()
-        statement = self._claims_statements.get(shape)
-        if statement is None:
-            statement = _ClaimsStatement(shape_of, self.write_engine.dialect)
-            self._claims_statements[shape] = statement
-        return statement
+    def replica_unit_of_work(self, replica: Replica) -> UnitOfWork:
+        """A read-only unit of work on `replica` (autocommit: each statement sees the replica
+        as it has replayed so far). Run it through `read_from` to fall back on the primary."""
+        return UnitOfWork(replica.sessions, dialect=self.dialect)
+
+    async def read_from(
+        self,
+        replica: Replica | None,
+        run: Callable[[UnitOfWork], Awaitable[T]],
+    ) -> T:
+        """`run` a read on `replica`, or on the primary when it is None or fails under the
+        read (it is then skipped until a check finds it well): a replica going away costs a
+        read repeated, never an error the primary could have avoided. `run` gets the unit of
+        work and is responsible for closing it (as `kit.http.transact` does)."""
+        if replica is not None:
+            uow = self.replica_unit_of_work(replica)
+            reading = reading_from.set(replica)
+            try:
+                return await run(uow)
+            except REPLICA_FAILED as exc:
+                if not uow.touched:
+                    raise  # it failed before reading anything: not the replica's doing
+                if isinstance(exc, REPLICA_GONE) or getattr(exc, "connection_invalidated", False):
+                    self.replicas.mark_down(replica, exc)
+                count_read_repeated()
+                _log.info("replica_read_repeated_on_primary", error_type=type(exc).__name__)
+            finally:
+                reading_from.reset(reading)
+        return await run(self.unit_of_work(write=False))
+
+    async def read_lagging(self, work: Callable[[UnitOfWork], Awaitable[T]]) -> T:
+        """`work` in a read-only unit of work on any fit replica (lag up to
+        `replica_max_lag_seconds`, no read-your-writes), else on the primary: for reads that
+        tolerate lag and have no caller whose writes they must show (archives)."""
+
+        async def run(uow: UnitOfWork) -> T:
+            async with uow:
+                return await work(uow)
+
+        return await self.read_from(self.replicas.choose(), run)
 
     def driver_statement(self, statement: sa.Executable) -> DriverStatement:
         """`statement` compiled for the driver, once per statement object."""
@@ -207,6 +274,7 @@ class Database:
             await conn.execute(sa.text("SELECT 1"))
 
     async def dispose(self) -> None:
+        await self.replicas.close()
         await self.write_engine.dispose()
         if self.is_sqlite:  # on PostgreSQL the read engine shares the writer's pool
             await self.read_engine.dispose()
@@ -221,27 +289,81 @@ def _ensure_sqlite_dir(url: str) -> None:
 
 
 AfterCommit = Callable[[], Awaitable[None]]
+CommitHook = Callable[["UnitOfWork"], Awaitable[None]]  # runs after every unit's commit
 
 
 class UnitOfWork:
     """One transaction. Opened and committed at the edge; services only flush.
 
-    `after_commit` callbacks run once the transaction is durable (cache invalidation, waking
-    the job relay); they never run for a rolled-back unit.
+    The session is made on first use: a request served from caches never builds one, and its
+    commit and close cost nothing. `after_commit` callbacks run once the transaction is
+    durable (cache invalidation, waking the job relay); they never run for a rolled-back unit.
+    `info` is scratch space for the unit's own bookkeeping.
     """
 
-    def __init__(self, session: AsyncSession, *, dialect: str) -> None:
-        self.session = session
+    def __init__(
+        self,
+        sessions: Callable[[], AsyncSession],
+        *,
+        dialect: str,
+        commit_hooks: Sequence[CommitHook] = (),
+        transactional: Callable[[], AsyncSession] | None = None,
+        autocommit: bool = False,
+    ) -> None:
+        self._sessions = sessions
+        self._transactional = transactional
+        self._autocommit = autocommit  # `sessions` run each statement in autocommit
+        self._commit_hooks = commit_hooks
+        self._session: AsyncSession | None = None
         self.dialect = dialect
+        self.info: dict[str, Any] = {}
         self._after_commit: list[AfterCommit] = []
         self.closed = False
+        self.touched = False  # a session was made: the unit reached the database
+
+    @property
+    def session(self) -> AsyncSession:
+        session = self._session
+        if session is None:
+            if self.closed:
+                raise RuntimeError("the unit of work is closed")
+            session = self._session = self._sessions()
+            self.touched = True
+        return session
+
+    def require_transaction(self) -> None:
+        """Make this unit one transaction even where its route declared single-statement
+        writes (an Idempotency-Key's record must commit with the change it records). Call it
+        before the first statement."""
+        if self._transactional is None:
+            return
+        if self._session is not None:
+            raise RuntimeError("a transaction was required after the unit began")
+        self._sessions, self._transactional = self._transactional, None
+        self._autocommit = False
 
     def after_commit(self, callback: AfterCommit) -> None:
         self._after_commit.append(callback)
 
+    async def release(self) -> None:
+        """Give back the connection of a unit that has only read so far (its transaction is
+        rolled back), before work that takes a connection of its own; the next statement
+        begins anew."""
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
     async def commit(self) -> None:
-        await self.session.commit()
+        session = self._session
+        # In autocommit every statement has committed already: only objects added or changed
+        # and not yet flushed are left to write (the session's commit machinery costs as much
+        # as a statement).
+        if session is not None and (
+            not self._autocommit or session.new or session.dirty or session.deleted
+        ):
+            await session.commit()
         callbacks, self._after_commit = self._after_commit, []
+        callbacks += [functools.partial(hook, self) for hook in self._commit_hooks]
         for callback in callbacks:
             try:
                 await callback()
@@ -253,12 +375,14 @@ class UnitOfWork:
 
     async def rollback(self) -> None:
         self._after_commit.clear()
-        await self.session.rollback()
+        if self._session is not None:
+            await self._session.rollback()
 
     async def close(self) -> None:
         if not self.closed:
             self.closed = True
-            await self.session.close()
+            if self._session is not None:
+                await self._session.close()
 
     async def __aenter__(self) -> UnitOfWork:
         return self
@@ -271,6 +395,19 @@ class UnitOfWork:
                 await self.rollback()
         finally:
             await self.close()
+
+
+def column_values(row: Any, *, exclude: Sequence[str] = ()) -> dict[str, Any]:
+    """A mapped row's columns as a dict, for exports: internal ids (UUIDs) are left out, as
+    they never leave the server, and so are the `exclude`d columns."""
+    values = {}
+    for attribute in sa.inspect(row).mapper.column_attrs:
+        name = attribute.columns[0].name
+        value = getattr(row, attribute.key)
+        if name in exclude or isinstance(value, uuid.UUID):
+            continue
+        values[name] = value
+    return values
 
 
 def insert_ignoring_conflicts(uow: UnitOfWork, table: Any) -> Any:
@@ -384,160 +521,6 @@ async def insert_together(
     return True
 
 
-@dataclass(frozen=True, slots=True)
-class Claim:
-    """Rows to write together, for `ClaimBatcher`: `rows`, then `claim` unless its unique key
-    is taken, then `after_claim` only when the claim went in (as `insert_together`), and
-    none of them when a row of `unless` (a table and column values) exists already."""
-
-    rows: list[Row]
-    claim: Row
-    after_claim: list[Row]
-    unless: Row
-
-    def shape(self) -> tuple[Any, ...]:
-        return tuple(
-            (table.name, tuple(values))
-            for table, values in (*self.rows, self.claim, *self.after_claim, self.unless)
-        )
-
-
-class _ClaimsStatement:
-    """One statement for any number of claims of one shape (built once per shape): each
-    table's rows arrive as one array per column and are unnested with their claim's number,
-    so each claim's rows follow its own guard and its own claim. Returns the numbers (from 1)
-    of the claims that went in and of those whose `unless` row exists. The text does not
-    depend on how many claims there are, so it is prepared once per connection."""
-
-    def __init__(self, shape_of: Claim, dialect: Dialect) -> None:
-        self._columns: list[tuple[int, str, Any]] = []  # (group, column, bind processing)
-        self._dialect = dialect
-        groups = [
-            *shape_of.rows,
-            shape_of.claim,
-            *shape_of.after_claim,
-            shape_of.unless,
-        ]
-        arrays: list[str] = []
-
-        def unnested(group: int, table: sa.Table, columns: tuple[str, ...]) -> str:
-            parts = []
-            for c in columns:
-                column_type = table.c[c].type
-                self._columns.append(
-                    (group, c, column_type.dialect_impl(dialect).bind_processor(dialect))
-                )
-                arrays.append(c)
-                sql_type = column_type.compile(dialect=dialect)
-                parts.append(f"${len(arrays)}::{sql_type}[]")
-            names = ", ".join([*columns, "claim_no"])
-            return f"unnest({', '.join(parts)}) WITH ORDINALITY AS v({names})"
-
-        def picked(columns: tuple[str, ...]) -> str:
-            return ", ".join(f"v.{c}" for c in columns)
-
-        unless_group = len(groups) - 1
-        table, match = shape_of.unless
-        conditions = " AND ".join(f"t.{c} = v.{c}" for c in match)
-        # One index probe per claim (a lateral lookup with a limit): with EXISTS, the planner
-        # may hash the whole table instead, a scan that grows with every account.
-        ctes = [
-            f"known AS (SELECT v.claim_no FROM {unnested(unless_group, table, tuple(match))}"  # noqa: S608
-            f" CROSS JOIN LATERAL (SELECT 1 FROM {table.name} AS t WHERE {conditions} LIMIT 1)"
-            " AS hit)"
-        ]
-        fresh = "v.claim_no NOT IN (SELECT claim_no FROM known)"
-        for i, (t, r) in enumerate(shape_of.rows):
-            columns = tuple(r)
-            ctes.append(
-                f"w{i} AS (INSERT INTO {t.name} ({', '.join(columns)})"  # noqa: S608
-                f" SELECT {picked(columns)} FROM {unnested(i, t, columns)} WHERE {fresh})"
-            )
-        claim_group = len(shape_of.rows)
-        claim_table, claim_row = shape_of.claim
-        keys = tuple(c.name for c in claim_table.primary_key.columns)
-        columns = tuple(claim_row)
-        ctes.append(
-            f"claim AS (INSERT INTO {claim_table.name} ({', '.join(columns)})"  # noqa: S608
-            f" SELECT {picked(columns)} FROM {unnested(claim_group, claim_table, columns)}"
-            f" WHERE {fresh} ON CONFLICT DO NOTHING RETURNING {', '.join(keys)})"
-        )
-        # Which claims went in: their keys came back.
-        joined = " AND ".join(f"claim.{k} = v.{k}" for k in keys)
-        ctes.append(
-            f"claimed AS (SELECT v.claim_no FROM {unnested(claim_group, claim_table, keys)}"  # noqa: S608
-            f" JOIN claim ON {joined})"
-        )
-        for i, (t, r) in enumerate(shape_of.after_claim):
-            columns = tuple(r)
-            ctes.append(
-                f"a{i} AS (INSERT INTO {t.name} ({', '.join(columns)})"  # noqa: S608
-                f" SELECT {picked(columns)} FROM {unnested(claim_group + 1 + i, t, columns)}"
-                " WHERE v.claim_no IN (SELECT claim_no FROM claimed))"
-            )
-        self.sql = (
-            f"WITH {', '.join(ctes)}"  # noqa: S608
-            " SELECT true AS claimed, claim_no FROM claimed"
-            " UNION ALL SELECT false AS claimed, claim_no FROM known"
-        )
-
-    def args(self, claims: Sequence[Claim]) -> list[list[Any]]:
-        """One array per parameter: a column's values across the claims, bind-processed."""
-        groups = [[*c.rows, c.claim, *c.after_claim, c.unless] for c in claims]
-        return [
-            [
-                group[index][1][column] if process is None else process(group[index][1][column])
-                for group in groups
-            ]
-            for index, column, process in self._columns
-        ]
-
-
-async def claim_many_on_driver(
-    db: Database, conn: Any, claims: Sequence[Claim]
-) -> list[tuple[bool, bool]]:
-    """Write `claims` (all of one shape) in one statement on a driver connection
-    (`Database.driver_connection`, PostgreSQL), committed on its own. For each claim, in
-    order: (its claim went in, an `unless` row existed). When neither, the claim was taken
-    by a claim written at the same time: its `rows` stay written, for the caller to remove."""
-    statement = db.claims_statement(claims[0])
-    records = await conn.fetch(statement.sql, *statement.args(claims))
-    claimed = {r["claim_no"] for r in records if r["claimed"]}
-    known = {r["claim_no"] for r in records if not r["claimed"]}
-    return [(n in claimed, n in known) for n in range(1, len(claims) + 1)]
-
-
-class ClaimBatcher:
-    """Claims made at the same time in one process go to PostgreSQL in one statement
-    (`claim_many_on_driver`), through a `Batcher`: a lone claim goes at once, the ones that
-    arrive while a batch is written go in the next, and a batch that fails is written again
-    claim by claim, so one claim's error is its own."""
-
-    MAX_BATCH = 64
-
-    def __init__(self, db: Database) -> None:
-        self.db = db
-        self._batcher: Batcher[Claim, tuple[bool, bool]] = Batcher(
-            self._write, max_batch=self.MAX_BATCH
-        )
-
-    async def claim(self, item: Claim) -> tuple[bool, bool]:
-        """(the claim went in, an `unless` row existed), as `claim_many_on_driver` says."""
-        return await self._batcher.submit(item)
-
-    async def _write(self, claims: list[Claim]) -> list[tuple[bool, bool]]:
-        by_shape: dict[tuple[Any, ...], list[int]] = {}
-        for position, item in enumerate(claims):
-            by_shape.setdefault(item.shape(), []).append(position)
-        results: list[tuple[bool, bool]] = [(False, False)] * len(claims)
-        async with self.db.driver_connection() as conn:
-            for positions in by_shape.values():
-                written = await claim_many_on_driver(self.db, conn, [claims[p] for p in positions])
-                for position, result in zip(positions, written, strict=True):
-                    results[position] = result
-        return results
-
-
 class DriverStatement:
     """A statement compiled once for the PostgreSQL driver: its SQL with positional
     parameters, and for each parameter the bind processing SQLAlchemy would apply (JSON
@@ -559,13 +542,3 @@ class DriverStatement:
             values[name] if process is None else process(values[name])
             for name, process in self._params
         ]
-
-
-def table_row(obj: Base) -> dict[str, Any]:
-    """The column values of a mapped object that was built in Python (not loaded)."""
-    table = obj.__table__
-    return {
-        c.key: getattr(obj, c.key)
-        for c in table.columns
-        if getattr(obj, c.key) is not None or c.nullable
-    }

@@ -3,16 +3,20 @@
 In a single pass over the request headers it settles the request id (a caller's well-formed
 `X-Request-ID`, else a fresh one), the client address (the peer, or the first untrusted hop of
 `X-Forwarded-For` when the peer is a trusted proxy) and the body size (413 before reading an
-oversize `Content-Length`; chunked bodies are counted as they stream). Around the app it echoes
-the request id, records the HTTP metrics by route template and writes one access-log line.
-A request for a hot route goes from here straight to its route (`HotLane`), unless it is
-cross-origin and CORS is on.
+oversize `Content-Length`; chunked bodies are counted as they stream). A body must arrive
+within the body timeout (408, connection closed), and a client IP may have only so many API
+requests in flight in this process (429 at once beyond). Around the app it echoes
+the request id, adds the headers the request's handling asked for (`RESPONSE_HEADERS`: the
+rate-limit headers), records the HTTP metrics by route template and writes one access-log line.
+A request for a route the fast dispatch compiled goes from here straight to it (`Dispatch`),
+unless it is cross-origin and CORS is on (the CORS middleware sits inside the gateway).
 
 Kept as plain ASGI (no BaseHTTPMiddleware, no Request objects): it runs on every request.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
 from collections.abc import Callable, Sequence
@@ -27,14 +31,10 @@ from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from playerplatform.kit.dispatch import Dispatch
 from playerplatform.kit.errors import problem_response
-from playerplatform.kit.hotpath import HotLane
 from playerplatform.kit.metrics import HTTP_DURATION, HTTP_REQUESTS
 from playerplatform.kit.settings import Settings
-
-# Path prefixes whose bodies the JSON limit does not apply to (signed upload URLs enforce
-# their own per-type limits). Modules append here at import; `install_gateway` reads it.
-BODY_LIMIT_EXEMPT_PREFIXES: list[str] = []
 
 CORS_ALLOW_HEADERS = (
     "Authorization",
@@ -55,6 +55,8 @@ CORS_EXPOSE_HEADERS = (
 CORS_ALLOW_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 UNMATCHED_ROUTE = "unmatched"
+# Request-state key: headers (name -> value) to add to the response, whoever sends it.
+RESPONSE_HEADERS = "response_headers"
 _KNOWN_METHODS = frozenset(CORS_ALLOW_METHODS)
 _BODYLESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
 _REQUEST_ID = re.compile(rb"[A-Za-z0-9._-]{1,64}")
@@ -64,6 +66,18 @@ _PATH_LIMIT = 512
 
 Network = IPv4Network | IPv6Network
 access_log = structlog.get_logger("playerplatform.access")
+
+
+class BodyReadTimeout(HTTPException):
+    """Raised from `receive` when the body does not arrive in time (a slow or stalled
+    client): 408 `request_timeout`, and the connection is closed."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(
+            408,
+            f"The request body did not arrive within {seconds:g} seconds.",
+            headers={"Connection": "close"},
+        )
 
 
 class BodyTooLarge(HTTPException):
@@ -108,9 +122,15 @@ class Gateway:
         settings: Settings,
         routes_of: FastAPI | None = None,
         body_limit_exempt: Sequence[str] = (),
+        capped_prefixes: Sequence[str] = (),
     ) -> None:
         self.app = app
         self.max_body = settings.max_body_bytes
+        self.body_timeout = settings.body_read_timeout_seconds
+        # Requests in flight per client IP, on the paths the cap covers (the public API).
+        self.max_per_ip = settings.max_requests_per_ip
+        self.capped = tuple(capped_prefixes) if self.max_per_ip else ()
+        self.in_flight: dict[str, int] = {}
         self.exempt = tuple(body_limit_exempt)
         self.access_log = settings.access_log
         self.trusts_proxies = bool(settings.trusted_networks)
@@ -118,7 +138,8 @@ class Gateway:
         self.log = access_log.bind()  # concrete logger, bound once
         self.routes_of = routes_of
         # Built with the middleware stack, at the first request: every route is in place.
-        self.lane = HotLane(routes_of) if routes_of is not None else None
+        fast = settings.fast_dispatch and routes_of is not None
+        self.dispatch = Dispatch(routes_of) if fast else None
         self.cors = bool(settings.cors_origins)
         self.endpoint_paths: dict[Any, str] = {}
         self.series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
@@ -170,9 +191,20 @@ class Gateway:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 # A new list: the response object may reuse its header list.
-                message["headers"] = [*message.get("headers", ()), id_header]
+                headers = [*message.get("headers", ()), id_header]
+                extra = state.get(RESPONSE_HEADERS)
+                if extra:
+                    headers += [
+                        (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in extra.items()
+                    ]
+                message["headers"] = headers
             await send(message)
 
+        capped = bool(self.capped) and scope["path"].startswith(self.capped)
+        if capped and not self._admit(client_ip):
+            await self._too_many(scope, receive, send_with_id)
+            self._record(scope, state, status, started, client_ip, agent, request_id)
+            return
         tokens = structlog.contextvars.bind_contextvars(request_id=request_id)
         failed = False
         try:
@@ -183,22 +215,23 @@ class Gateway:
                     return
             elif chunked or scope["method"] not in _BODYLESS_METHODS:
                 receive = self._counting(scope, receive)
-            # A cross-origin request goes through the CORS middleware: not the hot lane.
-            lane = self.lane if not (origin and self.cors) else None
-            hot = lane.route_app(scope) if lane is not None else None
-            if lane is None or hot is None:
+            if length not in (None, b"0") or chunked:
+                receive = self._timed(scope, receive)
+            # A cross-origin request goes through the CORS middleware: not straight to a route.
+            dispatch = self.dispatch if not (origin and self.cors) else None
+            route = dispatch.find(scope) if dispatch is not None else None
+            if route is None:
                 await self.app(scope, receive, send_with_id)
             else:
-                try:
-                    await hot(scope, receive, send_with_id)
-                except Exception as error:
-                    if status:
-                        raise
-                    await lane.render(error, scope, receive, send_with_id)
+                await route(scope, receive, send_with_id)
         except BodyTooLarge:
             if status:
                 raise  # the response has begun: all we can do is drop the connection
             await self._too_large(scope, receive, send_with_id)
+        except BodyReadTimeout as timeout:
+            if status:
+                raise
+            await self._timed_out(scope, receive, send_with_id, timeout)
         except Exception:
             failed = True
             if not status:
@@ -211,6 +244,8 @@ class Gateway:
             # On failure the outer error handler still logs: leave the request id bound.
             if not failed:
                 structlog.contextvars.reset_contextvars(**tokens)
+            if capped:
+                self._release(client_ip)
             self._record(scope, state, status or 500, started, client_ip, agent, request_id)
 
     def _forwarded_client(self, peer: str, forwarded: bytes) -> str:
@@ -241,6 +276,70 @@ class Gateway:
             return message
 
         return counted
+
+    def _admit(self, client_ip: str) -> bool:
+        """Count one more request in flight from `client_ip`; False (nothing counted) when it
+        has as many as the cap already."""
+        held = self.in_flight.get(client_ip, 0)
+        if held >= self.max_per_ip:
+            return False
+        self.in_flight[client_ip] = held + 1
+        return True
+
+    def _release(self, client_ip: str) -> None:
+        held = self.in_flight.pop(client_ip, 1) - 1
+        if held > 0:
+            self.in_flight[client_ip] = held
+
+    async def _too_many(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = problem_response(
+            429,
+            "rate_limited",
+            "Too many requests",
+            "Too many requests in flight from this address; retry later.",
+            headers={"Retry-After": "1", "Connection": "close"},
+            instance=scope["path"],
+        )
+        await response(scope, receive, send)
+
+    def _timed(self, scope: Scope, receive: Receive) -> Receive:
+        """`receive` with a deadline: the whole body within the body timeout, or on the
+        signed-upload paths (large files) each chunk within it of the last."""
+        seconds = self.body_timeout
+        whole = not scope["path"].startswith(self.exempt) if self.exempt else True
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        done = False
+
+        async def timed() -> Message:
+            nonlocal done
+            if done:  # the body is in: what follows is the disconnect, which may wait
+                return await receive()
+            left = deadline - loop.time() if whole else seconds
+            try:
+                # A timeout scope, not `wait_for`: no task per read on the hot path.
+                async with asyncio.timeout(max(left, 0.0)):
+                    message = await receive()
+            except TimeoutError:
+                raise BodyReadTimeout(seconds) from None
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                done = True
+            return message
+
+        return timed
+
+    async def _timed_out(
+        self, scope: Scope, receive: Receive, send: Send, error: BodyReadTimeout
+    ) -> None:
+        response = problem_response(
+            408,
+            "request_timeout",
+            "Request timeout",
+            str(error.detail),
+            headers=error.headers,
+            instance=scope["path"],
+        )
+        await response(scope, receive, send)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = problem_response(
@@ -319,11 +418,17 @@ class Gateway:
 
 
 def install_gateway(
-    app: FastAPI, settings: Settings, *, body_limit_exempt: Sequence[str] = ()
+    app: FastAPI,
+    settings: Settings,
+    *,
+    body_limit_exempt: Sequence[str] = (),
+    capped_prefixes: Sequence[str] = (),
 ) -> None:
     """Add the gateway (outermost) and, when origins are configured, CORS inside it, so
     preflight answers also carry a request id and are counted. Paths starting with one of
-    `body_limit_exempt` (or of `BODY_LIMIT_EXEMPT_PREFIXES`) skip the JSON body limit."""
+    `body_limit_exempt` skip the JSON body limit (signed upload URLs enforce their own
+    per-type limits). Paths starting with one of `capped_prefixes` (the public API) count
+    against the cap on requests in flight per client IP."""
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -337,5 +442,6 @@ def install_gateway(
         Gateway,
         settings=settings,
         routes_of=app,
-        body_limit_exempt=(*BODY_LIMIT_EXEMPT_PREFIXES, *body_limit_exempt),
+        body_limit_exempt=tuple(body_limit_exempt),
+        capped_prefixes=tuple(capped_prefixes),
     )

@@ -16,31 +16,86 @@ from fastapi import Request
 from starlette.responses import Response
 
 from playerplatform.kit.db import Database, UnitOfWork
+from playerplatform.kit.edge_route import EdgeRoute
 from playerplatform.kit.errors import AppError
-from playerplatform.kit.hotpath import HotPathRoute
+from playerplatform.kit.replicas import ReadYourWrites
 
 T = TypeVar("T")
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-class TransactionalRoute(HotPathRoute):
+class TransactionalRoute(EdgeRoute):
+    """A route whose endpoint runs in one unit of work (see the module docstring), served by
+    FastAPI (`get_route_handler`) or by the fast dispatch (`run_endpoint`) alike."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        super().__init__(path, endpoint, **kwargs)
+        self.writes = not (self.methods or set()) <= READ_METHODS
+        self.single_statement = getattr(self.endpoint, "single_statement_writes", False)
+        self.replica_reads = getattr(self.endpoint, "replica_reads", False)
+        if self.replica_reads and self.writes:
+            raise TypeError(f"{path}: only a read-only route may read from a replica")
+
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
-        write = not (self.methods or set()) <= READ_METHODS
-        single_statement = getattr(self.endpoint, "single_statement_writes", False)
 
         async def run_in_unit_of_work(request: Request) -> Response:
-            uow = request.app.state.runtime.db.unit_of_work(
-                write=write, single_statement=single_statement
-            )
-            request.state.uow = uow
-
-            async def endpoint(_: UnitOfWork) -> Response:
-                return await handler(request)
-
-            return await transact(uow, endpoint, keep=lambda response: response.status_code < 400)
+            return await self.run_endpoint(request, lambda: handler(request), _status_code)
 
         return run_in_unit_of_work
+
+    async def run_endpoint(
+        self, request: Request, work: Callable[[], Awaitable[T]], status_of: Callable[[T], int]
+    ) -> T:
+        """Run `work` (the endpoint, its dependencies and its answer) in a new unit of work,
+        committed before the answer is sent when its status is below 400. A `replica_reads`
+        route's unit reads from a replica when one fits the caller (`kit.replicas`)."""
+        runtime = request.app.state.runtime
+        reads: ReadYourWrites = runtime.reads
+        keep: Callable[[T], bool] = lambda answer: status_of(answer) < 400  # noqa: E731
+
+        async def endpoint(_: UnitOfWork) -> T:
+            return await work()
+
+        async def run(uow: UnitOfWork) -> T:
+            request.state.uow = uow
+            return await transact(uow, endpoint, keep=keep)
+
+        if self.replica_reads and reads.active:
+            replica = await reads.replica_for(request.headers.get("authorization"))
+            return await runtime.db.read_from(replica, run)
+        uow = runtime.db.unit_of_work(write=self.writes, single_statement=self.single_statement)
+        answer = await run(uow)
+        if self.writes and reads.active and keep(answer):
+            writer = _writer(request, uow)
+            if writer is not None:
+                await reads.remember_write(writer)
+        return answer
+
+
+_WRITER = "http.writer"
+
+
+def written_for(uow: UnitOfWork, subject: str) -> None:
+    """Name the player whose own reads must see what `uow` writes, where the request has no
+    caller yet (a sign-in): their replica reads wait for it (`kit.replicas`)."""
+    uow.info[_WRITER] = subject
+
+
+def _writer(request: Request, uow: UnitOfWork) -> str | None:
+    """The player a committed write was made for: named by the endpoint, or the caller when
+    the unit reached the database."""
+    named: str | None = uow.info.get(_WRITER)
+    if named is not None:
+        return named
+    principal = request.scope.get("state", {}).get("principal")
+    if uow.touched and principal is not None and principal.kind == "user":
+        return str(principal.subject)
+    return None
+
+
+def _status_code(response: Response) -> int:
+    return response.status_code
 
 
 async def in_unit_of_work(
@@ -81,10 +136,21 @@ async def transact(
 
 
 def single_statement_writes(endpoint: Callable[..., Any]) -> Callable[..., Any]:
-    """Mark an endpoint whose writes are each one atomic statement (the sign-in hot path):
-    on PostgreSQL its unit of work runs in autocommit, saving the BEGIN and COMMIT round trips.
-    Only for endpoints where a crash between two statements leaves nothing inconsistent."""
+    """Mark an endpoint whose writes are each one atomic statement (sign-ins, a spend): on
+    PostgreSQL its unit of work runs in autocommit, saving the BEGIN and COMMIT round trips,
+    unless something requires a transaction first (`UnitOfWork.require_transaction`: an
+    Idempotency-Key's record). Only for endpoints where a crash between two statements leaves
+    nothing inconsistent."""
     endpoint.single_statement_writes = True  # type: ignore[attr-defined]
+    return endpoint
+
+
+def replica_reads(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark a read-only endpoint whose answer may lag the primary by up to
+    `PP_REPLICA_MAX_LAG_SECONDS` (public profiles, catalog, browse, searches): its unit of
+    work reads from a PostgreSQL read replica when one is configured, up and fit, and from
+    the primary otherwise. The caller's own writes are always seen (`kit.replicas`)."""
+    endpoint.replica_reads = True  # type: ignore[attr-defined]
     return endpoint
 
 
@@ -112,3 +178,8 @@ def client_info(request: Request) -> ClientInfo:
         user_agent=user_agent[:256] if user_agent else None,
         request_id=state.get("request_id"),
     )
+
+
+def json_answer(body: bytes, status_code: int = 200) -> Response:
+    """An answer whose JSON is already encoded (a cached view)."""
+    return Response(body, status_code=status_code, media_type="application/json")

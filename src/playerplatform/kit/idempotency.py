@@ -4,10 +4,12 @@
     return await idempotent(request, uow, scope=principal.actor_id, key=key,
                             body=payload.model_dump(mode="json"), run=lambda: do_it(...))
 
-Rules (API.md, Conventions): keys are scoped to the caller; a repeat with the same key and
+Rules: keys are scoped to the caller; a repeat with the same key and
 body returns the first status and body with `Idempotent-Replayed: true`; the same key with
 another body is 409 `idempotency_conflict`; a repeat while the first is still running waits
-for it, then replays, or after `wait` seconds answers 409 `idempotency_in_progress`.
+for it, then replays, or after `wait` seconds answers 409 `idempotency_in_progress` (when the
+database shows the first still running; a hot-store lock left behind by a request that could
+not release it, the hot store being down as it ended, holds a repeat `wait` seconds at most).
 
 How exactly-once holds:
 - The record is a row in the database, written in the *same* transaction as the effects it
@@ -16,9 +18,11 @@ How exactly-once holds:
 - The row is claimed before the work runs (INSERT ... ON CONFLICT DO NOTHING): on PostgreSQL
   a concurrent claim of the same key waits for the first transaction and then sees its row;
   on SQLite writers are serialised (BEGIN IMMEDIATE) so the second sees the committed row.
-- A hot-store lock in front keeps concurrent repeats from each holding a database
-  connection while they wait, and a hot-store copy of finished answers serves replays
-  without the database. Both are accelerators: losing them loses no guarantee.
+- A hot-store key in front keeps concurrent repeats from each holding a database
+  connection while they wait: a lock while the first request runs, replaced by a copy of its
+  answer once it committed, which serves replays without the database. It is an
+  accelerator: losing it loses no guarantee, and a lock still held after `wait` (its
+  holder gone while the hot store was unreachable) sends the repeat to the database claim.
 
 Failed requests are not recorded (their writes roll back), so a retry of a failed request
 runs again, except errors raised with `commit=True` (state that must stick, e.g. a provider
@@ -43,7 +47,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from starlette.requests import Request
 from starlette.responses import Response
 
-from playerplatform.kit.db import Base, JSONType, UnitOfWork, insert_ignoring_conflicts, utcnow
+from playerplatform.kit.db import Base, JSONType, UnitOfWork, utcnow
 from playerplatform.kit.errors import PROBLEM_CONTENT_TYPE, AppError, Conflict, ValidationFailed
 from playerplatform.kit.hotstore import HotStore
 
@@ -55,6 +59,7 @@ DEFAULT_WAIT_SECONDS = 5.0
 LOCK_SECONDS = 30.0  # a holder that died (commit failed, process killed) blocks the key this long
 POLL_SECONDS = 0.02
 DONE = "done"
+RUNNING = "running:"  # a cached answer is JSON, so never starts with this
 
 
 class IdempotencyRecord(Base):
@@ -84,6 +89,8 @@ async def idempotency_key(
     key: str | None = Header(
         None,
         alias=KEY_HEADER,
+        max_length=MAX_KEY_CHARS,
+        pattern=r"^[\x20-\x7e]+$",
         description="1-128 printable characters; a repeat replays the first answer.",
     ),
 ) -> str | None:
@@ -164,31 +171,82 @@ async def idempotent(
     if key is None:
         status, out = await run()
         return Answer(status, out).response(replayed=False)
+    uow.require_transaction()
     hot: HotStore = request.app.state.runtime.hot
     fp = fingerprint(request.method, request.url.path, body)
     cache_key = _cache_key(scope, key)
-    cached = await hot.get(cache_key)
-    if cached is not None:
-        return _replay(fp, *_decode(cached))
-    token = secrets.token_hex(8)
-    lock_key = cache_key + ":lock"
+    # One key holds both the lock and the answer: `RUNNING` while the first request runs,
+    # the answer once it committed. A key seen for the first time (nearly every request) costs
+    # one round trip before and one after; a repeat finds the answer (or waits for it).
+    running = RUNNING + secrets.token_hex(8)
     deadline = time.monotonic() + wait
-    while not await hot.set_if_absent(lock_key, token, ttl=LOCK_SECONDS):
-        if time.monotonic() >= deadline:
-            raise IdempotencyInProgress("The first request with this key is still running.")
-        await asyncio.sleep(POLL_SECONDS)
+    while not await hot.set_if_absent(cache_key, running, ttl=LOCK_SECONDS):
         cached = await hot.get(cache_key)
-        if cached is not None:
+        if cached is not None and not cached.startswith(RUNNING):
             return _replay(fp, *_decode(cached))
+        if time.monotonic() >= deadline:
+            # The holder may be gone with its lock left behind (the hot store was unreachable
+            # when it ended): the database decides, as it always does (`_claim_and_run`).
+            break
+        if cached is not None:
+            await asyncio.sleep(POLL_SECONDS)
 
     async def unlock() -> None:
-        await hot.delete_if_equals(lock_key, token)
+        await hot.delete_if_equals(cache_key, running)
 
     try:
-        return await _claim_and_run(uow, hot, scope, key, fp, cache_key, run, ttl, unlock)
+        return await _claim_and_run(uow, hot, scope, key, fp, cache_key, run, ttl)
     except BaseException:
         await unlock()
         raise
+
+
+_CLAIM_COLUMNS = (
+    "scope",
+    "key",
+    "fingerprint",
+    "status",
+    "response_status",
+    "response_body",
+    "created_at",
+    "expires_at",
+)
+_claims: dict[str, sa.TextClause] = {}
+
+
+def _claim_statement(dialect: str) -> sa.TextClause:
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING key for a record, as text built once per
+    dialect: SQLAlchemy does not cache statements holding ON CONFLICT, and compiling the
+    claim on every keyed write cost more than running it."""
+    statement = _claims.get(dialect)
+    if statement is None:
+        table: sa.Table = IdempotencyRecord.__table__  # type: ignore[assignment]
+        binds = [sa.bindparam(c, type_=table.c[c].type) for c in _CLAIM_COLUMNS]
+        columns = ", ".join(_CLAIM_COLUMNS)
+        values = ", ".join(f":{c}" for c in _CLAIM_COLUMNS)
+        statement = sa.text(
+            f"INSERT INTO {table.name} ({columns}) VALUES ({values})"  # noqa: S608
+            " ON CONFLICT DO NOTHING RETURNING key"
+        ).bindparams(*binds)
+        _claims[dialect] = statement
+    return statement
+
+
+# Built once: building an UPDATE costs about as much CPU as running it.
+_RECORD_ANSWER = (
+    sa.update(IdempotencyRecord)
+    .where(
+        IdempotencyRecord.scope == sa.bindparam("b_scope"),
+        IdempotencyRecord.key == sa.bindparam("b_key"),
+    )
+    .values(
+        status=DONE,
+        response_status=sa.bindparam("b_status"),
+        response_body=sa.bindparam(
+            "b_body", type_=IdempotencyRecord.__table__.c.response_body.type
+        ),
+    )
+)
 
 
 async def _claim_and_run(
@@ -200,15 +258,11 @@ async def _claim_and_run(
     cache_key: str,
     run: Callable[[], Awaitable[tuple[int, Any]]],
     ttl: float,
-    unlock: Callable[[], Awaitable[None]],
 ) -> Response:
     now = utcnow()
-    claim = insert_ignoring_conflicts(uow, IdempotencyRecord.__table__).returning(
-        IdempotencyRecord.key
-    )
     claimed = (
         await uow.session.execute(
-            claim,
+            _claim_statement(uow.dialect),
             {
                 "scope": scope,
                 "key": key,
@@ -227,8 +281,7 @@ async def _claim_and_run(
             raise IdempotencyInProgress("The first request with this key is still running.")
         answer = Answer(record.response_status, dict(record.response_body or {}))
         answer = Answer(answer.status, answer.body, problem=answer.status >= 400)
-        await hot.set(cache_key, _encode(record.fingerprint, answer), ttl=ttl)
-        await unlock()
+        await hot.set(cache_key, _encode(record.fingerprint, answer), ttl=ttl)  # and unlocks
         return _replay(fp, record.fingerprint, answer)
     try:
         status, out = await run()
@@ -238,14 +291,12 @@ async def _claim_and_run(
             raise
         answer = Answer(exc.status, _problem_body(exc), problem=True)
     await uow.session.execute(
-        sa.update(IdempotencyRecord)
-        .where(IdempotencyRecord.scope == scope, IdempotencyRecord.key == key)
-        .values(status=DONE, response_status=answer.status, response_body=answer.body)
+        _RECORD_ANSWER,
+        {"b_scope": scope, "b_key": key, "b_status": answer.status, "b_body": answer.body},
     )
 
     async def remember() -> None:
-        await hot.set(cache_key, _encode(fp, answer), ttl=ttl)
-        await unlock()
+        await hot.set(cache_key, _encode(fp, answer), ttl=ttl)  # the answer replaces the lock
 
     uow.after_commit(remember)
     if answer.problem:

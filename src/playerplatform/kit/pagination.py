@@ -3,12 +3,15 @@
 A route takes `page: PageParams = Depends(page_params)` (`?limit=` 1-100, default 20, and
 `?cursor=`), fetches `page.limit + 1` rows after the decoded cursor in a stable order, and
 returns `Page[T]` built with `paginate`. The cursor is opaque to clients: base64url of compact
-JSON holding the last row's sort key, validated by a small pydantic model per route, so a
-garbled or tampered cursor is a 422 `validation_error`, never a 500.
+JSON holding the last row's sort key. It is not signed: it holds nothing a client could gain
+by forging, so it is decoded and fully validated instead, by a small `CursorKey` model per
+route whose fields are bounded types a database can compare (`CursorTime`, `CursorId`,
+`CursorText`, `CursorNumber`). A garbled, tampered or absurd cursor (`{"v": 1e308}`, a time
+without its zone, a NUL) is a 422 `validation_error` naming `cursor`, never a 500.
 
-    class SeenUpTo(BaseModel):
+    class SeenUpTo(CursorKey):
         t: CursorTime
-        i: str
+        i: CursorText
 
     after = decode_cursor(page.cursor, SeenUpTo)
     rows = await repository.list_things(uow, after=after, limit=page.limit + 1)
@@ -19,14 +22,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Generic, TypeVar
 
 from fastapi import Query
-from pydantic import AfterValidator, BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
+from playerplatform.kit.edge import SAFE_INTEGER, EdgeModel, Timestamp
 from playerplatform.kit.errors import ValidationFailed
 
 DEFAULT_LIMIT = 20
@@ -35,23 +38,21 @@ MAX_CURSOR_CHARS = 512
 
 T = TypeVar("T")
 R = TypeVar("R")
-K = TypeVar("K", bound=BaseModel)
+K = TypeVar("K", bound="CursorKey")
 
 
-def as_utc(value: dt.datetime) -> dt.datetime:
-    """An aware UTC datetime (naive ones are taken as UTC); ValueError when out of range."""
-    if value.tzinfo is None:
-        return value.replace(tzinfo=dt.UTC)
-    try:
-        return value.astimezone(dt.UTC)
-    except OverflowError:
-        raise ValueError("datetime out of range")
+class CursorKey(EdgeModel):
+    """Base of the models cursors carry: strict, closed, text-checked (see `EdgeModel`)."""
 
 
 # Sort-key field types for cursor models: values a database can compare, whatever a client
 # pastes into the cursor.
-CursorTime = Annotated[dt.datetime, AfterValidator(as_utc)]
+CursorTime = Timestamp  # an RFC 3339 string with its zone
 CursorId = Annotated[int, Field(ge=0, le=2**63 - 1)]
+CursorNumber = Annotated[float, Field(ge=-SAFE_INTEGER, le=SAFE_INTEGER, allow_inf_nan=False)]
+
+
+CursorText = Annotated[str, Field(min_length=1, max_length=64)]  # an id
 
 
 class Page(BaseModel, Generic[T]):
@@ -77,7 +78,7 @@ async def page_params(
     return PageParams(limit=limit, cursor=cursor or None)
 
 
-def encode_cursor(key: BaseModel) -> str:
+def encode_cursor(key: CursorKey) -> str:
     raw = key.model_dump_json(exclude_none=True).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
@@ -97,7 +98,7 @@ def decode_cursor(cursor: str | None, key: type[K]) -> K | None:
 def paginate(
     rows: Sequence[R],
     limit: int,
-    key_of: Callable[[R], BaseModel],
+    key_of: Callable[[R], CursorKey],
     to_item: Callable[[R], T],
 ) -> Page[T]:
     """Build a page from up to `limit + 1` rows: the extra row only says another page exists."""

@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from playerplatform.kit.hotstore import HotStore
+from playerplatform.kit.hotstore import WINDOW_SLOTS, HotStore
 from playerplatform.kit.hotstore.memory import sliding_window
 from tests.kit import ADAPTERS, open_hot_store
 
@@ -123,23 +123,21 @@ async def test_a_large_board_ranks_like_a_sort(hot: HotStore) -> None:
     window=st.sampled_from([0.25, 1.0, 60.0]),
     limit=st.integers(1, 20),
     cost=st.integers(1, 3),
-    counts=st.tuples(st.integers(0, 20), st.integers(0, 20)),
+    slots=st.lists(st.tuples(st.integers(0, 30), st.integers(1, 8)), max_size=8),
     position=st.floats(0, 0.999),
-    age=st.integers(0, 2),
 )
 def test_window_wait_is_exactly_when_the_hit_fits(
     window: float,
     limit: int,
     cost: int,
-    counts: tuple[int, int],
+    slots: list[tuple[int, int]],
     position: float,
-    age: int,
 ) -> None:
     """The in-process adapter's window math (the Redis script mirrors it): a refused hit's
     `reset_after` is the moment the same hit would pass, no sooner and no later."""
-    current, previous = counts
-    state = (1000, current, previous)
-    now = (1000 + age + position) * window
+    base = 100_000
+    state = tuple(sorted({base + i: c for i, c in slots}.items()))
+    now = (base + 30 + position) * window / WINDOW_SLOTS
     result, _ = sliding_window(state, now=now, limit=limit, window=window, cost=cost)
     if result.allowed or cost > limit:
         return
@@ -154,3 +152,29 @@ def test_window_wait_is_exactly_when_the_hit_fits(
             state, now=now + result.reset_after - slack, limit=limit, window=window, cost=cost
         )
         assert not sooner.allowed
+
+
+# A burst at the end of one fixed window, then more half a window later: a counter that
+# weighs the previous window as if its hits were spread evenly lets 15 through here.
+@example(limit=10, gaps=[0.39, 0.3, 0.3] + [0.0] * 9 + [0.4, 0.11] + [0.0] * 9)
+@settings(max_examples=300, deadline=None)
+@given(
+    limit=st.integers(1, 30),
+    gaps=st.lists(st.floats(0, 0.4), min_size=1, max_size=300),
+)
+def test_no_window_ever_lets_more_than_the_limit_through(limit: int, gaps: list[float]) -> None:
+    """Whatever the pattern of hits, no interval of one window, wherever it starts, holds
+    more than `limit` hits let through (the limit is exact, not an estimate)."""
+    window = 1.0
+    state = None
+    now = 1000.0
+    passed: list[float] = []
+    for gap in gaps:
+        now += gap
+        result, new_state = sliding_window(state, now=now, limit=limit, window=window, cost=1)
+        if result.allowed:
+            passed.append(now)
+            state = new_state
+    for first, start in enumerate(passed):
+        inside = sum(1 for at in passed[first:] if at < start + window)
+        assert inside <= limit, (start, inside)

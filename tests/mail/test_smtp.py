@@ -18,17 +18,22 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
+from playerplatform.auth.email import RESET_MAIL
 from playerplatform.jobs.models import Job
 from playerplatform.kit import migrate
-from playerplatform.kit.mail import SmtpMailer, SmtpTarget, render
+from playerplatform.kit.mail import SmtpTarget
 from playerplatform.kit.settings import Settings
+from playerplatform.messaging.mail import OutboxMailer
 from playerplatform.runtime import Runtime
 from tests.conftest import asgi_client, fresh_database, running_app
 from tests.jobs.support import MODES, job_settings, wait_for
 from tests.support.servers import free_port
 
 # Mail jobs only: other domains' scheduled work may queue jobs in the same database.
-MAIL_JOBS = Job.__table__.select().where(Job.queue == "notification_send")
+# The mail jobs (the queue also carries the inbox's delivery and its scheduled upkeep).
+MAIL_JOBS = Job.__table__.select().where(
+    Job.queue == "notification_send", Job.payload["kind"].as_string() == "email"
+)
 
 SMTP_USER, SMTP_PASSWORD = "platform", "smtp-secret-42"
 
@@ -100,7 +105,7 @@ async def mail_platform(
                 await runtime.jobs.close()  # the app relays; a worker runs the jobs
                 from playerplatform.jobs.system import JobSystem
 
-                worker = JobSystem(settings, runtime.db)
+                worker = JobSystem(settings, runtime.db, job_registry=runtime.wiring.jobs)
                 await worker.run_worker(runtime)
                 try:
                     yield app, runtime
@@ -121,7 +126,7 @@ async def test_verification_mail_is_delivered_after_the_registration_commits(
 ) -> None:
     address = f"player-{secrets.token_hex(4)}@example.com"
     async with mail_platform(make_settings, tmp_path, mode, broker_url, smtp_port) as (app, rt):
-        assert isinstance(rt.mailer, SmtpMailer)
+        assert isinstance(rt.mailer, OutboxMailer)
         async with asgi_client(app) as client:
             registered = await client.post(
                 "/api/v1/auth/email/register",
@@ -166,12 +171,12 @@ async def test_rolled_back_mail_is_never_sent_and_a_down_server_only_delays_it(
     async with mail_platform(make_settings, tmp_path, mode, broker_url, smtp_port) as (_app, rt):
         uow = rt.db.unit_of_work()
         try:
-            await rt.mailer.send(uow, render("password_reset", "ghost@example.com", token="t0"))
+            await rt.mailer.send(uow, RESET_MAIL.render("ghost@example.com", token="t0"))
             await uow.rollback()
         finally:
             await uow.close()
         async with rt.db.unit_of_work() as uow:  # the SMTP server is not up yet
-            await rt.mailer.send(uow, render("password_reset", "late@example.com", token="t1"))
+            await rt.mailer.send(uow, RESET_MAIL.render("late@example.com", token="t1"))
 
         async def failed_once() -> bool:
             async with rt.db.unit_of_work(write=False) as check:

@@ -10,14 +10,8 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from playerplatform.kit.objects import ObjectNotFound, ObjectStore, SignedRequest
-from playerplatform.kit.objects.keys import (
-    InvalidObjectKey,
-    receipt_key,
-    safe_filename,
-    scan_report_key,
-    ugc_file_key,
-)
+from playerplatform.kit.objects import NewObject, ObjectNotFound, ObjectStore, SignedRequest
+from playerplatform.kit.objects.keys import InvalidObjectKey, key_segment, safe_filename
 from playerplatform.kit.objects.local import LocalObjectStore
 
 BAD_KEYS = ["../escape", "a/../../b", "/etc/passwd", "a\\b", "a\x00b", "a//b", "./a", "a/", ""]
@@ -65,6 +59,25 @@ async def test_put_get_head_exists_delete(store: ObjectStore) -> None:
         await store.get(key)
     with pytest.raises(ObjectNotFound):
         await store.head(key)
+
+
+async def test_put_many_stores_each_as_put_would(store: ObjectStore) -> None:
+    folder = f"tests/{secrets.token_hex(6)}"
+    objects = [
+        NewObject(f"{folder}/a.json", b'{"n": 1}', "application/json"),
+        NewObject(f"{folder}/deeper/b.txt", b"second", "text/plain"),
+    ]
+    await store.put(f"{folder}/a.json", b"old", content_type="text/plain")  # replaced
+    infos = await store.put_many(objects)
+    assert [(i.key, i.size) for i in infos] == [(o.key, len(o.data)) for o in objects]
+    assert [i.sha256 for i in infos] == [hashlib.sha256(o.data).hexdigest() for o in objects]
+    assert await store.get(f"{folder}/a.json") == b'{"n": 1}'
+    assert (await store.head(f"{folder}/a.json")).content_type == "application/json"
+    head = await store.head(f"{folder}/deeper/b.txt")
+    assert (head.size, head.content_type) == (6, "text/plain")
+    assert await store.put_many([]) == []
+    with pytest.raises(InvalidObjectKey):
+        await store.put_many([NewObject("../escape", b"x")])
 
 
 async def test_streams_in_and_out(store: ObjectStore) -> None:
@@ -131,19 +144,14 @@ async def test_s3_presigned_upload_binds_size_and_type(store: ObjectStore) -> No
         assert "content-length" in signed and "content-type" in signed
 
 
-def test_key_layout() -> None:
-    assert (
-        ugc_file_key("map", "ugc_abc123", "My Castle (v2).zip")
-        == "ugc/map/ugc_abc123/My_Castle_v2_.zip"
-    )
-    assert receipt_key("ord_42") == "receipts/ord_42.json"
-    assert scan_report_key("ugc_1", "clamd", "report.json") == "scans/ugc_1/clamd/report.json"
+def test_key_pieces_are_single_safe_segments() -> None:
     assert safe_filename("../../etc/passwd") == "passwd"
     assert safe_filename("..") == "file"
-    with pytest.raises(InvalidObjectKey):
-        ugc_file_key("map", "../x", "a.zip")
-    with pytest.raises(InvalidObjectKey):
-        receipt_key("a/b")
+    assert safe_filename("My Castle (v2).zip") == "My_Castle_v2_.zip"
+    assert key_segment("ord_42", "order id") == "ord_42"
+    for unsafe in ("a/b", "..", ".", "", "../x"):
+        with pytest.raises(InvalidObjectKey):
+            key_segment(unsafe, "order id")
 
 
 async def test_a_stream_larger_than_one_part_goes_up_in_parts(store: ObjectStore) -> None:

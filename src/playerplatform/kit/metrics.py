@@ -28,6 +28,7 @@ from prometheus_client import (
     Gauge,
     Histogram,
     generate_latest,
+    start_http_server,
 )
 from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -112,6 +113,18 @@ def prepare_multiprocess_dir(path: str | os.PathLike[str]) -> None:
         shutil.rmtree(directory)
     directory.mkdir(parents=True)
     os.environ[MULTIPROC_ENV] = str(directory)
+
+
+def serve_metrics(host: str, port: int) -> None:
+    """Serve the exposition on a listener of its own (a daemon thread of this process), so
+    metrics stay off the public API port. Call in the serving process, after
+    `prepare_multiprocess_dir` when several workers serve: it reads their files per scrape."""
+    registry = REGISTRY
+    directory = multiprocess_dir()
+    if directory is not None:
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=directory)
+    start_http_server(port, addr=host, registry=registry)
 
 
 def render_metrics() -> tuple[bytes, str]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import struct
 from collections.abc import AsyncIterable
 from dataclasses import dataclass
@@ -170,6 +171,58 @@ class ClamdScanner:
 
     async def close(self) -> None:
         return None
+
+
+# The antivirus test file (eicar.org), built from parts so no file here carries it whole.
+EICAR = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$" + b"EICAR-STANDARD-ANTIVIRUS" + b"-TEST-FILE!$H+H*"
+EICAR_SIGNATURE = "EICAR-Test-File (local deny list)"
+
+
+class DenyList:
+    """Local signatures, checked on every upload whether or not a scanner is configured: the
+    sha256 of files a studio has banned (`PP_UGC_DENY_SHA256`) and the antivirus test file
+    (EICAR) anywhere in the bytes, as the scanner's own test signature matches it. A match is
+    treated as an infection: the file is never published, whatever a moderator decides."""
+
+    def __init__(self, sha256s: list[str] | tuple[str, ...] = ()) -> None:
+        self.hashes = {
+            h.strip().lower(): f"deny-list sha256 {h.strip().lower()[:16]}" for h in sha256s
+        }
+        self.hashes.setdefault(hashlib.sha256(EICAR).hexdigest(), EICAR_SIGNATURE)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DenyList:
+        return cls(settings.ugc_deny_sha256)
+
+    def by_hash(self, sha256: str) -> str | None:
+        """The signature a file with this sha256 matches, or None."""
+        return self.hashes.get(sha256.lower())
+
+    def matcher(self) -> DenyMatcher:
+        """A matcher to feed a file's bytes to, chunk by chunk."""
+        return DenyMatcher(self)
+
+
+class DenyMatcher:
+    """Looks for the test signature across chunk boundaries and hashes what it is fed."""
+
+    def __init__(self, deny: DenyList) -> None:
+        self.deny = deny
+        self.digest = hashlib.sha256()
+        self._tail = b""
+        self._found: str | None = None
+
+    def feed(self, chunk: bytes) -> None:
+        self.digest.update(chunk)
+        if self._found is None:
+            window = self._tail + chunk
+            if EICAR in window:
+                self._found = EICAR_SIGNATURE
+            self._tail = window[-(len(EICAR) - 1) :]
+
+    def result(self) -> str | None:
+        """The signature the bytes fed so far match, or None."""
+        return self._found or self.deny.by_hash(self.digest.hexdigest())
 
 
 def create_scanner(settings: Settings) -> Scanner:

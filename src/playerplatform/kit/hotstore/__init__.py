@@ -1,23 +1,33 @@
 """Hot store port: the fast, shared, non-durable state (sessions cache, rate limits,
-idempotency locks, leaderboards, hot feeds). Two adapters: in-process (`memory`) and Redis
-(`redis`), held to one contract test suite.
+idempotency locks, hot feeds). Two adapters: in-process (`memory`) and Redis (`redis`), held
+to one contract test suite.
 
 Keys are plain strings; the adapter adds the configured namespace prefix. Multi-key
 operations take keys that share a hash tag (`{...}`) so Redis Cluster works unchanged.
 Values are strings.
+
+A domain whose structures need several steps done atomically (the leaderboards' boards)
+builds its own adapter over each: Lua scripts on `RedisHotStore` (`client`, `key`,
+`script`), and on `MemoryHotStore` its sorted sets, hashes and sets, reached without awaiting.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, NamedTuple, Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
-if TYPE_CHECKING:
-    from playerplatform.kit.hotstore.boards import Board, BoardEntry, Submission, Submitted
-
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 # The limit `count_window_hits` counts under: a sliding window that never refuses.
 UNLIMITED = 2**50
+# What a hot store raises when it cannot be reached (Redis down, silent, or its circuit open):
+# callers that can do without it catch these; the API answers them 503 `unavailable`.
+UNAVAILABLE: tuple[type[Exception], ...] = (RedisConnectionError, RedisTimeoutError)
+# A rate-limit window is kept as this many slots of hits (see `memory.sliding_window`): the
+# count never misses a hit of the last window and holds back at most one slot's worth of
+# hits that have just left it.
+WINDOW_SLOTS = 20
 
 
 class WindowResult(NamedTuple):
@@ -53,7 +63,8 @@ class HotStore(Protocol):
 
     async def set(self, key: str, value: str, *, ttl: float | None = None) -> None: ...
     async def set_many(self, items: Mapping[str, str], *, ttl: float | None = None) -> None:
-        """Set every item (each with `ttl`). Multi-key: the keys must share a hash tag."""
+        """Set every item (each with `ttl`). Multi-key: without a `ttl` the keys must share a
+        hash tag; with one they need not (a cluster sets each on its slot, pipelined)."""
         ...
 
     async def delete(self, *keys: str) -> int:
@@ -98,7 +109,7 @@ class HotStore(Protocol):
     async def count_window_hits(self, hits: Sequence[tuple[str, float, int]]) -> list[int]:
         """Add hits that were already let through to sliding windows, without a limit:
         `(key, window seconds, hits)` each; returns each window's count after (rounded up).
-        The per-process rate-limit tally (`kit.ratelimit`) sends its share this way."""
+        The per-process rate-limit counter (`kit.ratelimit`) sends its share this way."""
         ...
 
     async def hit_window(
@@ -111,61 +122,6 @@ class HotStore(Protocol):
         """The window's state without counting a hit."""
         ...
 
-    # Leaderboard boards (see `boards`): each call is atomic and touches one board's keys.
-    async def board_submit(self, board: Board, submission: Submission) -> Submitted:
-        """Apply a score with the board's operator, unless the board is closed, not loaded
-        (`cold`) or the member was removed; mark the entry dirty for the write-behind."""
-        ...
-
-    async def board_range(
-        self, board: Board, start: int, stop: int, *, region: str | None = None
-    ) -> tuple[list[BoardEntry], int]:
-        """Entries at 0-based ranks [start, stop] (inclusive, non-negative) and the total."""
-        ...
-
-    async def board_around(
-        self, board: Board, member_id: str, radius: int, *, region: str | None = None
-    ) -> tuple[list[BoardEntry], int]:
-        """`2 * radius + 1` entries around the member (shifted at the top and bottom so the
-        page stays full), and the total; no entries when the member is not ranked."""
-        ...
-
-    async def board_entries(
-        self, board: Board, member_ids: Sequence[str], *, region: str | None = None
-    ) -> list[BoardEntry | None]:
-        """Each member's ranked entry (None when not ranked), in the order asked."""
-        ...
-
-    async def board_remove(self, board: Board, member_id: str, *, at: int) -> None:
-        """Take the member off every ranking and keep it marked removed (later submissions
-        answer `removed`); its dirty marker goes, the caller writes the removal durably."""
-        ...
-
-    async def board_dirty(
-        self, board: Board, cursor: int, count: int
-    ) -> tuple[int, list[tuple[BoardEntry, str]]]:
-        """One step of a scan over entries not yet written behind: (next cursor, 0 when
-        done; [(entry, version)]). Versions go back to `board_clean` once written."""
-        ...
-
-    async def board_clean(self, board: Board, versions: Mapping[str, str]) -> int:
-        """Drop dirty markers whose version is still the one written (compare-and-delete)."""
-        ...
-
-    async def board_load(self, board: Board, entries: Sequence[BoardEntry]) -> None:
-        """Put entries (from the database) on the board as they are; used to rebuild."""
-        ...
-
-    async def board_scan(
-        self, board: Board, cursor: int, count: int
-    ) -> tuple[int, list[BoardEntry]]:
-        """One step of a scan over every entry (removed ones included)."""
-        ...
-
-    async def board_drop(self, board: Board) -> None:
-        """Free the board's rankings, entries and markers (the closed flag stays)."""
-        ...
-
     async def ping(self) -> None: ...
     async def close(self) -> None: ...
 
@@ -176,6 +132,7 @@ def create_hot_store(
     prefix: str = "pp:",
     cluster: bool = False,
     near_prefixes: Sequence[str] = (),
+    timeout: float = 2.0,
 ) -> HotStore:
     """Pick the adapter from settings: Redis when a URL is set, otherwise in-process.
     `near_prefixes` name the keys `mget_near` may copy into the process (Redis only: the
@@ -184,7 +141,7 @@ def create_hot_store(
         from playerplatform.kit.hotstore.redis import RedisHotStore
 
         return RedisHotStore.from_url(
-            redis_url, prefix=prefix, cluster=cluster, near_prefixes=near_prefixes
+            redis_url, prefix=prefix, cluster=cluster, near_prefixes=near_prefixes, timeout=timeout
         )
     from playerplatform.kit.hotstore.memory import MemoryHotStore
 

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from itertools import islice
 from typing import TypeVar
 
-from playerplatform.kit.hotstore import UNLIMITED, WindowResult
+from playerplatform.kit.hotstore import UNLIMITED, WINDOW_SLOTS, WindowResult
 
 _T = TypeVar("_T")
 _Entry = tuple[float, str]
@@ -38,52 +38,56 @@ def redis_span(start: int, stop: int, size: int) -> tuple[int, int]:
     return start, stop + 1
 
 
+WindowState = tuple[tuple[int, int], ...]  # (slot index, hits), oldest first
+
+
 def sliding_window(
-    state: tuple[int, int, int] | None,
+    state: WindowState | None,
     *,
     now: float,
     limit: int,
     window: float,
     cost: int,
-) -> tuple[WindowResult, tuple[int, int, int] | None]:
-    """One decision of the sliding-window counter (mirrored by the Redis adapter's script).
+) -> tuple[WindowResult, WindowState | None]:
+    """One decision of the sliding-window limiter (mirrored by the Redis adapter's script).
 
-    A sliding *counter* rather than a sliding log: it keeps two integers per key (this fixed
-    window's hits and the previous one's) instead of one entry per hit, so a 6000/minute
-    limit costs the same memory and time as 10/minute. The previous window's count is
-    weighted by how much of it still overlaps the sliding window, which assumes its hits were
-    spread evenly; that errs by a few percent at worst and never lets a burst through twice.
+    The window's hits are counted in `WINDOW_SLOTS` slots of `window / WINDOW_SLOTS` seconds.
+    A hit is let through when the slots the last `window` seconds touch hold, with it, at
+    most `limit` hits. Every hit of the last `window` seconds is in those slots, so in no
+    interval of `window` seconds, wherever it starts, do more than `limit` hits pass: the
+    limit is exact, never exceeded. The slot where the window begins is counted whole, so a
+    hit may wait up to one slot longer than strictly needed. Memory stays at most
+    `WINDOW_SLOTS + 1` counters per key whatever the limit.
 
-    `state` is (window index, current count, previous count). Returns the result and the
-    state to store when the hit is counted (None when nothing changes). A `cost` of 0 peeks:
-    it reports whether one more hit would pass, without counting.
+    Returns the result and the state to store when the hit is counted (None when nothing
+    changes). A `cost` of 0 peeks: it reports whether one more hit would pass, without
+    counting.
     """
     peek = cost == 0
     cost = cost or 1
-    index = math.floor(now / window)
-    elapsed = now - index * window
-    current = previous = 0
-    if state is not None:
-        if state[0] == index:
-            current, previous = state[1], state[2]
-        elif state[0] == index - 1:
-            previous = state[1]
-    estimate = previous * (1 - elapsed / window) + current
-    if estimate + cost <= limit:
+    slot = window / WINDOW_SLOTS
+    index = math.floor(now / slot)
+    oldest = math.floor((now - window) / slot)
+    live = [(i, c) for i, c in state or () if i >= oldest]
+    count = sum(c for _i, c in live)
+    if count + cost <= limit:
+        remaining = math.floor(limit - count - (0 if peek else cost))
         if peek:
-            return WindowResult(True, limit, math.floor(limit - estimate), 0.0), None
-        remaining = math.floor(limit - estimate - cost)
-        return WindowResult(True, limit, remaining, 0.0), (index, current + cost, previous)
-    room = limit - cost  # the estimate must fall to this before the hit fits
-    if room < 0:
-        wait = 2 * window  # can never fit; the hint only bounds retries
-    elif current <= room:
-        # Only the previous window's share is in the way: it fades during this window.
-        wait = window * (1 - (room - current) / previous) - elapsed
-    else:
-        # This window's own hits are in the way: they fade during the next window.
-        wait = (window - elapsed) + window * (1 - room / current)
-    return WindowResult(False, limit, max(0, math.floor(limit - estimate)), wait), None
+            return WindowResult(True, limit, remaining, 0.0), None
+        if live and live[-1][0] == index:
+            live[-1] = (index, live[-1][1] + cost)
+        else:
+            live.append((index, cost))
+        return WindowResult(True, limit, remaining, 0.0), tuple(live)
+    wait = 2 * window  # a cost beyond the limit never fits; the hint only bounds retries
+    if cost <= limit:
+        left = count
+        for i, c in live:  # slots leave the window oldest first
+            left -= c
+            if left + cost <= limit:
+                wait = (i + 1) * slot + window - now
+                break
+    return WindowResult(False, limit, max(0, math.floor(limit - count)), max(wait, 0.0)), None
 
 
 class RankedSet:
@@ -214,11 +218,7 @@ class RankedSet:
         return index, position
 
 
-# The board operations live in their own module, which needs `RankedSet` from this one.
-from playerplatform.kit.hotstore.memory_boards import MemoryBoards  # noqa: E402
-
-
-class MemoryHotStore(MemoryBoards):
+class MemoryHotStore:
     """The hot store port held in this process's memory (see `HotStore`)."""
 
     def __init__(self, prefix: str = "pp:") -> None:
@@ -262,6 +262,40 @@ class MemoryHotStore(MemoryBoards):
         now = time.monotonic()
         for key in [k for k, deadline in self._deadlines.items() if deadline <= now]:
             self._drop(key)
+
+    # Structures for adapters built on this store (the leaderboards' boards). Synchronous:
+    # calls made without awaiting in between are one atomic step. Keys without the prefix.
+
+    def present(self, key: str) -> bool:
+        """Whether a live (unexpired) value of any kind is at `key`."""
+        return self._live(self.prefix + key) is not None
+
+    def sorted_set(self, key: str, *, create: bool = False) -> RankedSet | None:
+        return self._ranked(key, create=create)
+
+    def hash_map(self, key: str, *, create: bool = False) -> dict[str, str] | None:
+        return self._structure(key, dict, create=create)
+
+    def member_set(self, key: str, *, create: bool = False) -> set[str] | None:
+        return self._structure(key, set, create=create)
+
+    def drop(self, key: str) -> bool:
+        return self._drop(self.prefix + key)
+
+    def drop_if_empty(self, key: str, ranked: RankedSet) -> None:
+        self._forget_if_empty(key, ranked)
+
+    def count_write(self) -> None:
+        """Count a change made to a structure, for the amortised sweep of expired keys."""
+        self._wrote()
+
+    def _structure(self, key: str, kind: type[_T], *, create: bool) -> _T | None:
+        full = self.prefix + key
+        found = self._typed(full, kind)
+        if found is None and create:
+            found = kind()
+            self._store(full, found, None)
+        return found
 
     # Values with TTL.
 
@@ -449,8 +483,8 @@ class MemoryHotStore(MemoryBoards):
             state, now=time.monotonic(), limit=limit, window=window, cost=cost
         )
         if new_state is not None:
-            # Two windows: the current one and the one that still weighs on the next.
-            self._store(full, new_state, 2 * window)
+            # Until its newest slot has left the window.
+            self._store(full, new_state, window + window / WINDOW_SLOTS)
         return result
 
     async def ping(self) -> None:

@@ -66,7 +66,7 @@ class NearCache:
         self.tracked = tuple(tracked)
         self._entries: dict[str, tuple[str, float]] = {}
         self._inflight: dict[str, int] = {}
-        self._spoiled: set[str] = set()
+        self._stale_in_flight: set[str] = set()  # changed while a read of theirs was in flight
         self._hits = 0  # not yet added to the counter
         self.live = False
         self._went_live = asyncio.Event()
@@ -139,14 +139,14 @@ class NearCache:
         expires = time.monotonic() + MAX_AGE
         for position, key in enumerate(keys):
             left = self._inflight[key] - 1
-            spoiled = key in self._spoiled
+            stale = key in self._stale_in_flight
             if left:
                 self._inflight[key] = left
             else:
                 del self._inflight[key]
-                self._spoiled.discard(key)
+                self._stale_in_flight.discard(key)
             value = fetched[position] if fetched is not None else None
-            if value is not None and not spoiled:
+            if value is not None and not stale:
                 self._remember(key, value, expires)
 
     def _remember(self, key: str, value: str, expires: float) -> None:
@@ -162,11 +162,11 @@ class NearCache:
         for key in keys:
             self._entries.pop(key, None)
             if key in self._inflight:
-                self._spoiled.add(key)
+                self._stale_in_flight.add(key)
 
     def forget_all(self) -> None:
         self._entries.clear()
-        self._spoiled.update(self._inflight)
+        self._stale_in_flight.update(self._inflight)
 
     # The listener.
 

@@ -9,7 +9,7 @@ anything else, so a key can never escape its folder or bucket prefix.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -53,12 +53,28 @@ class SignedRequest:
 Body = bytes | AsyncIterable[bytes]
 
 
+@dataclass(frozen=True, slots=True)
+class NewObject:
+    """An object to store with `put_many`: its key, bytes and content type."""
+
+    key: str
+    data: bytes
+    content_type: str = DEFAULT_CONTENT_TYPE
+
+
 @runtime_checkable
 class ObjectStore(Protocol):
     async def put(
         self, key: str, data: Body, *, content_type: str = DEFAULT_CONTENT_TYPE
     ) -> ObjectInfo:
         """Store `data` (bytes or an async stream of chunks) under `key`, replacing it."""
+        ...
+
+    async def put_many(self, objects: Sequence[NewObject]) -> list[ObjectInfo]:
+        """Store several small objects held in memory, each under a key of its own, as `put`
+        stores each: for callers that write many at once (webhook intake), so the store can
+        write them in one go. Returns once every one is stored; raises when any failed (the
+        others may be stored)."""
         ...
 
     async def get(self, key: str) -> bytes:

@@ -1,4 +1,5 @@
-"""Object keys: validation (shared by every adapter) and the platform's key layout."""
+"""Object keys: validation, shared by every adapter, and the pieces domains build their key
+layouts from (each domain owns its layout, e.g. `ugc.keys`)."""
 
 from __future__ import annotations
 
@@ -36,26 +37,8 @@ def safe_filename(filename: str, *, default: str = "file") -> str:
     return cleaned or default
 
 
-def _segment(value: str, what: str) -> str:
+def key_segment(value: str, what: str) -> str:
+    """`value` as one key segment, unchanged; refused (naming `what`) when it is not safe."""
     if not _SEGMENT.match(value) or value in (".", ".."):
         raise InvalidObjectKey(f"Invalid {what} for an object key.")
     return value
-
-
-def ugc_file_key(ugc_type: str, ugc_id: str, filename: str) -> str:
-    """`ugc/{type}/{ugc_id}/{filename}`."""
-    return validate_key(
-        f"ugc/{_segment(ugc_type, 'type')}/{_segment(ugc_id, 'ugc id')}/{safe_filename(filename)}"
-    )
-
-
-def receipt_key(order_id: str) -> str:
-    """`receipts/{order_id}.json`."""
-    return validate_key(f"receipts/{_segment(order_id, 'order id')}.json")
-
-
-def scan_report_key(ugc_id: str, scanner: str, name: str) -> str:
-    """`scans/{ugc_id}/{scanner}/{name}`."""
-    return validate_key(
-        f"scans/{_segment(ugc_id, 'ugc id')}/{_segment(scanner, 'scanner')}/{safe_filename(name)}"
-    )

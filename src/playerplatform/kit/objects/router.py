@@ -2,7 +2,8 @@
 API prefix: clients get these URLs from API responses and use them as they would S3's).
 
 No unit of work: these routes never touch the database. The JSON body limit does not apply
-here (registered below); an upload is bound to the exact size and type that were signed.
+here (`BODY_LIMIT_EXEMPT`, which the wiring names); an upload is bound to the exact size and
+type that were signed.
 """
 
 from __future__ import annotations
@@ -11,14 +12,13 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import FileResponse, Response
 
 from playerplatform.kit.errors import Forbidden, NotFound, PayloadTooLarge
-from playerplatform.kit.gateway import BODY_LIMIT_EXEMPT_PREFIXES
 from playerplatform.kit.objects import ObjectNotFound
 from playerplatform.kit.objects.keys import InvalidObjectKey, validate_key
 from playerplatform.kit.objects.local import ROUTE_PREFIX, LocalObjectStore
 
 router = APIRouter(prefix=ROUTE_PREFIX, tags=["objects"])
-if f"{ROUTE_PREFIX}/" not in BODY_LIMIT_EXEMPT_PREFIXES:
-    BODY_LIMIT_EXEMPT_PREFIXES.append(f"{ROUTE_PREFIX}/")
+# Uploads are not JSON: the app exempts these paths from the JSON body limit.
+BODY_LIMIT_EXEMPT = (f"{ROUTE_PREFIX}/",)
 
 
 def _local_store(request: Request) -> LocalObjectStore:
@@ -51,7 +51,9 @@ async def upload_object(
     if request.headers.get("content-type", "") != ct:
         raise Forbidden("The Content-Type header does not match the signed URL.")
     declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > cl):
+    if declared is not None and (
+        not (declared.isascii() and declared.isdigit()) or int(declared) > cl
+    ):
         raise PayloadTooLarge("The upload is larger than the signed size.")
     info = await store.write(key, request.stream(), content_type=ct, exact_length=cl)
     return {"key": info.key, "size": info.size, "sha256": info.sha256}

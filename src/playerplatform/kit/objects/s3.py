@@ -8,9 +8,10 @@ refuses a body of another size or type; downloads are presigned GETs.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -22,6 +23,7 @@ from playerplatform.kit.db import utcnow
 from playerplatform.kit.objects import (
     DEFAULT_CONTENT_TYPE,
     Body,
+    NewObject,
     ObjectInfo,
     ObjectNotFound,
     SignedRequest,
@@ -118,6 +120,13 @@ class S3ObjectStore:
             )
             return ObjectInfo(key, len(body), content_type, digest)
         return await self._put_stream(s3, key, full, data, content_type)
+
+    async def put_many(self, objects: Sequence[NewObject]) -> list[ObjectInfo]:
+        return list(
+            await asyncio.gather(
+                *(self.put(o.key, o.data, content_type=o.content_type) for o in objects)
+            )
+        )
 
     async def _put_stream(
         self, s3: Any, key: str, full: str, data: Any, content_type: str

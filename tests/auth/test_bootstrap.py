@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from playerplatform.auth.bootstrap import create_staff_account
+from playerplatform.auth.models import Identity
 from playerplatform.kit import migrate
 from playerplatform.kit.settings import Settings
+from playerplatform.runtime import Runtime
 from tests.conftest import asgi_client, fresh_database, running_app
+from tests.support.db import scalar
+from tests.support.players import auth, email_register
 
 PASSWORD = "bootstrap-admin-passphrase-9"
 
@@ -48,3 +58,46 @@ async def test_no_password_means_no_bootstrap_admin(
                 "/api/v1/auth/email/login", json={"email": "boss@studio.test", "password": PASSWORD}
             )
             assert response.status_code == 401
+
+
+async def test_staff_emails_obey_the_api_rule(runtime: Runtime) -> None:
+    """The command line and the bootstrap setting take an address by the API's own rule."""
+    for bad in ("not-an-email", "boss@", " boss@studio.test", "a" * 250 + "@studio.test"):
+        with pytest.raises(ValueError):
+            await create_staff_account(runtime, email=bad, password=PASSWORD)
+    email = f"Staff.{secrets.token_hex(4)}@Studio.TEST"
+    canonical_id, created = await create_staff_account(runtime, email=email, password=PASSWORD)
+    assert created
+    stored = await scalar(
+        runtime,
+        sa.select(Identity.provider_id).where(
+            Identity.provider == "email", Identity.provider_id == email.lower()
+        ),
+    )
+    assert stored == email.lower()
+
+
+async def test_promoting_a_never_verified_address_needs_a_password_and_drops_the_rest(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    """Whoever registered the address may not own it: the operator's grant takes it back."""
+    squatter = await email_register(client)
+    guest_device = await client.post(
+        "/api/v1/auth/device/login", json={"device_id": "squatter-" + secrets.token_hex(6)}
+    )
+    assert guest_device.status_code == 200
+    with pytest.raises(ValueError):
+        await create_staff_account(runtime, email=squatter["email"], password=None)
+    await create_staff_account(runtime, email=squatter["email"], password=PASSWORD)
+    assert (await client.get("/api/v1/users/me", headers=auth(squatter))).status_code == 401
+    old = await client.post(
+        "/api/v1/auth/email/login",
+        json={"email": squatter["email"], "password": squatter["password"]},
+    )
+    assert old.status_code == 401
+    staff = await client.post(
+        "/api/v1/auth/email/login", json={"email": squatter["email"], "password": PASSWORD}
+    )
+    assert staff.status_code == 200
+    assert staff.json()["user"]["email_verified"] is True
+    assert "admin" in staff.json()["user"]["roles"]

@@ -18,9 +18,11 @@ import pytest
 import sqlalchemy as sa
 
 from playerplatform.audit.models import AuditLog
+from playerplatform.auth.first_sign_in import Claim, ClaimBatcher
 from playerplatform.auth.models import AccountLink, Identity, RefreshToken, Session
+from playerplatform.auth.providers import device_key
 from playerplatform.kit import migrate
-from playerplatform.kit.db import Claim, Database, table_row
+from playerplatform.kit.db import Base, Database
 from playerplatform.kit.settings import Settings
 from playerplatform.runtime import Runtime
 from playerplatform.users import service as users
@@ -65,7 +67,8 @@ async def test_concurrent_first_sign_ins_make_one_account_per_device(
         await _count(
             runtime,
             count.select_from(Identity).where(
-                Identity.provider == "device", Identity.provider_id.in_([shared, *others])
+                Identity.provider == "device",
+                Identity.provider_id.in_([device_key(d) for d in [shared, *others]]),
             ),
         )
         == 21
@@ -98,7 +101,7 @@ async def test_a_first_sign_in_writes_the_account_its_link_session_and_audit_row
     assert body["user"]["identities"] == [
         {
             "provider": "device",
-            "provider_id": device_id,
+            "provider_id": device_key(device_id),  # stored, and shown, as its hash
             "linked_at": body["user"]["created_at"],
         }
     ]
@@ -145,7 +148,7 @@ async def test_a_first_sign_in_writes_the_account_its_link_session_and_audit_row
         )
     assert user.roles == ["player"] and user.status == "active"
     assert [(link.provider, link.provider_id, link.action) for link in links] == [
-        ("device", device_id, "link")
+        ("device", device_key(device_id), "link")
     ]
     assert len(sessions) == 1 and sessions[0].status == "active"
     assert sessions[0].user_agent == "x" * 256
@@ -195,6 +198,15 @@ async def test_bad_bodies_get_the_endpoints_problem(client: httpx.AsyncClient, b
     assert response.json()["code"] in ("validation_error", "malformed_json", "bad_request")
 
 
+def table_row(obj: Base) -> dict[str, Any]:
+    """The column values of a mapped object built in Python (not loaded)."""
+    return {
+        c.key: getattr(obj, c.key)
+        for c in obj.__table__.columns
+        if getattr(obj, c.key) is not None or c.nullable
+    }
+
+
 def _claim(device_id: str, data: dict[str, Any] | None = None) -> Claim:
     user_row, profile_row = users.new_account_rows()
     user = User(**user_row)
@@ -230,9 +242,10 @@ async def test_claims_batched_together_each_get_their_own_outcome(tmp_path: Path
     async with fresh_database(tmp_path, shape="production") as url:
         await migrate.upgrade_async(url)
         db = Database(Settings(database_url=url))
+        batcher = ClaimBatcher(db)
         try:
             known = _claim("device-known-0001")
-            assert await db.claims.claim(known) == (True, False)
+            assert await batcher.claim(known) == (True, False)
 
             twin = f"device-{secrets.token_hex(8)}"
             claims = [
@@ -244,7 +257,7 @@ async def test_claims_batched_together_each_get_their_own_outcome(tmp_path: Path
                 _claim(f"device-{secrets.token_hex(8)}"),
             ]
             outcomes = await asyncio.gather(
-                *(db.claims.claim(c) for c in claims), return_exceptions=True
+                *(batcher.claim(c) for c in claims), return_exceptions=True
             )
             assert outcomes[0] == (True, False)
             assert outcomes[1] == (False, True)
@@ -257,7 +270,7 @@ async def test_claims_batched_together_each_get_their_own_outcome(tmp_path: Path
 
             # Without a failure the twins meet in one statement: one claims, one loses.
             twin = f"device-{secrets.token_hex(8)}"
-            together = await asyncio.gather(*(db.claims.claim(_claim(twin)) for _ in range(2)))
+            together = await asyncio.gather(*(batcher.claim(_claim(twin)) for _ in range(2)))
             assert sorted(together) == [(False, False), (True, False)]
             async with db.driver_connection() as conn:  # what the caller does with the loser
                 await conn.execute(
@@ -296,9 +309,10 @@ async def test_a_claim_probes_the_identity_index_however_many_accounts_exist(
     async with fresh_database(tmp_path, shape="production") as url:
         await migrate.upgrade_async(url)
         db = Database(Settings(database_url=url))
+        batcher = ClaimBatcher(db)
         try:
             claims = [_claim(f"device-{secrets.token_hex(8)}") for _ in range(3)]
-            statement = db.claims_statement(claims[0])
+            statement = batcher.statement(claims[0])
 
             async def identity_reads() -> list[str]:
                 async with db.driver_connection() as conn:
@@ -317,7 +331,7 @@ async def test_a_claim_probes_the_identity_index_however_many_accounts_exist(
                 ]
 
             assert await identity_reads() == ["Index Scan"]  # no account yet
-            assert await db.claims.claim(_claim("device-first-0001")) == (True, False)
+            assert await batcher.claim(_claim("device-first-0001")) == (True, False)
             async with db.driver_connection() as conn:
                 await conn.execute(
                     "INSERT INTO identities (id, user_id, provider, provider_id, data, linked_at)"

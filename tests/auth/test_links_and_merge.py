@@ -98,7 +98,7 @@ async def test_last_identity_cannot_be_unlinked_but_others_can(
     client: httpx.AsyncClient, emulators: dict[str, str]
 ) -> None:
     guest = await device_login(client)
-    device = guest["device_id"]
+    device = guest["user"]["identities"][0]["provider_id"]  # as the account shows it
     response = await client.delete(f"/api/v1/auth/links/device/{device}", headers=auth(guest))
     assert response.status_code == 409
     assert response.json()["code"] == "last_identity"
@@ -109,8 +109,9 @@ async def test_last_identity_cannot_be_unlinked_but_others_can(
     assert [i["provider"] for i in response.json()["identities"]] == ["device"]
     # Someone else's identity, or one that does not exist, is simply not found.
     stranger = await device_login(client)
+    stranger_device = stranger["user"]["identities"][0]["provider_id"]
     response = await client.delete(
-        f"/api/v1/auth/links/device/{stranger['device_id']}", headers=auth(guest)
+        f"/api/v1/auth/links/device/{stranger_device}", headers=auth(guest)
     )
     assert response.status_code == 404
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import secrets
+from typing import Any
+
 import httpx
 import jwt as pyjwt
 
@@ -86,3 +89,32 @@ async def test_only_admins_create_service_accounts(
         "/api/v1/admin/service-accounts", json={"name": "x", "scopes": []}, headers=auth(moderator)
     )
     assert response.status_code == 403
+
+
+async def test_a_stranger_cannot_lock_a_game_server_out(
+    make_client: Any, client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    """Wrong secrets from one address exhaust that address's allowance; the game server,
+    from its own, still gets its token (slowed down while the client id fails from
+    everywhere, never refused)."""
+    stranger = {"X-Forwarded-For": f"10.9.{secrets.randbelow(250)}.{secrets.randbelow(250)}"}
+    server = {"X-Forwarded-For": f"10.8.{secrets.randbelow(250)}.{secrets.randbelow(250)}"}
+    proxy = f"10.7.{secrets.randbelow(250)}.{secrets.randbelow(250)}"
+    settings = {
+        "client_ip": proxy,
+        "rate_limit_failed_login": "3/minute",
+        "rate_limit_failed_login_slowdown": 0.5,
+        "trusted_proxies": [f"{proxy}/32"],
+    }
+    account = await _create(client, runtime, ["leaderboards:write"])  # same database
+    async with make_client(**settings) as limited:
+        base = {"grant_type": "client_credentials", "client_id": account["client_id"]}
+        wrong = {**base, "client_secret": "pps_wrong"}
+        codes = [
+            (await limited.post("/api/v1/auth/token", data=wrong, headers=stranger)).status_code
+            for _ in range(4)
+        ]
+        assert codes == [401, 401, 401, 429]
+        right = {**base, "client_secret": account["client_secret"]}
+        token = await limited.post("/api/v1/auth/token", data=right, headers=server)
+        assert token.status_code == 200, token.text

@@ -45,7 +45,7 @@ async def test_friend_entries_are_public_profiles_with_since(client: httpx.Async
     await client.patch("/api/v1/users/me", headers=auth(bob), json={"display_name": "Bobby"})
     await client.put(f"{FRIENDS}/{bob['user']['canonical_id']}", headers=auth(alice))
     entry = (await client.get(FRIENDS, headers=auth(alice))).json()["outgoing"][0]
-    assert set(entry) == {"canonical_id", "roles", "profile", "created_at", "since"}
+    assert set(entry) == {"canonical_id", "profile", "created_at", "since"}
     assert entry["profile"]["display_name"] == "Bobby"
     assert bob["device_id"] not in str(entry)
 

@@ -7,9 +7,10 @@ import secrets
 import httpx
 import pytest
 
+from playerplatform.auth.providers import device_key
 from tests.support.players import auth, device_login
 
-PUBLIC_KEYS = {"canonical_id", "roles", "profile", "created_at"}
+PUBLIC_KEYS = {"canonical_id", "profile", "created_at"}
 
 
 async def test_me_is_the_user_object(client: httpx.AsyncClient) -> None:
@@ -21,7 +22,8 @@ async def test_me_is_the_user_object(client: httpx.AsyncClient) -> None:
     assert body["status"] == "active"
     assert body["roles"] == ["player"]
     assert [i["provider"] for i in body["identities"]] == ["device"]
-    assert body["identities"][0]["provider_id"] == player["device_id"]
+    # A device is shown by the hash stored of its id, never by the id (a credential).
+    assert body["identities"][0]["provider_id"] == device_key(player["device_id"])
     assert set(body["profile"]) == {"display_name", "avatar_url", "locale", "country"}
 
 

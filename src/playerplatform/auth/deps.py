@@ -7,21 +7,37 @@ router = APIRouter(dependencies=[Depends(rate_limit("auth"))])   # else read/wri
 
 from __future__ import annotations
 
+import base64
+import binascii
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from fastapi import Depends, Request, Response
+import orjson
+from fastapi import Depends, Request
 
 from playerplatform.auth.keys import VERIFY_LEEWAY
-from playerplatform.auth.state import SESSION_ACTIVE, AuthState, state_keys
-from playerplatform.kit.errors import AccountBanned, Forbidden, InvalidToken, Unauthorized
+from playerplatform.auth.state import (
+    SESSION_ACTIVE,
+    AuthState,
+    Restrictions,
+    in_force,
+    state_keys,
+)
+from playerplatform.kit.errors import (
+    AccountBanned,
+    AccountRestricted,
+    Forbidden,
+    InvalidToken,
+    Unauthorized,
+)
+from playerplatform.kit.gateway import RESPONSE_HEADERS
+from playerplatform.kit.hotstore import UNAVAILABLE
 from playerplatform.kit.http import READ_METHODS, client_info
 
 if TYPE_CHECKING:
-    from playerplatform.kit.hotpath import HotRequest
     from playerplatform.runtime import Runtime
 
 ROLE_RANK = {"player": 0, "moderator": 1, "admin": 2}
@@ -38,6 +54,8 @@ class Principal:
     roles: frozenset[str] = field(default_factory=frozenset)
     scopes: frozenset[str] = field(default_factory=frozenset)
     claims: dict[str, Any] = field(default_factory=dict, compare=False)
+    # The account's restrictions (scope, end) when the state was read; ends are checked on use.
+    restrictions: Restrictions = ()
 
     @property
     def is_service(self) -> bool:
@@ -50,6 +68,21 @@ class Principal:
 
     def has_scope(self, scope: str) -> bool:
         return scope in self.scopes
+
+    def restricted(self, scope: str) -> bool:
+        """Whether a sanction holds this player back from `scope` (`leaderboards`, `ugc`,
+        `social`, `name`, `messages`) right now."""
+        return bool(self.restrictions) and in_force(self.restrictions, scope)
+
+    def check_unrestricted(self, scope: str) -> None:
+        """Refuse (403 `restricted`) when a sanction holds this player back from `scope`."""
+        if self.restricted(scope):
+            ends = [until for held, until in self.restrictions if held == scope]
+            last = None if None in ends else max(e for e in ends if e is not None)
+            raise AccountRestricted(
+                f"A sanction on your account does not allow this ({scope}).",
+                extra={"scope": scope, "ends_at": last.isoformat() if last else None},
+            )
 
     @property
     def actor_id(self) -> str:
@@ -68,6 +101,26 @@ def bearer_token(header: str | None) -> str | None:
     if scheme.lower() != "bearer" or not token.strip():
         raise InvalidToken("Use 'Authorization: Bearer <access_token>'.")
     return token.strip()
+
+
+def token_subject(authorization: str | None) -> str | None:
+    """The player an `Authorization: Bearer` access token names, read WITHOUT verifying it:
+    only for choosing where a read goes (`kit.replicas`), never for letting anyone in. None
+    for anything that is not a player's JWT."""
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    parts = token.strip().split(".")
+    if scheme.lower() != "bearer" or len(parts) != 3 or len(parts[1]) > 4096:
+        return None
+    try:
+        claims = orjson.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except (ValueError, binascii.Error):
+        return None
+    if not isinstance(claims, dict) or claims.get("token_use") == "service":
+        return None
+    subject = claims.get("sub")
+    return subject if isinstance(subject, str) and 0 < len(subject) <= 128 else None
 
 
 async def optional_principal(request: Request) -> Principal | None:
@@ -90,22 +143,20 @@ async def _authenticate(
     found = await authenticate(request.app.state.runtime, token, route_class=route_class)
     if found.rate_headers is not None:
         _keep_rate_headers(request, found.rate_headers)
-    assert found.principal is not None  # a token always names a caller
     return found.principal
 
 
 @dataclass(slots=True)
 class Authenticated:
-    principal: Principal | None  # None only from `hot_caller` without a token
+    principal: Principal
     rate_headers: dict[str, str] | None  # None when no hit was counted
-    extras: list[str | None]  # values of `extra_keys`, in order
 
 
-PASSES_SIZE = 20_000  # tokens, about 2 KB each with their caller and claims
+VERIFIED_TOKENS_SIZE = 20_000  # tokens, about 2 KB each with their caller and claims
 
 
 @dataclass(frozen=True, slots=True)
-class _Pass:
+class VerifiedToken:
     """A token that was let in, with the state values that let it in."""
 
     expires: float  # the token's `exp` plus the verification leeway (epoch seconds)
@@ -118,25 +169,25 @@ class _Pass:
     rate_keys: dict[str, str] = field(default_factory=dict)
 
 
-class Passes:
-    """Players' tokens this process let in, each with the raw user state and session status it
-    was let in on. The verdict is a function of the token's claims and those two values, so a
-    request whose values read the same gets the same principal without decoding or checking
-    anything again; any change to either (a ban, a role change, a logout) reads differently and
-    takes the full path. Expiry is checked on every use."""
+class VerifiedTokens:
+    """The verified-token cache: players' tokens this process let in, each with the raw user
+    state and session status it was let in on. The verdict is a function of the token's claims
+    and those two values, so a request whose values read the same gets the same principal
+    without decoding or checking anything again; any change to either (a ban, a role change, a
+    logout) reads differently and takes the full path. Expiry is checked on every use."""
 
-    def __init__(self, size: int = PASSES_SIZE) -> None:
+    def __init__(self, size: int = VERIFIED_TOKENS_SIZE) -> None:
         self.size = size
-        self._by_token: dict[str, _Pass] = {}
+        self._by_token: dict[str, VerifiedToken] = {}
 
-    def recall(self, token: str) -> _Pass | None:
+    def recall(self, token: str) -> VerifiedToken | None:
         known = self._by_token.get(token)
         if known is not None and known.expires <= time.time():
             del self._by_token[token]
             return None
         return known
 
-    def remember(self, token: str, known: _Pass) -> None:
+    def remember(self, token: str, known: VerifiedToken) -> None:
         by_token = self._by_token
         if len(by_token) >= self.size and token not in by_token:
             del by_token[next(iter(by_token))]  # the oldest
@@ -148,15 +199,13 @@ async def authenticate(
     token: str,
     *,
     route_class: str | None = None,
-    extra_keys: Callable[[str], Sequence[str]] | None = None,
 ) -> Authenticated:
     """Verify an access token and the caller's live state (ban, session, roles). With
-    `route_class`, count the request against the caller's rate limit; `extra_keys(canonical_id)`
-    names more keys in the user's hash slot to read with the state (a cached view the route
-    serves). In steady state none of this waits on the hot store: verified tokens, the state
-    and the rate-limit tally are all kept in the process, and a token let in before on the
-    same state is let in again without repeating the checks (`Passes`)."""
-    known = runtime.passes.recall(token)
+    `route_class`, count the request against the caller's rate limit. In steady state none of
+    this waits on the hot store: verified tokens, the state and the rate-limit counters are all
+    kept in the process, and a token let in before on the same state is let in again without
+    repeating the checks (`VerifiedTokens`, the verified-token cache)."""
+    known = runtime.verified_tokens.recall(token)
     claims: dict[str, Any]
     if known is not None:
         principal = known.principal
@@ -187,13 +236,15 @@ async def authenticate(
         headers = limiter.check_now(route_class, rate_key)
         if headers is None:
             headers = await limiter.check(route_class, rate_subject)
-    wanted = [*keys, *extra_keys(subject)] if extra_keys else keys
-    values = runtime.hot.peek_near(wanted)
+    values = runtime.hot.peek_near(keys)
     if values is None:
-        values = await runtime.hot.mget_near(wanted)
+        try:
+            values = await runtime.hot.mget_near(keys)
+        except UNAVAILABLE:  # the hot store is down: the database decides (`resolve`)
+            values = [None, None]
     user_raw, session_raw = values[0], values[1]
     if known is not None and user_raw == known.user_raw and session_raw == known.session_raw:
-        return Authenticated(principal, headers, values[2:])
+        return Authenticated(principal, headers)
     assert sid is not None
     state, session_status = await AuthState(runtime.hot, runtime.db).resolve(
         subject, sid, user_raw, session_raw
@@ -213,11 +264,12 @@ async def authenticate(
         session_id=sid,
         roles=roles or frozenset({"player"}),
         claims=claims,
+        restrictions=state.restrictions,
     )
     if user_raw is not None and session_raw is not None:  # let in on values the store holds
-        runtime.passes.remember(
+        runtime.verified_tokens.remember(
             token,
-            _Pass(
+            VerifiedToken(
                 expires=float(claims["exp"]) + VERIFY_LEEWAY,
                 principal=principal,
                 rate_subject=rate_subject,
@@ -226,7 +278,7 @@ async def authenticate(
                 session_raw=session_raw,
             ),
         )
-    return Authenticated(principal, headers, values[2:])
+    return Authenticated(principal, headers)
 
 
 async def _service_caller(
@@ -243,30 +295,11 @@ async def _service_caller(
         roles=frozenset({"service"}),
         claims=claims,
     )
-    return Authenticated(service, headers, [])
-
-
-async def hot_caller(
-    request: HotRequest,
-    route_class: str,
-    *,
-    extra_keys: Callable[[str], Sequence[str]] | None = None,
-) -> Authenticated:
-    """`rate_limit` and `optional_principal` for a hot path, in one step: the presented
-    token's caller, counted against `route_class`. Without a token the request is
-    counted per client IP and the principal is None. The principal is kept for the access log."""
-    token = bearer_token(request.authorization)
-    runtime = request.runtime
-    if token is None:
-        headers = await runtime.limiter.check(route_class, f"ip:{request.client_ip}")
-        return Authenticated(None, headers, [])
-    found = await authenticate(runtime, token, route_class=route_class, extra_keys=extra_keys)
-    request.scope["state"]["principal"] = found.principal
-    return found
+    return Authenticated(service, headers)
 
 
 def _keep_rate_headers(request: Request, headers: dict[str, str]) -> None:
-    request.scope.setdefault("state", {})["rate_headers"] = headers
+    request.scope.setdefault("state", {})[RESPONSE_HEADERS] = headers
 
 
 async def require_principal(principal: Principal | None = Depends(optional_principal)) -> Principal:
@@ -292,15 +325,12 @@ def require_role(role: Literal["moderator", "admin"]) -> Callable[..., Awaitable
     return dependency
 
 
-def require_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
-    """A service account holding `scope`, or an admin."""
+def require_unrestricted(scope: str) -> Callable[..., Awaitable[Principal]]:
+    """A signed-in player whom no sanction holds back from `scope` (403 `restricted`)."""
 
-    async def dependency(principal: Principal = Depends(require_principal)) -> Principal:
-        if principal.is_service and principal.has_scope(scope):
-            return principal
-        if principal.kind == "user" and principal.has_role("admin"):
-            return principal
-        raise Forbidden(f"This route needs the {scope} scope.")
+    async def dependency(principal: Principal = Depends(require_user)) -> Principal:
+        principal.check_unrestricted(scope)
+        return principal
 
     return dependency
 
@@ -310,22 +340,22 @@ def rate_limit(route_class: str | None = None) -> Callable[..., Awaitable[None]]
     `read` and `write` (picked by method when not given) per user, or per IP when anonymous.
 
     Runs before the route's other dependencies; for a signed-in caller it authenticates too,
-    reading the session state and counting the hit together."""
+    reading the session state and counting the hit together. The `RateLimit-*` headers are
+    kept in the request state, and the gateway adds them to whatever response is sent."""
 
-    async def dependency(request: Request, response: Response) -> None:
+    async def dependency(request: Request) -> None:
         runtime = request.app.state.runtime
         cls = route_class or ("read" if request.method in READ_METHODS else "write")
         token = _bearer(request)
+        state = request.scope.setdefault("state", {})
         if cls in ("auth", "webhook") or token is None:
             headers = await runtime.limiter.check(cls, f"ip:{client_info(request).ip}")
-        else:
-            state = request.scope.setdefault("state", {})
-            if state.get("principal", False) is False:
-                state["principal"] = await _authenticate(request, token, route_class=cls)
-                headers = state.pop("rate_headers", {})
-            else:  # authenticated already: count the hit on its own
-                principal = state["principal"]
-                headers = await runtime.limiter.check(cls, f"{principal.kind}:{principal.subject}")
-        response.headers.update(headers)
+        elif state.get("principal", False) is False:
+            state["principal"] = await _authenticate(request, token, route_class=cls)
+            return
+        else:  # authenticated already: count the hit on its own
+            principal = state["principal"]
+            headers = await runtime.limiter.check(cls, f"{principal.kind}:{principal.subject}")
+        state[RESPONSE_HEADERS] = headers
 
     return dependency

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from playerplatform.audit import service as audit
+from playerplatform.auth import email as email_auth
 from playerplatform.auth import repository
 from playerplatform.auth.deps import Principal
-from playerplatform.auth.merge import merge_hooks
+from playerplatform.auth.providers import masked_provider_id
 from playerplatform.auth.schemas import MergeResponse
 from playerplatform.auth.service import VerifiedIdentity
 from playerplatform.auth.sessions import publish_user, revoke_user_sessions
@@ -27,6 +28,22 @@ from playerplatform.users.schemas import UserOut
 MULTI_PROVIDERS = frozenset({"device"})
 
 
+class EmailUnverified(Forbidden):
+    code, title = "email_unverified", "Verify the account's email address first"
+
+
+async def _ensure_email_verified(uow: UnitOfWork, user: User, *, whose: str) -> None:
+    """Anyone can register or link an address they do not own; until its owner verifies it,
+    nothing more may be joined to that account (its owner's password reset would otherwise
+    hand them an account a stranger can still sign in to)."""
+    for identity in await repository.list_identities(uow, user.id):
+        if identity.provider == "email" and not identity.data.get("verified"):
+            raise EmailUnverified(
+                f"{whose} email address is not verified yet: verify it before joining other"
+                " identities or accounts to it."
+            )
+
+
 async def link(
     uow: UnitOfWork,
     rt: Runtime,
@@ -37,6 +54,7 @@ async def link(
     """Attach `verified` to the caller. When another account owns it, 409 `identity_in_use`
     carries a `merge_token` the caller can spend on `POST /auth/merge`."""
     user = await users.get_user(uow, _uid(principal))
+    await _ensure_email_verified(uow, user, whose="This account's")
     existing = await repository.find_identity(uow, verified.provider, verified.provider_id)
     if existing is not None:
         if existing.user_id == user.id:
@@ -80,14 +98,21 @@ async def link(
         provider_id=verified.provider_id,
         action="link",
     )
+    if verified.provider == "email":  # a new address: its owner is asked to confirm it
+        await email_auth.send_email_token(uow, rt, user, verified.provider_id, email_auth.VERIFY)
     forget_user_view(uow, rt.hot, user.canonical_id)
+    for hook in rt.wiring.link_hooks:  # other domains' follow-ups (Twitch drops waiting)
+        await hook.linked(uow, rt, user, verified.provider, verified.provider_id)
     await audit.record(
         uow,
         action="auth.link",
         resource_type="identity",
-        resource_id=f"{verified.provider}:{verified.provider_id}",
+        resource_id=_shown(verified.provider, verified.provider_id),
         actor=principal,
-        new={"provider": verified.provider, "provider_id": verified.provider_id},
+        new={
+            "provider": verified.provider,
+            "provider_id": masked_provider_id(verified.provider, verified.provider_id),
+        },
         client=client,
     )
     return await users.user_view(uow, user.id)
@@ -121,9 +146,9 @@ async def unlink(
         uow,
         action="auth.unlink",
         resource_type="identity",
-        resource_id=f"{provider}:{provider_id}",
+        resource_id=_shown(provider, provider_id),
         actor=principal,
-        old={"provider": provider, "provider_id": provider_id},
+        old={"provider": provider, "provider_id": masked_provider_id(provider, provider_id)},
         client=client,
     )
     return await users.user_view(uow, user.id)
@@ -150,6 +175,8 @@ async def merge(
         )
     if source.status == "banned":
         raise AccountBanned("A banned account cannot be merged.")
+    await _ensure_email_verified(uow, target, whose="This account's")
+    await _ensure_email_verified(uow, source, whose="The other account's")
     # Lock both rows in a stable order so two crossing merges cannot deadlock.
     for user_id in sorted([source.id, target.id]):
         await users_repository.get_user(uow, user_id, for_update=True)
@@ -198,12 +225,17 @@ async def _move_everything(
         )
     if source.email_verified:
         target.email_verified = True
-    summary: dict[str, Any] = {"identities": [f"{i.provider}:{i.provider_id}" for i in moved]}
-    for name, hook in merge_hooks():
-        result = await hook(uow, rt, source, target)
+    summary: dict[str, Any] = {"identities": [_shown(i.provider, i.provider_id) for i in moved]}
+    for hook in rt.wiring.merge_hooks:  # each domain's rows, in the wiring's order
+        result = await hook.move(uow, rt, source, target)
         if result:
-            summary[name] = result
+            summary[hook.name] = result
     return summary
+
+
+def _shown(provider: str, provider_id: str) -> str:
+    """An identity as the audit log names it (a device by its fingerprint only)."""
+    return f"{provider}:{masked_provider_id(provider, provider_id)}"
 
 
 def _uid(principal: Principal) -> Any:

@@ -118,3 +118,18 @@ class EmailToken(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[dt.datetime]
     used_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+
+
+class SecondFactor(Base):
+    """An account's TOTP second factor (RFC 6238). Pending until a first code confirms it;
+    `last_step` is the time step of the last code accepted, so no code works twice."""
+
+    __tablename__ = "second_factors"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    secret: Mapped[str] = mapped_column(sa.String(64))  # base32, as authenticator apps take it
+    confirmed_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    last_step: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

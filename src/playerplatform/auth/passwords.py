@@ -59,6 +59,15 @@ async def hash_password(password: str) -> str:
     return await asyncio.to_thread(_hasher.hash, password)
 
 
+def needs_rehash(stored_hash: str) -> bool:
+    """The hash was made with other parameters than today's (an older, cheaper policy): the
+    next successful sign-in stores it again with the current ones."""
+    try:
+        return _hasher.check_needs_rehash(stored_hash)
+    except InvalidHashError:
+        return True
+
+
 async def verify_password(stored_hash: str | None, password: str) -> bool:
     """Constant-cost check; `stored_hash=None` (no such account) burns the same time."""
 
@@ -69,7 +78,3 @@ async def verify_password(stored_hash: str | None, password: str) -> bool:
             return False
 
     return await asyncio.to_thread(verify)
-
-
-def needs_rehash(stored_hash: str) -> bool:
-    return _hasher.check_needs_rehash(stored_hash)

@@ -4,6 +4,7 @@ Used by login and by linking alike."""
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -12,8 +13,10 @@ from playerplatform.auth.schemas import DeviceLogin, EmailLogin, EpicLogin, Stea
 from playerplatform.auth.service import VerifiedIdentity
 from playerplatform.kit.errors import AccountBanned, NotFound, validation_failed
 from playerplatform.runtime import Runtime
+from playerplatform.users.schemas import display_name_or_none
 
-PROVIDERS = ("email", "device", "steam", "epic", "twitch")
+MASK_LENGTH = 8
+
 LOGIN_BODIES: dict[str, type[BaseModel]] = {
     "email": EmailLogin,
     "device": DeviceLogin,
@@ -34,8 +37,23 @@ def parse_login_body(provider: str, body: Any) -> BaseModel:
         raise validation_failed(exc.errors()) from None
 
 
+def device_key(device_id: str) -> str:
+    """What is stored of a device id: its SHA-256. A device id is the only credential of a
+    guest, so it is kept like a password-equivalent token: the login hashes what it is given
+    and looks the hash up; the id itself is never stored, shown or logged."""
+    return hashlib.sha256(device_id.encode()).hexdigest()
+
+
 def device_identity(body: DeviceLogin) -> VerifiedIdentity:
-    return VerifiedIdentity(provider="device", provider_id=body.device_id, data={})
+    return VerifiedIdentity(provider="device", provider_id=device_key(body.device_id), data={})
+
+
+def masked_provider_id(provider: str, provider_id: str) -> str:
+    """An identity's provider id as staff and the audit log see it: a device's stored hash
+    shortened to a fingerprint (enough to tell a player's devices apart), others in full."""
+    if provider == "device":
+        return provider_id[:MASK_LENGTH] + "…"
+    return provider_id
 
 
 async def steam_identity(rt: Runtime, body: SteamLogin) -> VerifiedIdentity:
@@ -55,10 +73,11 @@ async def epic_identity(rt: Runtime, body: EpicLogin) -> VerifiedIdentity:
         data["account_id"] = epic.account_id
     if epic.platform:
         data["platform"] = epic.platform
-    display = epic.display_name[:32] if epic.display_name else None
-    return VerifiedIdentity(
-        provider="epic", provider_id=epic.subject, data=data, display_name=display
-    )
+    # A platform's name is held to the same rules as one typed in: the shape, then the filter.
+    name = display_name_or_none(epic.display_name)
+    if name is not None and not (await rt.text_filter.check(name, field="display_name")).allowed:
+        name = None
+    return VerifiedIdentity(provider="epic", provider_id=epic.subject, data=data, display_name=name)
 
 
 async def twitch_identity(rt: Runtime, body: TwitchLink) -> VerifiedIdentity:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -13,6 +14,7 @@ from playerplatform.auth.models import (
     EmailToken,
     Identity,
     RefreshToken,
+    SecondFactor,
     ServiceAccount,
     Session,
 )
@@ -24,6 +26,10 @@ async def list_identities(uow: UnitOfWork, user_id: uuid.UUID) -> list[Identity]
         sa.select(Identity).where(Identity.user_id == user_id).order_by(Identity.linked_at)
     )
     return list(result.scalars())
+
+
+def users_linked_to(providers: Sequence[str]) -> sa.Select[Any]:
+    return sa.select(Identity.user_id).where(Identity.provider.in_(list(providers)))
 
 
 async def find_identity(uow: UnitOfWork, provider: str, provider_id: str) -> Identity | None:
@@ -106,13 +112,22 @@ def add_link_record(
     )
 
 
+async def previous_holders(uow: UnitOfWork, provider: str, provider_id: str) -> list[uuid.UUID]:
+    """The accounts an identity was unlinked (or dropped) from, oldest first."""
+    result = await uow.session.execute(
+        sa.select(AccountLink.user_id)
+        .where(
+            AccountLink.provider == provider,
+            AccountLink.provider_id == provider_id,
+            AccountLink.action.in_(("unlink", "drop")),
+        )
+        .group_by(AccountLink.user_id)
+        .order_by(sa.func.min(AccountLink.created_at))
+    )
+    return list(result.scalars())
+
+
 # Sessions and refresh tokens.
-
-
-async def add_session(uow: UnitOfWork, session: Session, refresh: RefreshToken) -> None:
-    uow.session.add(session)
-    await uow.session.flush()
-    uow.session.add(refresh)
 
 
 async def find_refresh_token(
@@ -163,6 +178,21 @@ async def find_email_token(uow: UnitOfWork, token_hash: str, purpose: str) -> Em
     return result.scalar_one_or_none()
 
 
+async def spend_email_tokens_of(uow: UnitOfWork, user_id: uuid.UUID, purpose: str) -> int:
+    """Spend every unused `purpose` token of one account (a reset or a verification makes
+    the others of its kind worthless). Returns how many there were."""
+    result = await uow.session.execute(
+        sa.update(EmailToken)
+        .where(
+            EmailToken.user_id == user_id,
+            EmailToken.purpose == purpose,
+            EmailToken.used_at.is_(None),
+        )
+        .values(used_at=utcnow())
+    )
+    return int(result.rowcount or 0)
+
+
 async def spend_email_token(uow: UnitOfWork, token_hash: str) -> bool:
     result = await uow.session.execute(
         sa.update(EmailToken)
@@ -182,24 +212,43 @@ async def find_service_account(uow: UnitOfWork, client_id: str) -> ServiceAccoun
     return result.scalar_one_or_none()
 
 
-async def find_account(
-    uow: UnitOfWork, provider: str, provider_id: str
-) -> tuple[Identity, Any, Any, list[Identity]] | None:
-    """(the identity, its user, the user's profile, all the user's identities) in one query."""
-    from playerplatform.users.models import Profile, User
+# (the identity, its user, the user's profile, all the user's identities)
+Account = tuple[Identity, Any, Any, list[Identity]]
 
-    owner = (
-        sa.select(Identity.user_id)
-        .where(Identity.provider == provider, Identity.provider_id == provider_id)
-        .scalar_subquery()
-    )
-    rows = (
-        await uow.session.execute(
+
+_FIND_ACCOUNT: sa.Select[Any] | None = None
+
+
+def _find_account() -> sa.Select[Any]:
+    """`find_account`'s query, built once: building it (its comparisons, its coercions) cost
+    as much as running it."""
+    global _FIND_ACCOUNT
+    if _FIND_ACCOUNT is None:
+        from playerplatform.users.models import Profile, User
+
+        owner = (
+            sa.select(Identity.user_id)
+            .where(
+                Identity.provider == sa.bindparam("provider"),
+                Identity.provider_id == sa.bindparam("provider_id"),
+            )
+            .scalar_subquery()
+        )
+        _FIND_ACCOUNT = (
             sa.select(User, Profile, Identity)
             .join(Profile, Profile.user_id == User.id)
             .join(Identity, Identity.user_id == User.id)
             .where(User.id == owner)
             .order_by(Identity.linked_at)
+        )
+    return _FIND_ACCOUNT
+
+
+async def find_account(uow: UnitOfWork, provider: str, provider_id: str) -> Account | None:
+    """(the identity, its user, the user's profile, all the user's identities) in one query."""
+    rows = (
+        await uow.session.execute(
+            _find_account(), {"provider": provider, "provider_id": provider_id}
         )
     ).all()
     for row in rows:
@@ -208,21 +257,83 @@ async def find_account(
     return None
 
 
-async def account_by_user_id(
-    uow: UnitOfWork, user_id: uuid.UUID
-) -> tuple[Any, Any, list[Identity]] | None:
-    """(user, profile, identities) of one account in one query."""
-    from playerplatform.users.models import Profile, User
+_ACCOUNT_VIEW: sa.Select[Any] | None = None
 
-    rows = (
-        await uow.session.execute(
-            sa.select(User, Profile, Identity)
+
+def _account_view() -> sa.Select[Any]:
+    """The columns of the user object (users/me), its profile and identities, built once:
+    rows of plain columns, not mapped objects (no identity map, no object to build)."""
+    global _ACCOUNT_VIEW
+    if _ACCOUNT_VIEW is None:
+        from playerplatform.users.models import Profile, User
+
+        _ACCOUNT_VIEW = (
+            sa.select(
+                User.canonical_id,
+                User.status,
+                User.roles,
+                User.email_verified,
+                User.created_at,
+                Profile.display_name,
+                Profile.avatar_url,
+                Profile.locale,
+                Profile.country,
+                Identity.provider,
+                Identity.provider_id,
+                Identity.linked_at,
+            )
             .join(Profile, Profile.user_id == User.id)
             .outerjoin(Identity, Identity.user_id == User.id)
-            .where(User.id == user_id)
+            .where(User.id == sa.bindparam("user_id"))
             .order_by(Identity.linked_at)
         )
-    ).all()
-    if not rows:
-        return None
-    return rows[0][0], rows[0][1], [r[2] for r in rows if r[2] is not None]
+    return _ACCOUNT_VIEW
+
+
+async def account_by_user_id(uow: UnitOfWork, user_id: uuid.UUID) -> list[sa.Row[Any]]:
+    """The user object's columns in one query: one row per identity (oldest link first), or
+    one row with null identity columns when there is none; no row when there is no account.
+    Each row has the columns of the user (`canonical_id`, `status`, `roles`, `email_verified`,
+    `created_at`), of its profile and of one identity (`provider`, `provider_id`,
+    `linked_at`)."""
+    return list((await uow.session.execute(_account_view(), {"user_id": user_id})).all())
+
+
+# Second factors.
+
+
+async def find_second_factor(uow: UnitOfWork, user_id: uuid.UUID) -> SecondFactor | None:
+    result = await uow.session.execute(
+        sa.select(SecondFactor).where(SecondFactor.user_id == user_id)
+    )
+    return result.scalar_one_or_none()
+
+
+async def start_second_factor(uow: UnitOfWork, user_id: uuid.UUID, secret: str) -> None:
+    """A new pending factor for the account, replacing a pending one."""
+    await uow.session.execute(sa.delete(SecondFactor).where(SecondFactor.user_id == user_id))
+    uow.session.add(SecondFactor(user_id=user_id, secret=secret, last_step=0))
+    await uow.session.flush()
+
+
+async def confirm_second_factor(uow: UnitOfWork, user_id: uuid.UUID, step: int) -> None:
+    await uow.session.execute(
+        sa.update(SecondFactor)
+        .where(SecondFactor.user_id == user_id)
+        .values(confirmed_at=utcnow(), last_step=step)
+    )
+
+
+async def spend_second_factor_step(uow: UnitOfWork, user_id: uuid.UUID, step: int) -> bool:
+    """Record `step` as used; False when it, or a later one, was used already (a replay,
+    or two sign-ins racing with one code)."""
+    result = await uow.session.execute(
+        sa.update(SecondFactor)
+        .where(SecondFactor.user_id == user_id, SecondFactor.last_step < step)
+        .values(last_step=step)
+    )
+    return bool(result.rowcount)
+
+
+async def delete_second_factor(uow: UnitOfWork, user_id: uuid.UUID) -> None:
+    await uow.session.execute(sa.delete(SecondFactor).where(SecondFactor.user_id == user_id))

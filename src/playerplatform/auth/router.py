@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qsl
 
-import orjson
-from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi import APIRouter, Depends, Path, Request, Response, status
 from pydantic import ValidationError
 
 from playerplatform.auth import email as email_auth
-from playerplatform.auth import links, providers, service
+from playerplatform.auth import links, providers, second_factor, service
 from playerplatform.auth.deps import Principal, rate_limit, require_role, require_user
 from playerplatform.auth.schemas import (
     ClientCredentials,
@@ -31,16 +30,16 @@ from playerplatform.auth.schemas import (
     SessionList,
     SteamLogin,
     TokenResponse,
+    TotpConfirm,
 )
+from playerplatform.auth.second_factor import SecondFactorStatus, TotpEnrolment
 from playerplatform.kit.db import UnitOfWork
+from playerplatform.kit.edge_route import parse_json_body
 from playerplatform.kit.errors import BadRequest, validation_failed
-from playerplatform.kit.hotpath import HotRequest, JsonAnswer, hot_path
 from playerplatform.kit.http import (
-    ClientInfo,
     TransactionalRoute,
     client_info,
     get_uow,
-    in_unit_of_work,
     single_statement_writes,
 )
 from playerplatform.runtime import Runtime
@@ -78,7 +77,12 @@ async def email_login(
     body: EmailLogin, request: Request, uow: UnitOfWork = Depends(get_uow)
 ) -> TokenResponse:
     return await email_auth.login(
-        uow, get_runtime(request), client_info(request), email=body.email, password=body.password
+        uow,
+        get_runtime(request),
+        client_info(request),
+        email=body.email,
+        password=body.password,
+        totp_code=body.totp_code,
     )
 
 
@@ -109,46 +113,14 @@ async def password_reset_confirm(
     return Response(status_code=204)
 
 
-async def serve_device_login(request: HotRequest) -> JsonAnswer | None:
-    """`POST /auth/device/login` on the hot path. A device never seen before (every new
-    player's first request) signs in below the ORM on PostgreSQL (`service.first_sign_in`);
-    a known one through `sign_in` as the endpoint would. A body the endpoint would refuse,
-    and every request on SQLite, go to the endpoint."""
-    runtime = request.runtime
-    if runtime.db.is_sqlite or request.header(b"content-type") != "application/json":
-        return None
-    try:
-        body = DeviceLogin.model_validate_json(await request.body())
-    except ValidationError:
-        return None
-    headers = await runtime.limiter.check("auth", f"ip:{request.client_ip}")
-    agent = request.header(b"user-agent")
-    client = ClientInfo(
-        ip=request.client_ip,
-        user_agent=agent[:256] if agent else None,
-        request_id=request.scope["state"].get("request_id"),
-    )
-    verified = providers.device_identity(body)
-    tokens = await service.first_sign_in(runtime, client, verified)
-    if tokens is None:
-
-        async def sign_in(uow: UnitOfWork) -> TokenResponse:
-            return (await service.sign_in(uow, runtime, client, verified))[0]
-
-        tokens = await in_unit_of_work(runtime.db, sign_in, single_statement=True)
-    return JsonAnswer(tokens.model_dump_json().encode(), headers)
-
-
 @router.post("/device/login", response_model=TokenResponse)
-@hot_path(serve_device_login)
 @single_statement_writes
 async def device_login(
     body: DeviceLogin, request: Request, uow: UnitOfWork = Depends(get_uow)
 ) -> TokenResponse:
-    tokens, _ = await service.sign_in(
+    return await service.device_sign_in(
         uow, get_runtime(request), client_info(request), providers.device_identity(body)
     )
-    return tokens
 
 
 @router.post("/steam/login", response_model=TokenResponse)
@@ -192,12 +164,10 @@ async def token(request: Request, uow: UnitOfWork = Depends(get_uow)) -> Service
     """OAuth 2 client credentials for service accounts (form-encoded or JSON)."""
     body = await _client_credentials(request)
     rt = get_runtime(request)
-    client = client_info(request)
-    await rt.limiter.check_failed_logins(client.ip, f"svc:{body.client_id}")
     return await service.service_token(
         uow,
         rt,
-        client,
+        client_info(request),
         client_id=body.client_id,
         client_secret=body.client_secret,
         scope=body.scope,
@@ -215,10 +185,7 @@ async def _client_credentials(request: Request) -> ClientCredentials:
         except ValueError:
             raise BadRequest("Too many form fields.") from None
     else:
-        try:
-            raw = orjson.loads(await request.body())
-        except orjson.JSONDecodeError:
-            raise BadRequest("The request body is not valid JSON.", code="malformed_json") from None
+        raw = parse_json_body(await request.body())  # the edge's parser
     try:
         return ClientCredentials.model_validate(raw)
     except ValidationError as exc:
@@ -260,8 +227,8 @@ async def sessions(
 
 @router.delete("/sessions/{session_id}", status_code=204)
 async def end_session(
-    session_id: str,
     request: Request,
+    session_id: str = Path(min_length=1, max_length=64),
     principal: Principal = Depends(require_user),
     uow: UnitOfWork = Depends(get_uow),
 ) -> Response:
@@ -290,20 +257,21 @@ _LINK_BODY = {
 
 @router.post("/links/{provider}", response_model=UserOut, openapi_extra=_LINK_BODY)
 async def link(
-    provider: str,
     request: Request,
+    provider: str = Path(min_length=1, max_length=16),
     principal: Principal = Depends(require_user),
     uow: UnitOfWork = Depends(get_uow),
 ) -> UserOut:
     """Link another identity. The body is that provider's login body (`twitch`: `code,
     redirect_uri`). 409 `identity_in_use` with a `merge_token` when another account owns it."""
-    raw = await _json_body(request)
-    body = providers.parse_login_body(provider, raw)
+    # The edge's parser, whichever path serves the request (its own `json()` is the
+    # framework's on the compiled one).
+    body = providers.parse_login_body(provider, parse_json_body(await request.body()))
     rt = get_runtime(request)
     client = client_info(request)
     if isinstance(body, EmailLogin):
         verified = await email_auth.verified_for_link(
-            uow, rt, client, email=body.email, password=body.password
+            uow, rt, client, email=body.email, password=body.password, totp_code=body.totp_code
         )
     elif isinstance(body, DeviceLogin):
         verified = providers.device_identity(body)
@@ -316,18 +284,11 @@ async def link(
     return await links.link(uow, rt, client, principal, verified)
 
 
-async def _json_body(request: Request) -> Any:
-    try:
-        return orjson.loads(await request.body())
-    except orjson.JSONDecodeError:
-        raise BadRequest("The request body is not valid JSON.", code="malformed_json") from None
-
-
 @router.delete("/links/{provider}/{provider_id}", response_model=UserOut)
 async def unlink(
-    provider: str,
-    provider_id: str,
     request: Request,
+    provider: str = Path(min_length=1, max_length=16),
+    provider_id: str = Path(min_length=1, max_length=255),
     principal: Principal = Depends(require_user),
     uow: UnitOfWork = Depends(get_uow),
 ) -> UserOut:
@@ -344,6 +305,51 @@ async def merge(
 ) -> MergeResponse:
     return await links.merge(
         uow, get_runtime(request), client_info(request), principal, body.merge_token
+    )
+
+
+@router.get("/second-factor", response_model=SecondFactorStatus)
+async def second_factor_status(
+    principal: Principal = Depends(require_user), uow: UnitOfWork = Depends(get_uow)
+) -> SecondFactorStatus:
+    """Whether the caller has a TOTP second factor: `none`, `pending` or `enabled`."""
+    return await second_factor.status(uow, principal)
+
+
+@router.post("/second-factor/totp", status_code=201, response_model=TotpEnrolment)
+async def start_totp(
+    request: Request,
+    principal: Principal = Depends(require_user),
+    uow: UnitOfWork = Depends(get_uow),
+) -> TotpEnrolment:
+    """Begin enrolling a TOTP factor: the secret (and its `otpauth://` URI, for a QR code)
+    to put into an authenticator app; a first code confirms it."""
+    return await second_factor.start_totp(
+        uow, get_runtime(request), client_info(request), principal, account=principal.subject
+    )
+
+
+@router.post("/second-factor/totp/confirm", response_model=SecondFactorStatus)
+async def confirm_totp(
+    body: TotpConfirm,
+    request: Request,
+    principal: Principal = Depends(require_user),
+    uow: UnitOfWork = Depends(get_uow),
+) -> SecondFactorStatus:
+    return await second_factor.confirm_totp(
+        uow, get_runtime(request), client_info(request), principal, body.code
+    )
+
+
+@router.post("/second-factor/totp/disable", response_model=SecondFactorStatus)
+async def disable_totp(
+    body: TotpConfirm,
+    request: Request,
+    principal: Principal = Depends(require_user),
+    uow: UnitOfWork = Depends(get_uow),
+) -> SecondFactorStatus:
+    return await second_factor.disable_totp(
+        uow, get_runtime(request), client_info(request), principal, body.code
     )
 
 

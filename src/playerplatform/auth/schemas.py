@@ -9,7 +9,9 @@ from typing import Annotated, Literal
 from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from playerplatform.users.schemas import UserOut
+from playerplatform.auth import passwords
+from playerplatform.kit.edge import EdgeModel
+from playerplatform.users.schemas import DisplayName, UserOut
 
 _HEX = re.compile(r"^[0-9a-fA-F]+$")
 _PRINTABLE = re.compile(r"^[\x21-\x7e]+$")
@@ -27,41 +29,63 @@ def _printable(value: str) -> str:
     return value
 
 
-def _email(value: str) -> str:
+def canonical_email(value: str) -> str:
+    """The one rule for an email address, wherever one is accepted (the API, the bootstrap
+    admin's setting, the command line): valid, normalised and lower-cased, as it is stored.
+    ValueError otherwise."""
+    if not 3 <= len(value) <= 254:
+        raise ValueError("must be 3 to 254 characters")
     try:
         # Deliverability is the mailer's business; `.test` addresses are allowed for staging.
-        return validate_email(value, check_deliverability=False, test_environment=True).normalized
+        normalized = validate_email(
+            value, check_deliverability=False, test_environment=True
+        ).normalized
     except EmailNotValidError as exc:
         raise ValueError(str(exc)) from None
+    return normalized.strip().lower()
 
 
-Email = Annotated[str, StringConstraints(min_length=3, max_length=320), AfterValidator(_email)]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
-
+# 254: the longest address SMTP can carry (RFC 5321's 256-octet path, less the brackets).
+Email = Annotated[
+    str,
+    StringConstraints(min_length=3, max_length=254),
+    AfterValidator(canonical_email),
+    Field(json_schema_extra={"format": "email"}),
+]
+Strict = EdgeModel
 
 Password = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+# A password being chosen: the policy's length; `check_strength` refuses common ones.
+NewPassword = Annotated[
+    str, StringConstraints(min_length=passwords.MIN_LENGTH, max_length=passwords.MAX_LENGTH)
+]
 DeviceId = Annotated[
     str, StringConstraints(min_length=10, max_length=128), AfterValidator(_printable)
 ]
 SteamTicket = Annotated[
     str, StringConstraints(min_length=2, max_length=8192), AfterValidator(_hex_ticket)
 ]
+# A TOTP code (RFC 6238): six digits from the authenticator app.
+TotpCode = Annotated[str, StringConstraints(pattern=r"^[0-9]{6}$")]
 OneTimeToken = Annotated[str, StringConstraints(min_length=10, max_length=256)]
 Jwt = Annotated[str, StringConstraints(min_length=10, max_length=8192)]
 
 
 class EmailRegister(Strict):
     email: Email
-    password: Password
-    display_name: Annotated[str, StringConstraints(min_length=1, max_length=32)] | None = None
+    password: NewPassword
+    display_name: DisplayName | None = None
 
 
 class EmailLogin(Strict):
     email: Email
     password: Password
+    # Required for accounts with a second factor (and for staff when the setting says so).
+    totp_code: TotpCode | None = None
+
+
+class TotpConfirm(Strict):
+    code: TotpCode
 
 
 class EmailVerify(Strict):
@@ -74,7 +98,7 @@ class PasswordResetRequest(Strict):
 
 class PasswordResetConfirm(Strict):
     token: OneTimeToken
-    password: Password
+    password: NewPassword
 
 
 class DeviceLogin(Strict):
@@ -95,7 +119,10 @@ class TwitchLink(Strict):
     redirect_uri: Annotated[str, StringConstraints(min_length=1, max_length=2048)]
 
 
-class ClientCredentials(BaseModel):
+class ClientCredentials(Strict):
+    # OAuth 2 (RFC 6749 section 3.2): unrecognised request parameters are ignored.
+    model_config = ConfigDict(extra="ignore")
+
     grant_type: Literal["client_credentials"]
     client_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     client_secret: Annotated[str, StringConstraints(min_length=1, max_length=256)]

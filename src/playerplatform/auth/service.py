@@ -4,10 +4,12 @@ and service-account tokens."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hmac
 import secrets
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, cast
@@ -16,8 +18,9 @@ import sqlalchemy as sa
 import structlog
 
 from playerplatform.audit import service as audit
-from playerplatform.auth import repository
+from playerplatform.auth import repository, second_factor
 from playerplatform.auth.deps import Principal
+from playerplatform.auth.first_sign_in import Claim
 from playerplatform.auth.models import AccountLink, Identity, RefreshToken, ServiceAccount, Session
 from playerplatform.auth.schemas import (
     ServiceTokenResponse,
@@ -40,16 +43,9 @@ from playerplatform.auth.tokens import (
     new_refresh_token,
     new_session_id,
 )
-from playerplatform.kit.db import (
-    Claim,
-    Row,
-    UnitOfWork,
-    insert_together,
-    new_uuid,
-    utcnow,
-)
+from playerplatform.kit.db import Row, UnitOfWork, insert_together, new_uuid, utcnow
 from playerplatform.kit.errors import AccountBanned, InvalidCredentials, InvalidToken, NotFound
-from playerplatform.kit.http import ClientInfo
+from playerplatform.kit.http import ClientInfo, written_for
 from playerplatform.runtime import Runtime
 from playerplatform.users import repository as users_repository
 from playerplatform.users import service as users
@@ -77,18 +73,24 @@ async def sign_in(
     *,
     create: bool = True,
     email_verified: bool = False,
+    found: repository.Account | None = None,
+    second_factor_checked: bool = False,
 ) -> tuple[TokenResponse, bool]:
     """Find or create the account behind `verified`, open a session and issue tokens.
-    Returns (tokens, created).
+    Returns (tokens, created). `found`: the account, when the caller has just read it.
+    `second_factor_checked`: the caller checked the account's second factor (email sign-in);
+    staff who must use one cannot sign in any other way.
 
     The hot path of every game start: one read, then one write statement (PostgreSQL) for
     the account, its identity, the session, the refresh token and the audit row."""
-    found = await repository.find_account(uow, verified.provider, verified.provider_id)
+    if found is None:
+        found = await repository.find_account(uow, verified.provider, verified.provider_id)
     if found is None:
         if not create:
             raise InvalidCredentials("Invalid credentials.")
         tokens = await _create_account_and_session(uow, rt, client, verified, email_verified)
         if tokens is not None:
+            written_for(uow, tokens.user.canonical_id)
             return tokens, True
         # Another request created this identity's account a moment ago: sign in to that one.
         found = await repository.find_account(uow, verified.provider, verified.provider_id)
@@ -96,7 +98,7 @@ async def sign_in(
     identity, user, profile, identities = found
     if verified.data and verified.data != {k: identity.data.get(k) for k in verified.data}:
         await repository.touch_identity(uow, identity.id, {**identity.data, **verified.data})
-    await _ensure_can_sign_in(uow, user, client, verified.provider)
+    await _ensure_can_sign_in(uow, rt, user, client, verified.provider, second_factor_checked)
     session, refresh_row, refresh = _new_session(rt, client, user.id, verified.provider)
     login = audit.entry(
         action="auth.login",
@@ -115,6 +117,7 @@ async def sign_in(
             login,
         ],
     )
+    written_for(uow, user.canonical_id)  # the account's reads after this see the session
     return await _issue(uow, rt, user, profile, identities, session["public_id"], refresh), False
 
 
@@ -221,7 +224,7 @@ async def first_sign_in(
     every new player's first request."""
     db = rt.db
     new = _new_account(rt, client, verified, email_verified=False)
-    claimed, known = await db.claims.claim(
+    claimed, known = await rt.first_sign_ins.claim(
         Claim(
             rows=new.rows,
             claim=new.claim,
@@ -250,9 +253,42 @@ async def first_sign_in(
 _FORGET_ACCOUNT = sa.delete(User).where(User.id == sa.bindparam("user_id"))
 
 
+async def device_sign_in(
+    uow: UnitOfWork, rt: Runtime, client: ClientInfo, verified: VerifiedIdentity
+) -> TokenResponse:
+    """`POST /auth/device/login`. The account is looked up first: a returning device (the
+    common case) signs in to it at once, paying for nothing else. A device no account has yet
+    signs in below the ORM on PostgreSQL (`first_sign_in`); on SQLite, through `sign_in`."""
+    found = await repository.find_account(uow, verified.provider, verified.provider_id)
+    if found is None and not rt.db.is_sqlite:
+        await uow.release()  # `first_sign_in` writes on a connection of its own
+        tokens = await first_sign_in(rt, client, verified)
+        if tokens is not None:
+            written_for(uow, tokens.user.canonical_id)
+            return tokens
+    return (await sign_in(uow, rt, client, verified, found=found))[0]
+
+
 async def linked_identities(uow: UnitOfWork, user_id: uuid.UUID) -> list[Identity]:
     """A user's identities, oldest link first (for other domains: Epic purchases, mail)."""
     return await repository.list_identities(uow, user_id)
+
+
+async def previous_holders(uow: UnitOfWork, provider: str, provider_id: str) -> list[uuid.UUID]:
+    """The accounts an identity was unlinked from before (for other domains: what follows
+    the identity rather than the account, as a wallet's debt does)."""
+    return await repository.previous_holders(uow, provider, provider_id)
+
+
+def users_linked_to(providers: Sequence[str]) -> sa.Select[Any]:
+    """A query selecting the ids of users with an identity of any of `providers` (segments)."""
+    return repository.users_linked_to(providers)
+
+
+async def owner_of_identity(uow: UnitOfWork, provider: str, provider_id: str) -> uuid.UUID | None:
+    """The user a platform identity is linked to, if any (for other domains: Twitch drops)."""
+    identity = await repository.find_identity(uow, provider, provider_id)
+    return identity.user_id if identity is not None else None
 
 
 def _new_session(
@@ -287,8 +323,19 @@ def _new_session(
 
 
 async def _ensure_can_sign_in(
-    uow: UnitOfWork, user: User, client: ClientInfo, provider: str
+    uow: UnitOfWork,
+    rt: Runtime,
+    user: User,
+    client: ClientInfo,
+    provider: str,
+    second_factor_checked: bool,
 ) -> None:
+    if not second_factor_checked and second_factor.is_staff(user.roles):
+        factor = await second_factor.enabled_factor(uow, user.id)
+        if second_factor.required(rt, user.roles, factor):
+            raise second_factor.SecondFactorRequired(
+                "Staff sign in by email, with the code of their second factor."
+            )
     state = UserState.of(user)
     if state.is_banned():
         await audit.record(
@@ -300,7 +347,15 @@ async def _ensure_can_sign_in(
             new={"provider": provider, "reason": "banned"},
             client=client,
         )
-        raise AccountBanned("This account is banned.", commit=True)
+        # The player is told why and until when (the reason they may appeal to the studio).
+        raise AccountBanned(
+            "This account is banned.",
+            commit=True,
+            extra={
+                "reason": user.ban_reason,
+                "until": user.banned_until.isoformat() if user.banned_until else None,
+            },
+        )
     if user.status == "merged":
         raise InvalidCredentials("Invalid credentials.")
 
@@ -519,6 +574,11 @@ async def service_token(
     client_secret: str,
     scope: str | None,
 ) -> ServiceTokenResponse:
+    # Failures count per IP and per client id and IP: a stranger cannot lock a game server
+    # out; one failing from everywhere is only slowed down.
+    slowdown = await rt.limiter.check_failed_logins(client.ip, f"svc:{client_id}")
+    if slowdown:
+        await asyncio.sleep(slowdown)
     account = await repository.find_service_account(uow, client_id)
     presented = _service_secret_hash(client_secret)
     expected = account.secret_hash if account else _service_secret_hash("")

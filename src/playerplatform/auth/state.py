@@ -8,18 +8,20 @@ reader that loaded stale rows before a ban committed can never overwrite the ban
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import orjson
 import sqlalchemy as sa
 
 from playerplatform.auth.models import Session
+from playerplatform.kit import views
 from playerplatform.kit.db import Database, UnitOfWork, utcnow
-from playerplatform.kit.hotstore import HotStore
+from playerplatform.kit.hotstore import UNAVAILABLE, HotStore
 from playerplatform.users.models import User
 
 # Short enough that a write-through that failed (hot store briefly down) heals soon.
@@ -31,12 +33,35 @@ SESSION_REVOKED = "revoked"
 SESSION_ACTIVE = "active"
 
 
+Restrictions = tuple[tuple[str, dt.datetime | None], ...]
+
+
+def restrictions_of(summary: Mapping[str, str | None] | None) -> Restrictions:
+    """The account's restriction summary (`User.restrictions`: scope -> end or null) as
+    sorted (scope, end) pairs."""
+    return tuple(
+        sorted(
+            (scope, dt.datetime.fromisoformat(until) if until else None)
+            for scope, until in (summary or {}).items()
+        )
+    )
+
+
+def in_force(restrictions: Restrictions, scope: str, now: dt.datetime | None = None) -> bool:
+    """Whether a restriction of `scope` holds at `now`; a timed one ends by itself."""
+    for held, until in restrictions:
+        if held == scope and (until is None or until > (now or utcnow())):
+            return True
+    return False
+
+
 @dataclass(frozen=True, slots=True)
 class UserState:
     user_id: uuid.UUID
     status: str
     roles: tuple[str, ...]
     banned_until: dt.datetime | None
+    restrictions: Restrictions = ()
 
     def is_banned(self, now: dt.datetime | None = None) -> bool:
         if self.status != "banned":
@@ -44,14 +69,15 @@ class UserState:
         return self.banned_until is None or self.banned_until > (now or utcnow())
 
     def encode(self) -> str:
-        return orjson.dumps(
-            {
-                "id": str(self.user_id),
-                "status": self.status,
-                "roles": list(self.roles),
-                "until": self.banned_until.isoformat() if self.banned_until else None,
-            }
-        ).decode()
+        data: dict[str, object] = {
+            "id": str(self.user_id),
+            "status": self.status,
+            "roles": list(self.roles),
+            "until": self.banned_until.isoformat() if self.banned_until else None,
+        }
+        if self.restrictions:
+            data["r"] = {s: u.isoformat() if u else None for s, u in self.restrictions}
+        return orjson.dumps(data).decode()
 
     @classmethod
     def decode(cls, raw: str) -> UserState:
@@ -66,11 +92,18 @@ class UserState:
             status=data["status"],
             roles=tuple(data["roles"]),
             banned_until=dt.datetime.fromisoformat(until) if until else None,
+            restrictions=restrictions_of(data.get("r")),
         )
 
     @classmethod
     def of(cls, user: User) -> UserState:
-        return cls(user.id, user.status, tuple(user.roles), user.banned_until)
+        return cls(
+            user.id,
+            user.status,
+            tuple(user.roles),
+            user.banned_until,
+            restrictions_of(user.restrictions),
+        )
 
 
 @functools.lru_cache(maxsize=65_536)
@@ -86,6 +119,11 @@ def user_key(canonical_id: str) -> str:
 
 def session_key(canonical_id: str, sid: str) -> str:
     return f"auth:{{{canonical_id}}}:sess:{sid}"
+
+
+def profile_owner(canonical_id: str) -> str:
+    """The owner of the player's public profile views (`kit.views`)."""
+    return f"profile:{canonical_id}"
 
 
 def view_key(canonical_id: str) -> str:
@@ -112,7 +150,10 @@ class AuthState:
         with them. Served from the process's copies of these keys while they are current
         (`HotStore.mget_near`), from the hot store, or on a miss from the database."""
         base = state_keys(canonical_id, sid)
-        cached = await self.hot.mget_near([*base, *extra_keys])
+        try:
+            cached = await self.hot.mget_near([*base, *extra_keys])
+        except UNAVAILABLE:  # the hot store is down: the database decides
+            cached = [None] * (len(base) + len(extra_keys))
         state, status = await self.resolve(canonical_id, sid, cached[0], cached[1] if sid else None)
         return state, status, cached[len(base) :]
 
@@ -150,9 +191,10 @@ class AuthState:
                     if row is not None and live and row.expires_at > utcnow()
                     else SESSION_REVOKED
                 )
-        await self.hot.set_if_absent(user_key(canonical_id), state.encode(), ttl=STATE_TTL)
-        if sid is not None and status is not None:
-            await self.hot.set_if_absent(session_key(canonical_id, sid), status, ttl=STATE_TTL)
+        with contextlib.suppress(*UNAVAILABLE):  # the hot store is down: the database decided
+            await self.hot.set_if_absent(user_key(canonical_id), state.encode(), ttl=STATE_TTL)
+            if sid is not None and status is not None:
+                await self.hot.set_if_absent(session_key(canonical_id, sid), status, ttl=STATE_TTL)
         return state, status
 
 
@@ -165,6 +207,7 @@ def publish_user_state(uow: UnitOfWork, hot: HotStore, canonical_id: str, state:
         await hot.delete(view_key(canonical_id))
 
     uow.after_commit(publish)
+    views.changed(uow, profile_owner(canonical_id))
 
 
 def forget_user_view(uow: UnitOfWork, hot: HotStore, canonical_id: str) -> None:
@@ -175,6 +218,7 @@ def forget_user_view(uow: UnitOfWork, hot: HotStore, canonical_id: str) -> None:
         await hot.delete(view_key(canonical_id))
 
     uow.after_commit(forget)
+    views.changed(uow, profile_owner(canonical_id))
 
 
 def publish_session_status(
@@ -207,3 +251,10 @@ async def publish_session(hot: HotStore, canonical_id: str, sid: str, state: Use
         {user_key(canonical_id): state.encode(), session_key(canonical_id, sid): SESSION_ACTIVE},
         ttl=STATE_TTL,
     )
+
+
+async def account_restricted(hot: HotStore, db: Database, canonical_id: str, scope: str) -> bool:
+    """Whether the account is held back from `scope` now, read the way each request reads
+    its caller's state (for work done on a player's behalf, e.g. a game server's score)."""
+    state, _, _ = await AuthState(hot, db).lookup(canonical_id, None)
+    return state is not None and in_force(state.restrictions, scope)

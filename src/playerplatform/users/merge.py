@@ -1,4 +1,4 @@
-"""What the users domain moves when two accounts merge (registered with auth's merge point).
+"""What the users domain moves when two accounts merge (a merge hook, run by `auth.links.merge`).
 
 Rules, documented for studios:
 - Progression: the account with the higher version number keeps its data; on a tie the
@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from playerplatform.auth.merge import register_merge_hook
 from playerplatform.kit.db import UnitOfWork, utcnow
 from playerplatform.users.models import Friendship, Profile, Progression, User
 
@@ -111,6 +110,3 @@ async def _fill_profile(uow: UnitOfWork, source: User, target: User) -> list[str
             setattr(mine, name, getattr(theirs, name))
             filled.append(name)
     return filled
-
-
-register_merge_hook("users", merge_users_domain)

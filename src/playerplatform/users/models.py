@@ -22,6 +22,11 @@ class User(Base):
     email_verified: Mapped[bool] = mapped_column(default=False)
     banned_until: Mapped[dt.datetime | None] = mapped_column(default=None)
     ban_reason: Mapped[str | None] = mapped_column(sa.String(500), default=None)
+    # What the player's active sanctions hold back, per scope: {"ugc": end or null, ...}. A
+    # summary kept by the safety domain; the scopes are enforced from the auth state.
+    restrictions: Mapped[dict[str, Any]] = mapped_column(
+        JSONType, default=dict, server_default=sa.text("'{}'")
+    )
     merged_into_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

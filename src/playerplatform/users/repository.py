@@ -35,19 +35,32 @@ async def get_user_by_canonical(uow: UnitOfWork, canonical_id: str) -> User | No
     return (await uow.session.execute(query)).scalar_one_or_none()
 
 
+async def other_staff_exists(uow: UnitOfWork, canonical_id: str) -> bool:
+    # The role list is JSON in both stores; its text names each role in quotes.
+    roles = sa.cast(User.roles, sa.String)
+    query = (
+        sa.select(User.id)
+        .where(
+            User.canonical_id != canonical_id,
+            User.status == "active",
+            sa.or_(roles.like('%"moderator"%'), roles.like('%"admin"%')),
+        )
+        .limit(1)
+    )
+    return (await uow.session.execute(query)).first() is not None
+
+
 async def get_profile(uow: UnitOfWork, user_id: uuid.UUID) -> Profile | None:
     return await uow.session.get(Profile, user_id)
 
 
-async def get_user_with_profile(uow: UnitOfWork, user_id: uuid.UUID) -> tuple[User, Profile] | None:
-    row = (
-        await uow.session.execute(
-            sa.select(User, Profile)
-            .join(Profile, Profile.user_id == User.id)
-            .where(User.id == user_id)
-        )
-    ).one_or_none()
-    return (row[0], row[1]) if row else None
+async def canonical_ids(uow: UnitOfWork, user_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+    if not user_ids:
+        return {}
+    rows = await uow.session.execute(
+        sa.select(User.id, User.canonical_id).where(User.id.in_(user_ids))
+    )
+    return {r[0]: r[1] for r in rows}
 
 
 async def get_users_by_canonical_ids(
@@ -79,6 +92,40 @@ async def update_profile(
         setattr(profile, name, value)
     profile.updated_at = now
     await uow.session.flush()
+
+
+PROFILE_FIELDS = ("display_name", "avatar_url", "locale", "country")
+_upserts: dict[tuple[str, ...], sa.TextClause] = {}
+
+
+def _profile_upsert(changed: tuple[str, ...]) -> sa.TextClause:
+    """INSERT ... ON CONFLICT DO UPDATE of the `changed` fields of a profile, as text built
+    once per set of fields: SQLAlchemy does not cache statements holding ON CONFLICT, and
+    compiling one per request cost more than running it. The same SQL on both backends."""
+    statement = _upserts.get(changed)
+    if statement is None:
+        table: sa.Table = Profile.__table__  # type: ignore[assignment]
+        columns = ("user_id", *PROFILE_FIELDS, "updated_at")
+        sets = ", ".join(f"{c} = excluded.{c}" for c in (*changed, "updated_at"))
+        statement = sa.text(
+            f"INSERT INTO {table.name} ({', '.join(columns)})"  # noqa: S608
+            f" VALUES ({', '.join(f':{c}' for c in columns)})"
+            f" ON CONFLICT (user_id) DO UPDATE SET {sets}"
+        ).bindparams(*(sa.bindparam(c, type_=table.c[c].type) for c in columns))
+        _upserts[changed] = statement
+    return statement
+
+
+async def upsert_profile(
+    uow: UnitOfWork, user_id: uuid.UUID, changes: dict[str, str | None], now: dt.datetime
+) -> None:
+    """Set the `changes` of a player's profile in one statement, creating the profile (other
+    fields empty) when the account has none."""
+    changed = tuple(c for c in PROFILE_FIELDS if c in changes)
+    values = {c: changes.get(c) for c in PROFILE_FIELDS}
+    await uow.session.execute(
+        _profile_upsert(changed), {"user_id": user_id, **values, "updated_at": now}
+    )
 
 
 async def insert_profile(uow: UnitOfWork, profile: Profile) -> None:
@@ -149,6 +196,93 @@ async def save_friendship(
         row.status, row.updated_at = status, now
     await uow.session.flush()
     return row
+
+
+# A friend request's two players: who they are, whether others may see them, and the
+# public profile, each row locked in id order (as `lock_users`) so two requests between the
+# same players queue instead of deadlocking. Columns only, no mapped objects.
+_PAIR = (
+    sa.select(
+        User.id,
+        User.canonical_id,
+        User.status,
+        User.banned_until,
+        User.created_at,
+        Profile.display_name,
+        Profile.avatar_url,
+        Profile.locale,
+        Profile.country,
+    )
+    .outerjoin(Profile, Profile.user_id == User.id)
+    .where(sa.or_(User.id == sa.bindparam("me"), User.canonical_id == sa.bindparam("other")))
+    .order_by(User.id)
+)
+_PAIR_LOCKED = _PAIR.with_for_update(of=User)
+
+
+async def lock_pair(uow: UnitOfWork, me: uuid.UUID, other: str) -> list[sa.Row[Any]]:
+    """The rows of the account `me` and of the account with canonical id `other` (one row
+    when they are the same, or when `other` is unknown), locked on PostgreSQL."""
+    query = _PAIR_LOCKED if uow.dialect == "postgresql" else _PAIR
+    return list((await uow.session.execute(query, {"me": me, "other": other})).all())
+
+
+_BOTH_WAYS = sa.select(
+    Friendship.user_id, Friendship.status, Friendship.created_at, Friendship.updated_at
+).where(
+    sa.or_(
+        sa.and_(Friendship.user_id == sa.bindparam("a"), Friendship.friend_id == sa.bindparam("b")),
+        sa.and_(Friendship.user_id == sa.bindparam("b"), Friendship.friend_id == sa.bindparam("a")),
+    )
+)
+
+
+async def friendships_between(
+    uow: UnitOfWork, a: uuid.UUID, b: uuid.UUID
+) -> dict[uuid.UUID, sa.Row[Any]]:
+    """The rows between `a` and `b` in one query, by the id of the player each points from
+    (columns `status`, `created_at`, `updated_at`)."""
+    rows = await uow.session.execute(_BOTH_WAYS, {"a": a, "b": b})
+    return {row.user_id: row for row in rows}
+
+
+_ACCEPT: dict[str, sa.TextClause] = {}
+
+
+async def accept_friendship(uow: UnitOfWork, a: uuid.UUID, b: uuid.UUID, now: dt.datetime) -> None:
+    """Both rows between `a` and `b` made `accepted` (created where missing), in one
+    statement built once as text (SQLAlchemy does not cache ON CONFLICT statements)."""
+    statement = _ACCEPT.get(uow.dialect)
+    if statement is None:
+        table: sa.Table = Friendship.__table__  # type: ignore[assignment]
+        statement = sa.text(
+            f"INSERT INTO {table.name} (user_id, friend_id, status, created_at, updated_at)"  # noqa: S608
+            " VALUES (:a, :b, 'accepted', :now, :now), (:b, :a, 'accepted', :now, :now)"
+            " ON CONFLICT (user_id, friend_id) DO UPDATE"
+            " SET status = excluded.status, updated_at = excluded.updated_at"
+        ).bindparams(
+            sa.bindparam("a", type_=table.c.user_id.type),
+            sa.bindparam("b", type_=table.c.user_id.type),
+            sa.bindparam("now", type_=table.c.updated_at.type),
+        )
+        _ACCEPT[uow.dialect] = statement
+    await uow.session.execute(statement, {"a": a, "b": b, "now": now})
+
+
+_REQUEST = sa.insert(Friendship).values(
+    user_id=sa.bindparam("a"),
+    friend_id=sa.bindparam("b"),
+    status="pending",
+    created_at=sa.bindparam("now"),
+    updated_at=sa.bindparam("now"),
+)
+
+
+async def insert_friend_request(
+    uow: UnitOfWork, a: uuid.UUID, b: uuid.UUID, now: dt.datetime
+) -> None:
+    """A `pending` row from `a` to `b` (none exists: the caller holds both players' locks)."""
+    await uow.session.execute(_REQUEST, {"a": a, "b": b, "now": now})
 
 
 async def delete_friendship_pair(uow: UnitOfWork, a: uuid.UUID, b: uuid.UUID) -> int:

@@ -8,22 +8,27 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Depends, Header, Path, Request, Response
+from fastapi import APIRouter, Depends, Header, Request, Response
 
 from playerplatform.auth.deps import (
     Principal,
-    hot_caller,
     optional_principal,
     rate_limit,
+    require_unrestricted,
     require_user,
 )
-from playerplatform.auth.state import view_key
 from playerplatform.kit.db import UnitOfWork
-from playerplatform.kit.errors import Forbidden
-from playerplatform.kit.hotpath import HotRequest, JsonAnswer, hot_path
-from playerplatform.kit.http import TransactionalRoute, get_uow
+from playerplatform.kit.http import (
+    TransactionalRoute,
+    get_uow,
+    json_answer,
+    replica_reads,
+    single_statement_writes,
+)
 from playerplatform.kit.textfilter import TextFilter, text_filter
+from playerplatform.kit.views import Views
 from playerplatform.users import service
+from playerplatform.users.schemas import CanonicalIdPath as CanonicalId
 from playerplatform.users.schemas import (
     FriendshipOut,
     FriendsOut,
@@ -41,8 +46,6 @@ router = APIRouter(
     dependencies=[Depends(rate_limit())],
 )
 
-CanonicalId = Path(min_length=1, max_length=64, description="A player's canonical id.")
-
 
 async def my_user_id(principal: Principal = Depends(require_user)) -> uuid.UUID:
     """The signed-in player's internal id (dependency)."""
@@ -50,61 +53,49 @@ async def my_user_id(principal: Principal = Depends(require_user)) -> uuid.UUID:
     return principal.user_id
 
 
+def _views(request: Request) -> Views:
+    views: Views = request.app.state.runtime.views
+    return views
+
+
 def _etag(version: int) -> str:
     return f'"{version}"'
 
 
-async def serve_me(request: HotRequest) -> JsonAnswer | None:
-    """`GET /users/me` on the hot path: the token's session and ban state and the cached user
-    object come from the process's copies, the read rate limit from its tally; only a cache
-    miss touches Redis, and only a Redis miss the database."""
-    if request.authorization is None:
-        return None  # the endpoint counts the anonymous call and answers 401
-    found = await hot_caller(request, "read", extra_keys=_view_keys)
-    principal = found.principal
-    runtime = request.runtime
-    if principal is None or principal.kind != "user" or principal.user_id is None:
-        raise Forbidden("This route is for players, not service accounts.")
-    cached = found.extras[0] if found.extras else None
-    if cached is not None:
-        body = cached.encode()
-    else:
-        body = await service.cached_user_view(runtime.hot, runtime.db, principal.user_id)
-    return JsonAnswer(body, found.rate_headers)
-
-
-def _view_keys(canonical_id: str) -> list[str]:
-    return [view_key(canonical_id)]
-
-
 @router.get("/me", response_model=UserOut)
-@hot_path(serve_me)
-async def get_me(
-    user_id: uuid.UUID = Depends(my_user_id), uow: UnitOfWork = Depends(get_uow)
-) -> UserOut:
-    return await service.user_view(uow, user_id)
+async def get_me(request: Request, principal: Principal = Depends(require_user)) -> Response:
+    runtime = request.app.state.runtime
+    assert principal.user_id is not None
+    view = await service.cached_user_view(
+        runtime.hot, runtime.db, principal.subject, principal.user_id
+    )
+    return json_answer(view)
 
 
 @router.patch("/me", response_model=UserOut)
+@single_statement_writes
 async def patch_me(
     request: Request,
     patch: ProfilePatch,
-    user_id: uuid.UUID = Depends(my_user_id),
+    principal: Principal = Depends(require_user),
     checker: TextFilter = Depends(text_filter),
     uow: UnitOfWork = Depends(get_uow),
 ) -> UserOut:
-    return await service.update_profile(uow, request.app.state.runtime.hot, user_id, patch, checker)
+    return await service.update_profile(
+        uow, request.app.state.runtime.hot, principal, patch, checker
+    )
 
 
 @router.get("/me/progression", response_model=ProgressionOut)
 async def get_progression(
-    response: Response,
+    request: Request,
     user_id: uuid.UUID = Depends(my_user_id),
     uow: UnitOfWork = Depends(get_uow),
-) -> ProgressionOut:
-    progression = await service.get_progression(uow, user_id)
-    response.headers["ETag"] = _etag(progression.version)
-    return progression
+) -> Response:
+    version, body = await service.progression_json(uow, _views(request), user_id)
+    answer = json_answer(body)
+    answer.headers["ETag"] = _etag(version)
+    return answer
 
 
 @router.put(
@@ -116,7 +107,7 @@ async def put_progression(
     body: ProgressionIn,
     request: Request,
     response: Response,
-    if_match: str | None = Header(None, description="The version last read (ETag)."),
+    if_match: str = Header(description="The version last read (its ETag); 428 without it."),
     user_id: uuid.UUID = Depends(my_user_id),
     uow: UnitOfWork = Depends(get_uow),
 ) -> ProgressionOut:
@@ -133,18 +124,21 @@ async def put_progression(
 
 @router.get("/me/friends", response_model=FriendsOut)
 async def get_friends(
-    user_id: uuid.UUID = Depends(my_user_id), uow: UnitOfWork = Depends(get_uow)
-) -> FriendsOut:
-    return await service.list_friends(uow, user_id)
+    request: Request, user_id: uuid.UUID = Depends(my_user_id), uow: UnitOfWork = Depends(get_uow)
+) -> Response:
+    return json_answer(await service.friends_json(uow, _views(request), user_id))
 
 
 @router.put("/me/friends/{canonical_id}", response_model=FriendshipOut)
 async def put_friend(
+    request: Request,
     canonical_id: str = CanonicalId,
+    # A social restriction or a mute refuses friend requests (403 `restricted`).
+    _sociable: Principal = Depends(require_unrestricted("social")),
     user_id: uuid.UUID = Depends(my_user_id),
     uow: UnitOfWork = Depends(get_uow),
 ) -> FriendshipOut:
-    return await service.befriend(uow, user_id, canonical_id)
+    return await service.befriend(uow, request.app.state.runtime, user_id, canonical_id)
 
 
 @router.delete("/me/friends/{canonical_id}", status_code=204)
@@ -158,9 +152,11 @@ async def delete_friend(
 
 
 @router.get("/{canonical_id}", response_model=PublicUserOut)
+@replica_reads
 async def get_public_profile(
+    request: Request,
     canonical_id: str = CanonicalId,
     _caller: Principal | None = Depends(optional_principal),
     uow: UnitOfWork = Depends(get_uow),
-) -> PublicUserOut:
-    return await service.public_profile(uow, canonical_id)
+) -> Response:
+    return json_answer(await service.public_profile_json(uow, _views(request), canonical_id))

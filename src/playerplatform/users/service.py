@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-import math
 import secrets
 import uuid
 from collections.abc import Iterable
@@ -11,17 +11,27 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 
-from playerplatform.auth.state import VIEW_TTL, UserState, forget_user_view, view_key
+from playerplatform.auth.state import (
+    VIEW_TTL,
+    UserState,
+    forget_user_view,
+    profile_owner,
+    view_key,
+)
+from playerplatform.kit import views
 from playerplatform.kit.db import Database, UnitOfWork, new_uuid, utcnow
+from playerplatform.kit.edge import json_size
 from playerplatform.kit.errors import (
-    AppError,
+    AccountRestricted,
     NotFound,
     PayloadTooLarge,
     PreconditionFailed,
+    PreconditionRequired,
     ValidationFailed,
 )
-from playerplatform.kit.hotstore import HotStore
+from playerplatform.kit.hotstore import UNAVAILABLE, HotStore
 from playerplatform.kit.textfilter import TextFilter, ensure_acceptable
+from playerplatform.kit.views import Views
 from playerplatform.users import repository
 from playerplatform.users.models import Profile, User
 from playerplatform.users.schemas import (
@@ -37,7 +47,9 @@ from playerplatform.users.schemas import (
 )
 
 if TYPE_CHECKING:
+    from playerplatform.auth.deps import Principal
     from playerplatform.auth.models import Identity
+    from playerplatform.runtime import Runtime
 
 
 def new_canonical_id() -> str:
@@ -92,6 +104,7 @@ def new_account_rows(
         "email_verified": email_verified,
         "banned_until": None,
         "ban_reason": None,
+        "restrictions": {},
         "merged_into_id": None,
         "created_at": now,
         "updated_at": now,
@@ -119,9 +132,20 @@ async def lookup_user(uow: UnitOfWork, user_id: uuid.UUID) -> User | None:
     return await repository.get_user(uow, user_id)
 
 
+async def profile_locale(uow: UnitOfWork, user_id: uuid.UUID) -> str | None:
+    """The locale the player chose for their profile, if any (messages are served in it)."""
+    profile = await repository.get_profile(uow, user_id)
+    return profile.locale if profile else None
+
+
 async def lookup_by_canonical(uow: UnitOfWork, canonical_id: str) -> User | None:
     """The account with this canonical id, whatever its status; None when there is none."""
     return await repository.get_user_by_canonical(uow, canonical_id)
+
+
+async def canonical_ids(uow: UnitOfWork, user_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """The canonical ids of these accounts (internal id -> canonical id), in one query."""
+    return await repository.canonical_ids(uow, list(set(user_ids)))
 
 
 async def get_by_canonical(uow: UnitOfWork, canonical_id: str) -> User:
@@ -146,20 +170,49 @@ async def user_view(uow: UnitOfWork, user_id: uuid.UUID) -> UserOut:
     """The full user object, as its owner (or staff) sees it."""
     from playerplatform.auth import repository as auth_repository
 
-    account = await auth_repository.account_by_user_id(uow, user_id)
-    if account is None:
+    rows = await auth_repository.account_by_user_id(uow, user_id)
+    if not rows:
         raise NotFound("No such user.")
-    user, profile, identities = account
-    return user_out(user, profile, identities)
+    first = rows[0]
+    return UserOut(
+        canonical_id=first.canonical_id,
+        status=first.status,
+        roles=list(first.roles),
+        profile=ProfileOut(
+            display_name=first.display_name,
+            avatar_url=first.avatar_url,
+            locale=first.locale,
+            country=first.country,
+        ),
+        identities=[
+            IdentityOut(provider=r.provider, provider_id=r.provider_id, linked_at=r.linked_at)
+            for r in rows
+            if r.provider is not None
+        ],
+        email_verified=first.email_verified,
+        created_at=first.created_at,
+    )
 
 
-async def cached_user_view(hot: HotStore, db: Database, user_id: uuid.UUID) -> bytes:
-    """The user object as JSON, read from the database and kept in the hot store (under the
-    key `authenticate` reads with the session state) until the user next changes."""
+async def cached_user_view(
+    hot: HotStore, db: Database, canonical_id: str, user_id: uuid.UUID
+) -> bytes:
+    """The user object as JSON: the process's copy of the cached view when there is one,
+    else read from the database and kept in the hot store until the user next changes."""
+    key = view_key(canonical_id)
+    cached = hot.peek_near([key])
+    if cached is None:
+        try:
+            cached = await hot.mget_near([key])
+        except UNAVAILABLE:  # the hot store is down: read through, cache nothing
+            cached = [None]
+    if cached[0] is not None:
+        return cached[0].encode()
     async with db.unit_of_work(write=False) as uow:
         view = await user_view(uow, user_id)
     body = orjson.dumps(view.model_dump(mode="json"))
-    await hot.set_if_absent(view_key(view.canonical_id), body.decode(), ttl=VIEW_TTL)
+    with contextlib.suppress(*UNAVAILABLE):
+        await hot.set_if_absent(view_key(view.canonical_id), body.decode(), ttl=VIEW_TTL)
     return body
 
 
@@ -179,27 +232,11 @@ def user_out(user: User, profile: Profile | None, identities: Iterable[Identity]
     )
 
 
-async def public_view(uow: UnitOfWork, canonical_id: str) -> PublicUserOut:
-    user = await get_by_canonical(uow, canonical_id)
-    profile = await repository.get_profile(uow, user.id)
-    return PublicUserOut(
-        canonical_id=user.canonical_id,
-        roles=list(user.roles),
-        profile=profile_out(profile),
-        created_at=user.created_at,
-    )
-
-
-class PreconditionRequired(AppError):
-    status, code, title = 428, "precondition_required", "Precondition required"
-
-
 class CannotBefriendSelf(ValidationFailed):
     code, title = "cannot_befriend_self", "Cannot befriend yourself"
 
 
 FRIEND_LIST_CAP = 1000
-PROGRESSION_MAX_DEPTH = 64
 
 
 def is_banned(user: User, now: dt.datetime | None = None) -> bool:
@@ -243,7 +280,6 @@ async def display_cards(
 def public_out(user: User, profile: Profile | None) -> PublicUserOut:
     return PublicUserOut(
         canonical_id=user.canonical_id,
-        roles=list(user.roles),
         profile=profile_out(profile),
         created_at=user.created_at,
     )
@@ -255,26 +291,71 @@ async def public_profile(uow: UnitOfWork, canonical_id: str) -> PublicUserOut:
     return public_out(user, await repository.get_profile(uow, user.id))
 
 
+async def public_profile_json(uow: UnitOfWork, cache: Views, canonical_id: str) -> bytes:
+    """`public_profile`, encoded, from the cached view while it is current (renewed whenever
+    the account's profile, status or roles change)."""
+
+    async def load() -> bytes:
+        return (await public_profile(uow, canonical_id)).model_dump_json().encode()
+
+    return await cache.read(profile_owner(canonical_id), "public", load)
+
+
+def friends_owner(user_id: uuid.UUID) -> str:
+    """The owner of a player's cached friends list (`kit.views`)."""
+    return f"friends:{user_id}"
+
+
+FRIENDS_VIEW_TTL = 30.0  # friends' names and bans show in the list within this
+
+
+async def friends_json(uow: UnitOfWork, cache: Views, user_id: uuid.UUID) -> bytes:
+    """`list_friends`, encoded, from the cached view: renewed when a friendship of the player
+    changes; a friend's new name or ban shows within `FRIENDS_VIEW_TTL`."""
+
+    async def load() -> bytes:
+        return (await list_friends(uow, user_id)).model_dump_json().encode()
+
+    return await cache.read(friends_owner(user_id), "list", load, ttl=FRIENDS_VIEW_TTL)
+
+
+def progression_owner(user_id: uuid.UUID) -> str:
+    return f"progression:{user_id}"
+
+
+async def progression_json(uow: UnitOfWork, cache: Views, user_id: uuid.UUID) -> tuple[int, bytes]:
+    """(version, `get_progression` encoded), from the cached view while it is current."""
+
+    async def load() -> bytes:
+        found = await get_progression(uow, user_id)
+        return b"%d\n%s" % (found.version, found.model_dump_json().encode())
+
+    version, _, body = (await cache.read(progression_owner(user_id), "doc", load)).partition(b"\n")
+    return int(version), body
+
+
 async def update_profile(
-    uow: UnitOfWork, hot: HotStore, user_id: uuid.UUID, patch: ProfilePatch, checker: TextFilter
+    uow: UnitOfWork, hot: HotStore, principal: Principal, patch: ProfilePatch, checker: TextFilter
 ) -> UserOut:
     """Apply the sent profile fields (null clears one); display names pass the text filter
-    before anything is written."""
+    before anything is written. The change is one statement (an upsert of the profile), so
+    the route runs it in autocommit; the answer is read after it."""
+    assert principal.user_id is not None
     changes = patch.changes()
     name = changes.get("display_name")
+    if "display_name" in changes and principal.restricted("name"):
+        # The caller's restrictions come from the auth state, as every sanction's scope does:
+        # a sanction is published to it when it commits.
+        raise AccountRestricted(
+            "A sanction on your account locks your display name.",
+            extra={"scope": "name"},
+        )
     if name is not None:
         await ensure_acceptable(checker, name, field="display_name")
     if changes:
-        now = utcnow()
-        profile = await repository.get_profile(uow, user_id)
-        if profile is None:
-            profile = Profile(user_id=user_id, updated_at=now)
-            await repository.insert_profile(uow, profile)
-        await repository.update_profile(uow, profile, changes, now)
-    view = await user_view(uow, user_id)
-    if changes:
-        forget_user_view(uow, hot, view.canonical_id)
-    return view
+        await repository.upsert_profile(uow, principal.user_id, changes, utcnow())
+        forget_user_view(uow, hot, principal.subject)
+    return await user_view(uow, principal.user_id)
 
 
 async def get_progression(uow: UnitOfWork, user_id: uuid.UUID) -> ProgressionOut:
@@ -293,31 +374,9 @@ def parse_if_match(header: str | None) -> int:
     value = header.strip()
     if len(value) >= 2 and value[0] == value[-1] == '"':
         value = value[1:-1]
-    if not value.isdigit() or len(value) > 18:
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:
         raise PreconditionFailed("If-Match does not name the current version.")
     return int(value)
-
-
-def _encoded_size(data: dict[str, Any]) -> int:
-    """Bytes of `data` as compact JSON; 422 for what cannot be stored and served back as the
-    same JSON (NaN, integers beyond 64 bits, lone surrogates, absurd nesting)."""
-    stack: list[tuple[Any, int]] = [(data, 1)]
-    while stack:
-        node, level = stack.pop()
-        if level > PROGRESSION_MAX_DEPTH:
-            raise ValidationFailed(
-                f"Nesting deeper than {PROGRESSION_MAX_DEPTH} levels.", field="data"
-            )
-        if isinstance(node, dict):
-            stack.extend((child, level + 1) for child in node.values())
-        elif isinstance(node, list):
-            stack.extend((child, level + 1) for child in node)
-        elif isinstance(node, float) and not math.isfinite(node):
-            raise ValidationFailed("NaN and Infinity are not JSON.", field="data")
-    try:
-        return len(orjson.dumps(data))
-    except orjson.JSONEncodeError as exc:
-        raise ValidationFailed(f"Data cannot be stored as JSON: {exc}.", field="data")
 
 
 async def save_progression(
@@ -331,7 +390,8 @@ async def save_progression(
     """Replace the progression if the caller read the current version. Exactly one of any
     number of concurrent writers holding the same version wins; the others get 412."""
     expected = parse_if_match(if_match)
-    if _encoded_size(data) > max_bytes:
+    # `data` is a JSON document under the edge rule (`ProgressionIn`): its size is all left.
+    if json_size(data) > max_bytes:
         raise PayloadTooLarge(f"Progression data is limited to {max_bytes} bytes.")
     now = utcnow()
     new_version: int | None = None
@@ -343,6 +403,7 @@ async def save_progression(
         )
     if new_version is None:
         raise PreconditionFailed("The progression changed since you read it; read it again.")
+    views.changed(uow, progression_owner(user_id))
     return ProgressionOut(version=new_version, data=data, updated_at=now)
 
 
@@ -363,30 +424,75 @@ async def list_friends(uow: UnitOfWork, user_id: uuid.UUID) -> FriendsOut:
     )
 
 
-async def befriend(uow: UnitOfWork, user_id: uuid.UUID, canonical_id: str) -> FriendshipOut:
+async def befriend(
+    uow: UnitOfWork, rt: Runtime, user_id: uuid.UUID, canonical_id: str
+) -> FriendshipOut:
     """Send a friend request, or accept the one the other player already sent. Repeating it
-    changes nothing."""
-    other = await get_visible(uow, canonical_id)
+    changes nothing (and renews no cached list). The other player is told (a `social`
+    message) of a new request or of their request accepted.
+
+    Both players' rows are read and locked in one query, the rows between them in another,
+    and a change is one statement: columns only, no mapped objects."""
+    rows = await repository.lock_pair(uow, user_id, canonical_id)
+    me = next((r for r in rows if r.id == user_id), None)
+    other = next((r for r in rows if r.canonical_id == canonical_id), None)
+    now = utcnow()
+    if (
+        other is None
+        or other.status == "merged"
+        or UserState(other.id, other.status, (), other.banned_until).is_banned(now)
+    ):
+        raise NotFound("No such user.")
     if other.id == user_id:
         raise CannotBefriendSelf("You cannot befriend yourself.", field="canonical_id")
-    await repository.lock_users(uow, [user_id, other.id])
-    mine = await repository.get_friendship(uow, user_id, other.id)
-    theirs = await repository.get_friendship(uow, other.id, user_id)
-    now = utcnow()
+    assert me is not None  # the caller's own account: the principal was let in on it
+    between = await repository.friendships_between(uow, user_id, other.id)
+    mine, theirs = between.get(user_id), between.get(other.id)
     status: Literal["pending", "accepted"]
     if mine is not None and mine.status == "accepted":
         status, since = "accepted", mine.updated_at
     elif theirs is not None:
-        await repository.save_friendship(uow, other.id, user_id, "accepted", now)
-        await repository.save_friendship(uow, user_id, other.id, "accepted", now)
+        await repository.accept_friendship(uow, other.id, user_id, now)
         status, since = "accepted", now
+        await _tell_friend(uow, rt, me, other.id, accepted=True)
+        views.changed(uow, friends_owner(user_id), friends_owner(other.id))
     elif mine is not None:
         status, since = "pending", mine.created_at
     else:
-        await repository.save_friendship(uow, user_id, other.id, "pending", now)
+        await repository.insert_friend_request(uow, user_id, other.id, now)
         status, since = "pending", now
-    user = public_out(other, await repository.get_profile(uow, other.id))
+        await _tell_friend(uow, rt, me, other.id, accepted=False)
+        views.changed(uow, friends_owner(user_id), friends_owner(other.id))
+    user = PublicUserOut(
+        canonical_id=other.canonical_id,
+        profile=ProfileOut(
+            display_name=other.display_name,
+            avatar_url=other.avatar_url,
+            locale=other.locale,
+            country=other.country,
+        ),
+        created_at=other.created_at,
+    )
     return FriendshipOut(user=user, status=status, since=since)
+
+
+async def _tell_friend(
+    uow: UnitOfWork, rt: Runtime, sender: Any, to: uuid.UUID, *, accepted: bool
+) -> None:
+    """Tell `to` of `sender`'s request or acceptance (`sender`: a row of `lock_pair`)."""
+    name = sender.display_name or sender.canonical_id
+    await rt.notify(
+        uow,
+        rt,
+        to,
+        "social",
+        title="Friend request accepted" if accepted else "New friend request",
+        body=f"{name} accepted your friend request."
+        if accepted
+        else f"{name} wants to be your friend.",
+        data={"canonical_id": sender.canonical_id, "status": "accepted" if accepted else "pending"},
+        event="friend_request",
+    )
 
 
 async def unfriend(uow: UnitOfWork, user_id: uuid.UUID, canonical_id: str) -> None:
@@ -396,6 +502,7 @@ async def unfriend(uow: UnitOfWork, user_id: uuid.UUID, canonical_id: str) -> No
     await repository.lock_users(uow, [user_id, other.id])
     if await repository.delete_friendship_pair(uow, user_id, other.id) == 0:
         raise NotFound("There is no friendship or request with this player.")
+    views.changed(uow, friends_owner(user_id), friends_owner(other.id))
 
 
 # Staff actions on an account. The admin domain decides who may do what; these only change
@@ -425,6 +532,34 @@ async def lift_ban(uow: UnitOfWork, user: User) -> None:
     user.status, user.ban_reason, user.banned_until = "active", None, None
     user.updated_at = utcnow()
     await uow.session.flush()
+
+
+async def set_restrictions(
+    uow: UnitOfWork, user: User, restrictions: dict[str, dt.datetime | None]
+) -> None:
+    """Record what the account's sanctions hold back now (scope -> end, None: until lifted);
+    the auth state carries it to every request once published."""
+    user.restrictions = {
+        scope: until.isoformat() if until else None for scope, until in sorted(restrictions.items())
+    }
+    user.updated_at = utcnow()
+    await uow.session.flush()
+
+
+async def reset_display_name(uow: UnitOfWork, hot: HotStore, user: User) -> str | None:
+    """Clear the account's display name (a name restriction); returns the name it had."""
+    profile = await repository.get_profile(uow, user.id)
+    if profile is None or profile.display_name is None:
+        return None
+    old = profile.display_name
+    await repository.update_profile(uow, profile, {"display_name": None}, utcnow())
+    forget_user_view(uow, hot, user.canonical_id)
+    return old
+
+
+async def other_staff_exists(uow: UnitOfWork, canonical_id: str) -> bool:
+    """Whether an active account other than `canonical_id` holds a staff role."""
+    return await repository.other_staff_exists(uow, canonical_id)
 
 
 async def assign_roles(uow: UnitOfWork, user: User, roles: Iterable[str]) -> list[str]:

@@ -1,4 +1,4 @@
-"""A token let in before is let in again on the same state without repeating the checks, and
+"""The verified-token cache: a token let in before is let in again on the same state without repeating the checks, and
 never on a changed one (ban, role change, logout) or after it expires."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import time
 import httpx
 import pytest
 
-from playerplatform.auth.deps import Passes, Principal, _Pass, authenticate
+from playerplatform.auth.deps import Principal, VerifiedToken, VerifiedTokens, authenticate
 from playerplatform.kit.errors import AccountBanned, InvalidToken
 from playerplatform.runtime import Runtime
 from tests.support.players import auth, device_login
@@ -21,7 +21,7 @@ async def test_a_token_let_in_is_let_in_again_as_the_same_caller(
     player = await device_login(client)
     token = player["access_token"]
     first = await authenticate(runtime, token, route_class="read")
-    assert runtime.passes.recall(token) is not None
+    assert runtime.verified_tokens.recall(token) is not None
     again = await authenticate(runtime, token, route_class="read")
     assert again.principal is first.principal
     assert first.principal is not None
@@ -29,14 +29,14 @@ async def test_a_token_let_in_is_let_in_again_as_the_same_caller(
     assert again.rate_headers is not None  # still counted against the rate limit
 
 
-async def test_a_ban_or_a_logout_is_not_served_from_a_pass(
+async def test_a_ban_or_a_logout_is_not_served_from_a_verified_token(
     client: httpx.AsyncClient, runtime: Runtime
 ) -> None:
     moderator = await staff_login(client, runtime, "moderator")
     banned, logged_out = await device_login(client), await device_login(client)
     for player in (banned, logged_out):
         await authenticate(runtime, player["access_token"])
-        assert runtime.passes.recall(player["access_token"]) is not None
+        assert runtime.verified_tokens.recall(player["access_token"]) is not None
 
     response = await client.post(
         f"/api/v1/admin/users/{banned['user']['canonical_id']}/ban",
@@ -73,9 +73,9 @@ async def test_a_role_change_gives_a_new_caller(
     assert not after.principal.has_role("moderator")
 
 
-def _a_pass(expires: float) -> _Pass:
+def _a_verified_token(expires: float) -> VerifiedToken:
     principal = Principal(kind="user", subject="someone", session_id="s")
-    return _Pass(
+    return VerifiedToken(
         expires=expires,
         principal=principal,
         rate_subject="user:someone",
@@ -85,18 +85,18 @@ def _a_pass(expires: float) -> _Pass:
     )
 
 
-def test_an_expired_pass_is_forgotten() -> None:
-    passes = Passes()
-    passes.remember("live", _a_pass(time.time() + 60))
-    passes.remember("expired", _a_pass(time.time() - 1))
-    assert passes.recall("live") is not None
-    assert passes.recall("expired") is None
-    assert "expired" not in passes._by_token
+def test_an_expired_token_is_forgotten() -> None:
+    cache = VerifiedTokens()
+    cache.remember("live", _a_verified_token(time.time() + 60))
+    cache.remember("expired", _a_verified_token(time.time() - 1))
+    assert cache.recall("live") is not None
+    assert cache.recall("expired") is None
+    assert "expired" not in cache._by_token
 
 
-def test_passes_keep_at_most_their_size_dropping_the_oldest() -> None:
-    passes = Passes(size=3)
+def test_the_cache_keeps_at_most_its_size_dropping_the_oldest() -> None:
+    cache = VerifiedTokens(size=3)
     for n in range(4):
-        passes.remember(f"token-{n}", _a_pass(time.time() + 60))
-    assert passes.recall("token-0") is None
-    assert all(passes.recall(f"token-{n}") is not None for n in range(1, 4))
+        cache.remember(f"token-{n}", _a_verified_token(time.time() + 60))
+    assert cache.recall("token-0") is None
+    assert all(cache.recall(f"token-{n}") is not None for n in range(1, 4))

@@ -122,3 +122,35 @@ async def test_wrong_key_is_a_provider_error(make_settings: Callable[..., Settin
         steam = SteamClient(make_settings(steam_publisher_key="wrong-key"), http)
         with pytest.raises(ProviderError):
             await steam.query_txn(_orderid())
+
+
+async def test_steam_charges_only_in_the_wallets_currency(
+    steam: SteamClient, emulators: dict[str, str]
+) -> None:
+    player = str(76561198000000000 + secrets.randbelow(10**9))
+    async with httpx.AsyncClient(base_url=emulators["steam"]) as http:
+        (
+            await http.put(
+                f"/emulator/microtxn/users/{player}/wallet",
+                json={"currency": "EUR", "country": "DE"},
+            )
+        ).raise_for_status()
+    wallet = await steam.get_wallet(player)
+    assert (wallet.currency, wallet.country, wallet.status) == ("EUR", "DE", "Active")
+    with pytest.raises(SteamTxnError) as refused:
+        await steam.init_txn(
+            orderid=_orderid(),
+            steamid=player,
+            items=[("101", 1, 499, "Hat")],
+            language="en",
+            currency="USD",
+        )
+    assert refused.value.errorcode == steam_api.TXN_CURRENCY_MISMATCH
+    started = await steam.init_txn(
+        orderid=_orderid(),
+        steamid=player,
+        items=[("101", 1, 449, "Hat")],
+        language="en",
+        currency="EUR",
+    )
+    assert (await steam.query_txn(started.orderid)).currency == "EUR"

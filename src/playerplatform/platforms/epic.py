@@ -206,7 +206,7 @@ class EpicClient:
             raise provider_error(PLATFORM, "malformed token response")
         return token, float(expires_in)
 
-    # Ecom (UNVERIFIED paths and shapes; see PLATFORMS.md).
+    # Ecom (paths and shapes unconfirmed by Epic's own documentation; see docs/platforms.md).
 
     def _sandbox(self) -> str:
         sandbox = self.settings.epic_sandbox_id

@@ -84,6 +84,16 @@ class SteamTxn:
 
 
 @dataclass(frozen=True, slots=True)
+class SteamWallet:
+    """The player's Steam wallet as GetUserInfo describes it. Steam charges only in its
+    `currency` (any other is error 8)."""
+
+    currency: str
+    country: str | None
+    status: str  # Locked, Active or Trusted
+
+
+@dataclass(frozen=True, slots=True)
 class SteamOwnership:
     owns_app: bool
     ownersteamid: str | None
@@ -212,7 +222,7 @@ class SteamClient:
             error = error if isinstance(error, dict) else {}
             code = error.get("errorcode")
             raise SteamTxnError(
-                int(code) if isinstance(code, int | str) and str(code).isdigit() else TXN_FAILED,
+                int(code) if isinstance(code, int | str) and _digits(str(code)) else TXN_FAILED,
                 _short(error.get("errordesc")),
             )
         params_out = body.get("params")
@@ -223,6 +233,19 @@ class SteamClient:
     async def get_user_info(self, steamid: str) -> dict[str, Any]:
         """The player's Steam wallet country, currency and status (Locked/Active/Trusted)."""
         return await self._txn("GET", "GetUserInfo", 2, {"steamid": steamid})
+
+    async def get_wallet(self, steamid: str) -> SteamWallet:
+        """`get_user_info` read into a `SteamWallet`; `ProviderError` when Steam names no
+        ISO 4217 currency."""
+        info = await self.get_user_info(steamid)
+        currency = info.get("currency")
+        if not isinstance(currency, str) or len(currency) != 3 or not currency.isalpha():
+            raise provider_error(PLATFORM, "GetUserInfo named no currency", path="GetUserInfo")
+        return SteamWallet(
+            currency=currency.upper(),
+            country=_text_or_none(info.get("country")),
+            status=str(info.get("status") or "Active"),
+        )
 
     async def init_txn(
         self,
@@ -323,7 +346,12 @@ def _wire(value: Any) -> str:
 def _steamid(value: Any) -> str | None:
     # 64-bit ids arrive as strings; accept a bare number too rather than failing a login.
     text = str(value) if isinstance(value, str | int) and not isinstance(value, bool) else ""
-    return text if text.isdigit() and text != "0" else None
+    return text if _digits(text) and text != "0" else None
+
+
+def _digits(text: str) -> bool:
+    """ASCII digits only: `str.isdigit` also takes superscripts and other scripts' digits."""
+    return text.isascii() and text.isdigit()
 
 
 def _short(value: Any) -> str:

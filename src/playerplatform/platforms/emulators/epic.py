@@ -22,6 +22,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
+from playerplatform.kit.apidocs import install_api_docs
 from playerplatform.platforms.emulators import public_base_url, read_form
 
 CONNECT_ISSUER_PATH = "/auth/v1/oauth"
@@ -224,6 +225,16 @@ async def _app_token_refused(request: Request, exc: Exception) -> Response:
     )
 
 
+DESCRIPTION = (
+    "A local stand-in for Epic Online Services: key sets (JWKS), client-credential app "
+    "tokens and ecom entitlements, answering as EOS does. Routes under `/emulator/` exist only "
+    "here and play the game client's and the store's side: `POST /emulator/id-tokens` mints "
+    "an ID token (`kind` `connect` or `eas`, what `EOS_Connect_CopyIdToken` / "
+    "`EOS_Auth_CopyIdToken` give the game), `/emulator/ecom/...` gives an account an "
+    "entitlement or claws one back, and `/emulator/rotate-keys` changes the signing key."
+)
+
+
 def create_epic_emulator(
     client_id: str,
     client_secret: str,
@@ -233,7 +244,13 @@ def create_epic_emulator(
     app_token_ttl: int = 3599,
 ) -> FastAPI:
     """An EOS product with one client, deployment and sandbox; a fresh RSA key per start."""
-    app = FastAPI(title="Epic emulator", docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        title="Epic emulator",
+        description=DESCRIPTION,
+        docs_url=None,
+        redoc_url=None,
+    )
+    install_api_docs(app)
     app.state.epic = EpicEmulator(
         client_id=client_id,
         client_secret=client_secret,

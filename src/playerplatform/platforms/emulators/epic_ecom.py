@@ -1,5 +1,5 @@
 """Epic ecom for the Epic emulator: list and redeem an account's entitlements, and the
-clawback feed (the paths are the UNVERIFIED ones PLATFORMS.md names, as our client uses them).
+clawback feed (the paths docs/platforms.md marks unconfirmed, as our client uses them).
 
 Emulator-only routes (under `/emulator/ecom/`) give an account an entitlement, as a purchase
 in the Epic Games Store would, and claw one back, as a refund would.

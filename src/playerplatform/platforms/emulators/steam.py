@@ -16,6 +16,8 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel
 
+from playerplatform.kit.apidocs import install_api_docs
+
 TICKET_BYTES = 120
 TICKET_ERRORS = {
     101: "Invalid ticket",
@@ -188,9 +190,25 @@ async def _missing_parameter(request: Request, exc: Exception) -> Response:
     )
 
 
+DESCRIPTION = (
+    "A local stand-in for Steam's partner Web API: `ISteamUserAuth/AuthenticateUserTicket`, "
+    "`ISteamUser/CheckAppOwnership` and `ISteamMicroTxn`, answering as Steam does. Routes "
+    "under `/emulator/` exist only here and play the game client's and Steam's side: "
+    "`POST /emulator/tickets` mints a session ticket for a SteamID (what "
+    "`GetAuthTicketForWebApi` gives the game), `/emulator/microtxn/...` approves, denies or "
+    "refunds a purchase and sets a player's wallet."
+)
+
+
 def create_steam_emulator(app_id: int, publisher_key: str) -> FastAPI:
     """A Steam partner Web API for one app, reachable with `publisher_key`."""
-    app = FastAPI(title="Steam emulator", docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        title="Steam emulator",
+        description=DESCRIPTION,
+        docs_url=None,
+        redoc_url=None,
+    )
+    install_api_docs(app)
     from playerplatform.platforms.emulators import steam_microtxn
 
     app.state.steam = SteamEmulator(app_id=app_id, publisher_key=publisher_key)

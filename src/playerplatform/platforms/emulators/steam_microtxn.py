@@ -28,6 +28,7 @@ ERRORS = {
     3: "Invalid parameter",
     5: "User has not approved transaction",
     6: "Transaction has already been committed",
+    8: "Currency does not match user's Steam Account currency",
     10: "Transaction has been denied by user",
     100: "Insufficient funds",
     101: "Time limit for finalization has been exceeded",
@@ -67,6 +68,16 @@ class Txn:
 
 
 @dataclass
+class Wallet:
+    """What GetUserInfo says of a player: Steam charges only in the wallet's currency."""
+
+    currency: str = "USD"
+    country: str = "US"
+    state: str = "WA"
+    status: str = "Active"
+
+
+@dataclass
 class MicroTxnState:
     txns: dict[str, Txn] = field(default_factory=dict)
     # FinalizeTxn for these order ids captures the money, then answers 500 (lost answer).
@@ -74,6 +85,11 @@ class MicroTxnState:
     finalize_calls: int = 0
     # steamid -> error the next InitTxn for that player answers (e.g. 107: pending elsewhere)
     refuse_init: dict[str, int] = field(default_factory=dict)
+    # steamid -> the player's Steam wallet; players not listed have a US wallet in USD
+    wallets: dict[str, Wallet] = field(default_factory=dict)
+
+    def wallet(self, steamid: str) -> Wallet:
+        return self.wallets.get(steamid) or Wallet()
 
 
 def _rfc3339(value: dt.datetime) -> str:
@@ -119,11 +135,24 @@ def _route(method: str, name: str, version: int) -> Any:
 
 
 @_route("GET", "GetUserInfo", 2)
-async def get_user_info(request: Request, _: SteamEmulator = Depends(publisher_key)) -> Response:
+async def get_user_info(
+    request: Request,
+    _: SteamEmulator = Depends(publisher_key),
+    state: MicroTxnState = Depends(microtxn),
+) -> Response:
     params = await _params(request)
-    if not params.get("steamid"):
+    steamid = params.get("steamid", "")
+    if not steamid.isdigit():
         return failure(3)
-    return ok({"state": "WA", "country": "US", "currency": "USD", "status": "Active"})
+    wallet = state.wallet(steamid)
+    return ok(
+        {
+            "state": wallet.state,
+            "country": wallet.country,
+            "currency": wallet.currency,
+            "status": wallet.status,
+        }
+    )
 
 
 @_route("POST", "InitTxn", 3)
@@ -156,11 +185,15 @@ async def init_txn(
         return failure(3)
     if not items or any(i["qty"] < 1 or i["amount"] < 0 for i in items):
         return failure(3)
+    # Steam charges the wallet in its own currency only: any other currency is error 8.
+    currency = form.get("currency", "")
+    if currency != state.wallet(steamid).currency:
+        return failure(8)
     txn = Txn(
         orderid=orderid,
         transid=str(secrets.randbelow(10**18)),
         steamid=steamid,
-        currency=form.get("currency", "USD"),
+        currency=currency,
         items=items,
     )
     state.txns[orderid] = txn
@@ -323,6 +356,22 @@ class Refusal(BaseModel):
 async def refuse_next_init(body: Refusal, state: MicroTxnState = Depends(microtxn)) -> Response:
     """The player's next InitTxn fails with `errorcode` (107: a purchase pending elsewhere)."""
     state.refuse_init[body.steamid] = body.errorcode
+    return JSONResponse({"ok": True})
+
+
+class WalletIn(BaseModel):
+    currency: str = "USD"
+    country: str = "US"
+    state: str = ""
+    status: str = "Active"  # Locked, Active or Trusted
+
+
+@emulator_router.put("/users/{steamid}/wallet")
+async def set_wallet(
+    steamid: str, body: WalletIn, state: MicroTxnState = Depends(microtxn)
+) -> Response:
+    """The player's Steam wallet: its currency, country and status (GetUserInfo)."""
+    state.wallets[steamid] = Wallet(body.currency, body.country, body.state, body.status)
     return JSONResponse({"ok": True})
 
 

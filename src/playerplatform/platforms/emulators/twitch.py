@@ -1,7 +1,7 @@
-"""Twitch emulator: the id.twitch.tv OAuth authorization-code flow.
+"""Twitch emulator: id.twitch.tv OAuth (authorization code for linking, client credentials
+for app tokens, validate), plus Helix Drops (`twitch_helix`) and EventSub (`twitch_eventsub`).
 
-`TwitchEmulator` (on `app.state.twitch`) holds codes and tokens; Helix and EventSub routes
-can be added in sibling modules with the same state.
+`TwitchEmulator` (on `app.state.twitch`) holds codes, tokens, entitlements and subscriptions.
 """
 
 from __future__ import annotations
@@ -9,14 +9,17 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
+from playerplatform.kit.apidocs import install_api_docs
 from playerplatform.platforms.emulators import read_form
 
 USER_TOKEN_TTL = 14_400
+APP_TOKEN_TTL = 5_000_000  # Twitch's app tokens last about two months
 
 
 @dataclass
@@ -40,6 +43,14 @@ class TwitchEmulator:
     # Codes are single use: exchanging one removes it.
     codes: dict[str, Grant] = field(default_factory=dict)
     tokens: dict[str, UserToken] = field(default_factory=dict)
+    app_tokens: dict[str, float] = field(default_factory=dict)  # token -> expires at
+    app_token_ttl: int = APP_TOKEN_TTL
+    # Helix Drops and EventSub (`twitch_helix`).
+    entitlements: dict[str, Any] = field(default_factory=dict)
+    patch_failures: dict[str, list[str]] = field(default_factory=dict)
+    patch_calls: list[list[str]] = field(default_factory=list)
+    patch_delay: float = 0.0  # seconds each PATCH waits before answering (a slow Twitch)
+    subscriptions: dict[str, Any] = field(default_factory=dict)
 
 
 def twitch_state(request: Request) -> TwitchEmulator:
@@ -62,6 +73,12 @@ async def token(request: Request) -> Response:
         return twitch_error(400, "invalid client")
     if not secrets.compare_digest(form.get("client_secret", ""), state.client_secret):
         return twitch_error(403, "invalid client secret")
+    if form.get("grant_type") == "client_credentials":
+        app_token = secrets.token_hex(15)
+        state.app_tokens[app_token] = time.time() + state.app_token_ttl
+        return JSONResponse(
+            {"access_token": app_token, "expires_in": state.app_token_ttl, "token_type": "bearer"}
+        )
     if form.get("grant_type") != "authorization_code":
         return twitch_error(400, "Invalid grant type")
     grant = state.codes.pop(form.get("code", ""), None)
@@ -86,7 +103,17 @@ async def token(request: Request) -> Response:
 async def validate(request: Request) -> Response:
     state = twitch_state(request)
     scheme, _, value = request.headers.get("authorization", "").partition(" ")
-    user_token = state.tokens.get(value.strip()) if scheme.lower() in ("oauth", "bearer") else None
+    token = value.strip() if scheme.lower() in ("oauth", "bearer") else ""
+    app_expires = state.app_tokens.get(token)
+    if app_expires is not None and app_expires > time.time():
+        return JSONResponse(
+            {
+                "client_id": state.client_id,
+                "scopes": [],
+                "expires_in": int(app_expires - time.time()),
+            }
+        )
+    user_token = state.tokens.get(token)
     if user_token is None or user_token.expires_at <= time.time():
         return twitch_error(401, "invalid access token")
     return JSONResponse(
@@ -120,10 +147,29 @@ async def mint_code(body: MintCode, request: Request) -> dict[str, str]:
     return {"code": code}
 
 
+DESCRIPTION = (
+    "A local stand-in for id.twitch.tv (OAuth token exchange and validation). "
+    "`POST /emulator/codes` exists only here: it mints the authorization code Twitch appends "
+    "to the redirect once a viewer authorises the app, for a given Twitch user id and login."
+)
+
+
 def create_twitch_emulator(client_id: str, client_secret: str) -> FastAPI:
-    """id.twitch.tv for one registered application."""
-    app = FastAPI(title="Twitch emulator", docs_url=None, redoc_url=None, openapi_url=None)
+    """id.twitch.tv and api.twitch.tv (Helix) for one registered application."""
+    from playerplatform.platforms.emulators import twitch_eventsub, twitch_helix
+
+    app = FastAPI(
+        title="Twitch emulator",
+        description=DESCRIPTION,
+        docs_url=None,
+        redoc_url=None,
+    )
+    install_api_docs(app)
     app.state.twitch = TwitchEmulator(client_id=client_id, client_secret=client_secret)
     app.include_router(router)
     app.include_router(emulator_router)
+    app.include_router(twitch_helix.router)
+    app.include_router(twitch_helix.emulator_router)
+    app.include_router(twitch_eventsub.router)
+    app.include_router(twitch_eventsub.emulator_router)
     return app

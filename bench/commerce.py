@@ -60,7 +60,7 @@ granted 1,000,000 coins; every request takes the next player's token. The entitl
 runs on the hot path: the token's verification, the session and ban state and the cached
 ownership answer are read from the process's copies (kept coherent by Redis client-side
 tracking), a token let in before on the same state is not checked again, and the rate limit
-is counted through the process's tally, so a warm check waits on nothing. The gateway hands
+is counted through the process's rate-limit counter, so a warm check waits on nothing. The gateway hands
 the check straight to its route, past the exception middleware and the route search
 (`HotLane`; `/healthz` takes the usual way). Before any
 scenario the database is vacuumed and analysed after the players' creation; the check scenario runs once unmeasured first (15 s, same load), since each of

@@ -53,9 +53,13 @@ async def test_200_concurrent_verifications_grant_once(
         )
     )
     statuses = [r.status_code for r in responses]
-    assert set(statuses) <= {200, 409}, {r.text for r in responses if r.status_code != 200}
+    # Beside successes: a repeat refused while the first runs (409), and, on a machine too busy
+    # to hand out a database connection within the pool's wait, 503 `unavailable`, which a
+    # client retries; either way the grant below happened once.
+    assert set(statuses) <= {200, 409, 503}, {r.text for r in responses if r.status_code != 200}
+    expected = {409: "idempotency_in_progress", 503: "unavailable"}
     assert all(
-        r.json()["code"] == "idempotency_in_progress" for r in responses if r.status_code == 409
+        r.json()["code"] == expected[r.status_code] for r in responses if r.status_code != 200
     )
     assert statuses.count(200) >= 1
     if same_key:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 
-from playerplatform.kit.idempotency import _cache_key
+from playerplatform.kit.idempotency import RUNNING, _cache_key
+from playerplatform.kit.settings import Settings
 from playerplatform.runtime import Runtime
+from tests.conftest import asgi_client, running_app
 from tests.support.commerce import balance, create_sku, spend
 from tests.support.players import auth, device_login
 
@@ -49,8 +52,8 @@ async def test_a_repeat_waits_for_the_first_request(
 ) -> None:
     player, coins = await _funded_player(client, admin, 5)
     # Another process holds the key (its request is running) for a short while.
-    lock = _cache_key(player["user"]["canonical_id"], "busy-key") + ":lock"
-    await runtime.hot.set_if_absent(lock, "someone-else", ttl=0.4)
+    held = _cache_key(player["user"]["canonical_id"], "busy-key")
+    await runtime.hot.set_if_absent(held, RUNNING + "someone-else", ttl=0.4)
     started = time.monotonic()
     response = await spend(client, player, coins, 1, key="busy-key")
     assert response.status_code == 200
@@ -71,3 +74,23 @@ async def test_failed_requests_are_not_recorded(
     )
     retried = await spend(client, player, coins, 3, key="retry-me")
     assert retried.status_code == 200 and retried.json()["balance_after"] == 3
+
+
+async def test_a_lock_left_behind_holds_a_retry_only_for_the_wait(
+    make_settings: Callable[..., Settings], admin: dict[str, Any]
+) -> None:
+    # The first request took the hot-store lock, then could not release it (Redis went away
+    # as it ended) and its transaction rolled back: the retry waits `wait`, then the
+    # database's claim decides, instead of the lock's 30 seconds.
+    settings = make_settings(commerce_idempotency_wait_seconds=0.5)
+    async with running_app(settings) as (app, runtime), asgi_client(app) as client:
+        player, coins = await _funded_player(client, admin, 5)
+        lock = _cache_key(player["user"]["canonical_id"], "orphan-key")
+        assert await runtime.hot.set_if_absent(lock, RUNNING + "gone", ttl=30)
+        started = time.monotonic()
+        response = await spend(client, player, coins, 2, key="orphan-key")
+        assert response.status_code == 200, response.text
+        assert 0.4 <= time.monotonic() - started < 5
+        replay = await spend(client, player, coins, 2, key="orphan-key")
+        assert replay.status_code == 200 and replay.headers["Idempotent-Replayed"] == "true"
+        assert await balance(client, player, coins) == 3

@@ -80,7 +80,12 @@ async def test_balance_is_the_sum_of_entries_and_debt_only_comes_from_clawbacks(
                 try:
                     async with runtime.db.unit_of_work() as uow:
                         await wallet.spend(
-                            uow, user_id=user_id, sku_id=sku_id, quantity=quantity, reason="p"
+                            uow,
+                            runtime.settings,
+                            user_id=user_id,
+                            sku_id=sku_id,
+                            quantity=quantity,
+                            reason="p",
                         )
                 except AppError as exc:
                     assert exc.code in ("insufficient_funds", "wallet_in_debt")

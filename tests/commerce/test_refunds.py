@@ -27,6 +27,7 @@ from tests.support.commerce import (
     steam_player,
 )
 from tests.support.db import count, rows, scalar
+from tests.support.platforms import steam_ticket
 from tests.support.players import auth
 
 
@@ -192,7 +193,6 @@ async def test_scheduled_reconciliation_revokes_through_jobs(
 ) -> None:
     import asyncio
 
-    from playerplatform.commerce.jobs import reconcile_every_minute
     from playerplatform.jobs.service import enqueue
 
     sku = await create_sku(client, admin)
@@ -200,7 +200,9 @@ async def test_scheduled_reconciliation_revokes_through_jobs(
     order = await buy(client, emulators, player, sku["sku_id"])
     await overlay(emulators, order["provider_order_id"], "refund")
     async with runtime.db.unit_of_work() as uow:
-        await enqueue(uow, "revoke_entitlement", reconcile_every_minute(None))  # type: ignore[arg-type]
+        # What the `commerce_reconcile` schedule enqueues every minute.
+        schedule = runtime.wiring.jobs.schedules["commerce_reconcile"]
+        await enqueue(uow, schedule.queue, schedule.payload(None))
     for _ in range(100):
         if not await owned(client, player, sku["sku_id"]):
             break
@@ -268,6 +270,7 @@ async def test_reconcile_command_prints_what_it_found_and_did(
     env = {
         "PP_DATABASE_URL": settings.database_url,
         "PP_REDIS_URL": settings.redis_url or "",
+        "PP_REDIS_CLUSTER": str(settings.redis_cluster).lower(),
         "PP_REDIS_PREFIX": settings.redis_prefix,
         "PP_STORAGE_URL": settings.storage_url,
         "PP_STEAM_APP_ID": str(settings.steam_app_id),
@@ -312,9 +315,9 @@ async def test_reconciliation_reads_past_small_pages_and_shared_seconds(
     make_settings: Any,
     admin: dict[str, Any],
 ) -> None:
-    sku = await create_sku(client, admin)
+    skus = [await create_sku(client, admin) for _ in range(3)]
     player = await steam_player(client, emulators)
-    orders = [await buy(client, emulators, player, sku["sku_id"]) for _ in range(3)]
+    orders = [await buy(client, emulators, player, sku["sku_id"]) for sku in skus]
     for order in orders:  # three reversals, most likely within the same second
         await overlay(emulators, order["provider_order_id"], "refund")
     small_pages = Runtime.build(make_settings(commerce_report_page_size=1))
@@ -328,3 +331,46 @@ async def test_reconciliation_reads_past_small_pages_and_shared_seconds(
         "/api/v1/commerce/entitlements", params={"status": "active"}, headers=auth(player)
     )
     assert listed.json()["items"] == []
+
+
+async def test_debt_follows_the_steam_account_to_a_fresh_player_account(
+    client: httpx.AsyncClient, emulators: dict[str, str], runtime: Runtime, admin: dict[str, Any]
+) -> None:
+    gems = await create_sku(client, admin, type="consumable", quantity=100)
+    player = await steam_player(client, emulators)
+    order = await buy(client, emulators, player, gems["sku_id"])
+    assert (await spend(client, player, gems["sku_id"], 70)).status_code == 200
+    await overlay(emulators, order["provider_order_id"], "refund")
+    await reconcile_now(runtime)
+    assert await balance(client, player, gems["sku_id"]) == -70
+
+    # The dodge: keep the old account on a device, unlink Steam, sign in with it afresh.
+    device = await client.post(
+        "/api/v1/auth/links/device",
+        json={"device_id": f"debtor-{player['steamid']}"},
+        headers=auth(player),
+    )
+    assert device.status_code == 200, device.text
+    unlinked = await client.delete(
+        f"/api/v1/auth/links/steam/{player['steamid']}", headers=auth(player)
+    )
+    assert unlinked.status_code == 200, unlinked.text
+    ticket, _ = await steam_ticket(emulators, player["steamid"])
+    fresh = (await client.post("/api/v1/auth/steam/login", json={"ticket": ticket})).json()
+    assert fresh["created"] is True
+
+    refused = await client.post(
+        "/api/v1/commerce/steam/orders", json={"sku_id": gems["sku_id"]}, headers=auth(fresh)
+    )
+    assert refused.status_code == 409
+    assert refused.json()["code"] == "wallet_in_debt"
+
+    # Once the debt is repaid, the Steam account buys again, on whichever account holds it.
+    repaid = await client.post(
+        f"/api/v1/admin/users/{player['user']['canonical_id']}/grants",
+        json={"sku_id": gems["sku_id"], "quantity": 1, "reason": "make-good"},
+        headers=auth(admin),
+    )
+    assert repaid.status_code == 200
+    await buy(client, emulators, fresh, gems["sku_id"])
+    assert await balance(client, fresh, gems["sku_id"]) == 100

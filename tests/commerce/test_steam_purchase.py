@@ -117,7 +117,7 @@ async def test_denied_purchases_fail_the_order_with_a_clear_code(
     player = await steam_player(client, emulators)
     for errorcode, code, status in (
         (10, "purchase_denied", 402),
-        (100, "insufficient_funds", 402),
+        (100, "purchase_insufficient_funds", 402),
         (104, "purchase_fraud_suspected", 402),
     ):
         order = await start_order(client, player, sku["sku_id"])

@@ -69,6 +69,29 @@ async def overlay(emulators: dict[str, str], orderid: str, action: str, **body: 
         response.raise_for_status()
 
 
+async def set_steam_wallet(
+    emulators: dict[str, str], steamid: str, currency: str, country: str = "US"
+) -> None:
+    """The player's Steam wallet is in `currency` (what GetUserInfo answers)."""
+    async with httpx.AsyncClient(base_url=emulators["steam"]) as http:
+        response = await http.put(
+            f"/emulator/microtxn/users/{steamid}/wallet",
+            json={"currency": currency, "country": country},
+        )
+        response.raise_for_status()
+
+
+async def steam_txn(emulators: dict[str, str], orderid: str) -> dict[str, Any] | None:
+    """The transaction as Steam holds it, or None when Steam never heard of it."""
+    async with httpx.AsyncClient(base_url=emulators["steam"]) as http:
+        response = await http.get(f"/emulator/microtxn/{orderid}")
+        if response.status_code == 404:
+            return None
+        response.raise_for_status()
+        found: dict[str, Any] = response.json()
+        return found
+
+
 async def start_order(
     client: httpx.AsyncClient, player: dict[str, Any], sku_id: str, quantity: int = 1
 ) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from starlette.responses import Response
 from playerplatform.auth.deps import Principal, rate_limit, require_role
 from playerplatform.commerce import catalog, grants, refunds
 from playerplatform.commerce.schemas import (
+    SKU_ID,
     GrantIn,
     GrantOut,
     OrderOut,
@@ -17,10 +18,11 @@ from playerplatform.commerce.schemas import (
     SkuPatch,
 )
 from playerplatform.kit.db import UnitOfWork
-from playerplatform.kit.http import TransactionalRoute, client_info, get_uow
+from playerplatform.kit.http import TransactionalRoute, client_info, get_uow, replica_reads
 from playerplatform.kit.idempotency import idempotency_key, idempotent
 from playerplatform.kit.pagination import Page, PageParams, page_params
 from playerplatform.runtime import Runtime
+from playerplatform.users.schemas import CanonicalIdPath
 
 router = APIRouter(
     prefix="/admin",
@@ -29,6 +31,7 @@ router = APIRouter(
     dependencies=[Depends(rate_limit())],
 )
 admin = require_role("admin")
+SkuIdPath = Path(pattern=SKU_ID.pattern, description="The SKU's id.")
 
 
 @router.post("/skus", status_code=201, response_model=SkuOut)
@@ -42,6 +45,7 @@ async def create_sku(
 
 
 @router.get("/skus", response_model=Page[SkuOut])
+@replica_reads
 async def list_skus(
     page: PageParams = Depends(page_params),
     _actor: Principal = Depends(admin),
@@ -51,8 +55,9 @@ async def list_skus(
 
 
 @router.get("/skus/{sku_id}", response_model=SkuOut)
+@replica_reads
 async def get_sku(
-    sku_id: str = Path(min_length=1, max_length=64),
+    sku_id: str = SkuIdPath,
     _actor: Principal = Depends(admin),
     uow: UnitOfWork = Depends(get_uow),
 ) -> SkuOut:
@@ -63,7 +68,7 @@ async def get_sku(
 async def update_sku(
     patch: SkuPatch,
     request: Request,
-    sku_id: str = Path(min_length=1, max_length=64),
+    sku_id: str = SkuIdPath,
     actor: Principal = Depends(admin),
     uow: UnitOfWork = Depends(get_uow),
 ) -> SkuOut:
@@ -78,7 +83,7 @@ async def update_sku(
 async def grant(
     body: GrantIn,
     request: Request,
-    canonical_id: str = Path(min_length=1, max_length=64),
+    canonical_id: str = CanonicalIdPath,
     actor: Principal = Depends(admin),
     key: str | None = Depends(idempotency_key),
     uow: UnitOfWork = Depends(get_uow),

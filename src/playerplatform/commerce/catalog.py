@@ -21,10 +21,12 @@ from playerplatform.commerce.schemas import (
     SkuPatch,
 )
 from playerplatform.commerce.wallet import forget_catalog
+from playerplatform.kit import views
 from playerplatform.kit.db import UnitOfWork, new_uuid, utcnow
 from playerplatform.kit.errors import Conflict, NotFound, ValidationFailed
 from playerplatform.kit.http import ClientInfo
 from playerplatform.kit.pagination import Page, PageParams, decode_cursor, paginate
+from playerplatform.kit.views import Views
 
 
 def sku_out(sku: Sku) -> SkuOut:
@@ -95,7 +97,22 @@ def _epic_item(metadata: dict[str, Any]) -> str | None:
     return str(item) if item else None
 
 
+CATALOG_OWNER = "catalog"  # the owner of the catalog's cached views (`kit.views`)
+
+
+async def catalog_json(uow: UnitOfWork, cache: Views, page: PageParams) -> bytes:
+    """A page of the active catalog (`GET /commerce/skus`), encoded, from the cached view while
+    it is current."""
+
+    async def load() -> bytes:
+        return (await list_catalog(uow, page)).model_dump_json().encode()
+
+    return await cache.read(CATALOG_OWNER, f"skus:{page.limit}:{page.cursor or ''}", load)
+
+
 def _after_change(uow: UnitOfWork) -> None:
+    views.changed(uow, CATALOG_OWNER)
+
     async def forget() -> None:
         forget_catalog()
 

@@ -12,7 +12,12 @@ import uuid
 from typing import TYPE_CHECKING
 
 from playerplatform.commerce import repository
-from playerplatform.commerce.orders import grant_order, platform_account, state_of
+from playerplatform.commerce.orders import (
+    ensure_no_debt_behind,
+    grant_order,
+    platform_account,
+    state_of,
+)
 from playerplatform.commerce.schemas import VerifyOut
 from playerplatform.commerce.wallet import new_public_id
 from playerplatform.kit.db import UnitOfWork, new_uuid, utcnow
@@ -32,6 +37,7 @@ async def verify_epic(uow: UnitOfWork, rt: Runtime, user_id: uuid.UUID) -> Verif
             "Link an Epic account (Epic Account Services) to redeem Epic purchases.",
             code="epic_account_required",
         )
+    await ensure_no_debt_behind(uow, user_id, identity)
     listed = [e for e in await rt.epic.list_entitlements(str(account_id)) if e.active]
     skus = await repository.skus_by_epic_item(uow, [e.catalog_item_id for e in listed])
     listed = [e for e in listed if e.catalog_item_id in skus]

@@ -12,14 +12,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import structlog
 
 from playerplatform.commerce import reconcile, repository
 from playerplatform.commerce.wallet import grant_parts, parts_of, revoke_where
-from playerplatform.jobs.registry import JobRun, job_handler, scheduled
+from playerplatform.jobs.registry import JobRun
 from playerplatform.kit.db import UnitOfWork
 from playerplatform.kit.idempotency import purge_expired
 
@@ -30,7 +29,6 @@ log = structlog.get_logger("playerplatform.commerce")
 REVOCATION_REASONS = frozenset({"refund", "ban", "manual"})
 
 
-@job_handler("grant_entitlement")
 async def grant_entitlement(uow: UnitOfWork, job: JobRun, runtime: Runtime) -> None:
     from playerplatform.users import service as users
 
@@ -52,7 +50,6 @@ async def grant_entitlement(uow: UnitOfWork, job: JobRun, runtime: Runtime) -> N
     )
 
 
-@job_handler("revoke_entitlement")
 async def revoke_entitlement(uow: UnitOfWork, job: JobRun, runtime: Runtime) -> None:
     payload = job.payload
     if "provider_order_id" in payload:
@@ -68,7 +65,6 @@ async def revoke_entitlement(uow: UnitOfWork, job: JobRun, runtime: Runtime) -> 
     )
 
 
-@job_handler("revoke_entitlement", kind="reconcile")
 async def reconcile_refunds(uow: UnitOfWork, job: JobRun, runtime: Runtime) -> None:
     report = await reconcile.poll(runtime)  # network first, then the one short write
     await reconcile.record(uow, report)
@@ -76,16 +72,5 @@ async def reconcile_refunds(uow: UnitOfWork, job: JobRun, runtime: Runtime) -> N
         log.warning("commerce_reconcile_failed", errors=report.errors)
 
 
-@job_handler("revoke_entitlement", kind="purge_idempotency")
 async def purge_idempotency(uow: UnitOfWork, job: JobRun, runtime: Runtime) -> None:
     await purge_expired(uow)
-
-
-@scheduled("* * * * *", name="commerce_reconcile", queue="revoke_entitlement")
-def reconcile_every_minute(tick: dt.datetime) -> dict[str, Any]:
-    return {"kind": "reconcile"}
-
-
-@scheduled("17 * * * *", name="commerce_purge_idempotency", queue="revoke_entitlement")
-def purge_hourly(tick: dt.datetime) -> dict[str, Any]:
-    return {"kind": "purge_idempotency"}

@@ -15,19 +15,23 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 import orjson
+from pydantic import ValidationError as PydanticValidationError
 
 from playerplatform.auth import service as identities
 from playerplatform.commerce import repository
-from playerplatform.commerce.models import Order
+from playerplatform.commerce.models import Order, Sku
 from playerplatform.commerce.schemas import (
     OrderItemOut,
     OrderOut,
+    SteamMapping,
     SteamOrderIn,
     TimeCursor,
     VerifyOut,
 )
 from playerplatform.commerce.wallet import (
+    Part,
     SkuUnavailable,
+    WalletInDebt,
     balances_view,
     entitlements_view,
     grant_parts,
@@ -36,10 +40,16 @@ from playerplatform.commerce.wallet import (
     require_sku,
 )
 from playerplatform.kit.db import UnitOfWork, new_uuid, utcnow
-from playerplatform.kit.errors import AppError, Conflict, NotFound, ProviderError
+from playerplatform.kit.errors import (
+    AppError,
+    Conflict,
+    NotFound,
+    ProviderError,
+    ValidationFailed,
+)
 from playerplatform.kit.pagination import Page, PageParams, decode_cursor, paginate
 from playerplatform.platforms import steam as steam_api
-from playerplatform.platforms.steam import SteamTxn, SteamTxnError
+from playerplatform.platforms.steam import SteamTxn, SteamTxnError, SteamWallet
 
 if TYPE_CHECKING:
     from playerplatform.runtime import Runtime
@@ -51,9 +61,10 @@ REVERSALS = frozenset(
 # Steam error -> (HTTP status, problem code, detail). These fail the order for good.
 FAILURES: dict[int, tuple[int, str, str]] = {
     steam_api.TXN_DENIED: (402, "purchase_denied", "The player declined the purchase."),
+    # Not `insufficient_funds`: that code means a low in-game balance (409, wallet spend).
     steam_api.TXN_INSUFFICIENT_FUNDS: (
         402,
-        "insufficient_funds",
+        "purchase_insufficient_funds",
         "The Steam wallet cannot pay for this order.",
     ),
     steam_api.TXN_FRAUD: (402, "purchase_fraud_suspected", "Steam's fraud checks refused it."),
@@ -78,8 +89,33 @@ class OrderNotApproved(Conflict):
     code, title = "order_not_approved", "The order is not approved yet"
 
 
+class CurrencyMismatch(Conflict):
+    code, title = "currency_mismatch", "Not the currency of the player's Steam wallet"
+
+
+class CurrencyNotSupported(Conflict):
+    code, title = "currency_not_supported", "No price in the player's currency"
+
+
+class AlreadyOwned(Conflict):
+    code, title = "already_owned", "Already owned"
+
+
+class PurchasePending(Conflict):
+    code, title = "purchase_pending", "Already being bought"
+
+
+# Order totals are stored in a 32-bit column.
+MAX_ORDER_TOTAL = 2_147_483_647
+
+
+# Failure codes orders were stored with before they were renamed.
+RENAMED_FAILURES = {"insufficient_funds": "purchase_insufficient_funds"}
+
+
 def failure_error(code: str, *, commit: bool = False) -> AppError:
     """The problem a failed order answers with (stored as `failure_code`)."""
+    code = RENAMED_FAILURES.get(code, code)
     for status, name, detail in FAILURES.values():
         if name == code:
             return AppError(
@@ -119,6 +155,18 @@ async def platform_account(uow: UnitOfWork, user_id: uuid.UUID, provider: str) -
     return None
 
 
+async def ensure_no_debt_behind(uow: UnitOfWork, user_id: uuid.UUID, identity: Any) -> None:
+    """A wallet's debt (a clawback after a refund) follows the platform account that paid:
+    while an account this identity was unlinked from is in debt, no purchase goes through it,
+    whichever account holds it now (409 `wallet_in_debt`)."""
+    for holder in await identities.previous_holders(uow, identity.provider, identity.provider_id):
+        if holder != user_id and await repository.in_debt(uow, holder):
+            raise WalletInDebt(
+                f"This {identity.provider} account left a debt on another player account:"
+                " purchases through it are blocked until that debt is repaid."
+            )
+
+
 async def state_of(uow: UnitOfWork, user_id: uuid.UUID, orders: list[Order]) -> VerifyOut:
     outs = [order_out(o) for o in orders]
     return VerifyOut(
@@ -136,33 +184,52 @@ async def create_steam_order(
     uow: UnitOfWork, rt: Runtime, user_id: uuid.UUID, body: SteamOrderIn
 ) -> OrderOut:
     """Start a Steam purchase (InitTxn, client session); the order is `pending` until the
-    player approves it in the overlay and the game calls verify-receipt."""
+    player approves it in the overlay and the game calls verify-receipt.
+
+    The price is the catalog's, in the currency of the player's Steam wallet (GetUserInfo):
+    the client never chooses either. Durables are sold once: a durable (or a bundle holding
+    one) in a quantity above 1, one the player owns, or one already waiting in another
+    pending order is refused before anything is sent to Steam."""
     identity = await platform_account(uow, user_id, "steam")
     if identity is None:
         raise Conflict(
             "Link a Steam account before buying on Steam.", code="steam_account_required"
         )
-    lines, items, total, currency = [], [], 0, body.currency
-    for line in body.lines():
-        sku = await require_sku(uow, line.sku_id)
-        steam = (sku.sku_metadata or {}).get("steam")
-        if not isinstance(steam, dict) or "itemid" not in steam or "amount" not in steam:
-            raise SkuUnavailable(f"The SKU '{sku.sku_id}' is not sold on Steam.")
-        currency = currency or str(steam.get("currency") or "USD")
-        amount = int(steam["amount"]) * line.quantity
+    await ensure_no_debt_behind(uow, user_id, identity)
+    skus = [(await require_sku(uow, line.sku_id), line.quantity) for line in body.lines()]
+    await _refuse_durables_twice(uow, user_id, skus)
+    wallet = await _steam_wallet(rt, identity.provider_id)
+    currency = wallet.currency
+    if body.currency is not None and body.currency != currency:
+        raise CurrencyMismatch(
+            f"The player's Steam wallet is in {currency}; an order in {body.currency} "
+            "cannot be charged to it."
+        )
+    lines, items, total = [], [], 0
+    for sku, quantity in skus:
+        steam = steam_mapping(sku)
+        price = steam.price_in(currency)
+        if price is None:
+            raise CurrencyNotSupported(
+                f"The SKU '{sku.sku_id}' has no price in {currency}, the currency of the "
+                "player's Steam wallet."
+            )
+        amount = price * quantity
         total += amount
-        lines.append((str(steam["itemid"]), line.quantity, amount, sku.name))
+        lines.append((steam.itemid, quantity, amount, sku.name))
         items.append(
             {
                 "sku_id": sku.sku_id,
-                "quantity": line.quantity,
-                "itemid": str(steam["itemid"]),
+                "quantity": quantity,
+                "itemid": steam.itemid,
                 "amount": amount,
                 "status": "pending",
             }
         )
     if len({i["itemid"] for i in items}) != len(items):
         raise SkuUnavailable("Two SKUs in this order share a Steam item id.")
+    if total > MAX_ORDER_TOTAL:
+        raise ValidationFailed("The order's total is too large for one order.", field="quantity")
     orderid = str(secrets.randbits(63) | 1)
     now = utcnow()
     order = Order(
@@ -186,7 +253,7 @@ async def create_steam_order(
             steamid=identity.provider_id,
             items=lines,
             language=body.language or rt.settings.commerce_steam_language,
-            currency=currency or "USD",
+            currency=currency,
         )
     except SteamTxnError as exc:
         status, code, detail = FAILURES.get(exc.errorcode, FAILURES[steam_api.TXN_FAILED])
@@ -196,6 +263,59 @@ async def create_steam_order(
     order.transid = txn.transid
     await repository.insert_order(uow, order)
     return order_out(order)
+
+
+def steam_mapping(sku: Sku) -> SteamMapping:
+    """The SKU's Steam item and prices; 422 `sku_unavailable` when it is not sold on Steam."""
+    try:
+        return SteamMapping.model_validate((sku.sku_metadata or {}).get("steam"))
+    except PydanticValidationError:
+        raise SkuUnavailable(f"The SKU '{sku.sku_id}' is not sold on Steam.") from None
+
+
+async def _steam_wallet(rt: Runtime, steamid: str) -> SteamWallet:
+    """The player's Steam wallet; a locked wallet cannot pay (409 `steam_wallet_locked`)."""
+    try:
+        wallet = await rt.steam.get_wallet(steamid)
+    except SteamTxnError as exc:
+        status, code, detail = FAILURES.get(exc.errorcode, FAILURES[steam_api.TXN_FAILED])
+        raise AppError(detail, code=code, status=status, title="Purchase failed")
+    if wallet.status == "Locked":
+        raise Conflict("The player's Steam wallet is locked.", code="steam_wallet_locked")
+    return wallet
+
+
+async def _refuse_durables_twice(
+    uow: UnitOfWork, user_id: uuid.UUID, skus: list[tuple[Sku, int]]
+) -> None:
+    """A durable is owned once: 422 for a quantity above 1, 409 `already_owned` when the
+    player holds it, 409 `purchase_pending` when another pending order already buys it."""
+    pending: set[str] = set()
+    for order in await repository.pending_orders(uow, user_id, "steam"):
+        for item in order.items or []:
+            sku = await repository.get_sku(uow, item["sku_id"])
+            if sku is not None:
+                pending.update(durable_ids(await parts_of(uow, sku, 1)))
+    for sku, quantity in skus:
+        durables = durable_ids(await parts_of(uow, sku, 1))
+        if not durables:
+            continue
+        if quantity > 1:
+            raise ValidationFailed(
+                f"'{sku.sku_id}' grants a durable item, owned once: buy it with quantity 1.",
+                field="quantity",
+            )
+        for sku_id in durables:
+            if await repository.owns(uow, user_id, sku_id):
+                raise AlreadyOwned(f"The player already owns '{sku_id}'.")
+            if sku_id in pending:
+                raise PurchasePending(
+                    f"Another pending order already buys '{sku_id}': finish or abandon it."
+                )
+
+
+def durable_ids(parts: list[Part]) -> list[str]:
+    return [part.sku_id for part in parts if part.kind == "durable"]
 
 
 # -- Verifying it. ------------------------------------------------------------------------------

@@ -22,8 +22,10 @@ from typing import TYPE_CHECKING, Any
 from playerplatform.commerce import repository
 from playerplatform.commerce.orders import REVERSALS
 from playerplatform.commerce.refunds import reverse_lines
+from playerplatform.jobs import parked
 from playerplatform.jobs.service import enqueue
 from playerplatform.kit.db import UnitOfWork, utcnow
+from playerplatform.kit.edge import text_problem
 
 if TYPE_CHECKING:
     from playerplatform.runtime import Runtime
@@ -32,6 +34,8 @@ STEAM_CURSOR = "steam_report"
 EPIC_CURSOR = "epic_clawbacks"
 QUEUE = "revoke_entitlement"
 MAX_REPORT_RESULTS = 50_000  # GetReport's documented maximum
+PARKED_SOURCE = "commerce.reconcile"
+UNSTORABLE = "the reported order id is not text the database can hold"
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +164,16 @@ async def poll(rt: Runtime) -> Report:
 
 async def record(uow: UnitOfWork, report: Report) -> None:
     """Enqueue one revoke job per reversal of ours (keyed: a repeat is a no-op) and move
-    the cursors, in one transaction."""
+    the cursors, in one transaction. A reported id no order of ours can have (text the
+    database cannot hold) is parked, not allowed to hold the cursor back forever."""
+    refused = [r for r in report.found if not _storable(r)]
+    if refused:
+        report.found = [r for r in report.found if _storable(r)]
+        report.errors += [f"parked unreadable {r.provider} order id" for r in refused]
+        rejected = [parked.Rejected(r.key, r.payload(), UNSTORABLE) for r in refused]
+        for provider in ("steam", "epic"):
+            mine = [x for x, r in zip(rejected, refused, strict=True) if r.provider == provider]
+            await parked.park(uow, PARKED_SOURCE, provider, mine)
     for provider in ("steam", "epic"):
         ids = [r.provider_order_id for r in report.found if r.provider == provider]
         known = await repository.orders_by_provider_ids(uow, provider, ids)
@@ -172,6 +185,11 @@ async def record(uow: UnitOfWork, report: Report) -> None:
             report.enqueued += 1
     for name, value in report.cursors.items():
         await repository.set_cursor(uow, name, value)
+
+
+def _storable(reversal: Reversal) -> bool:
+    texts = (reversal.provider_order_id, reversal.status, *(reversal.itemids or ()))
+    return all(text_problem(text) is None for text in texts)
 
 
 async def apply(uow: UnitOfWork, rt: Runtime, reversal: Reversal) -> dict[str, Any]:
@@ -193,6 +211,9 @@ async def reconcile_now(rt: Runtime) -> Report:
     async with rt.db.unit_of_work() as uow:
         await record(uow, report)
     for reversal in report.ours:
-        async with rt.db.unit_of_work() as uow:
-            report.done.append(await apply(uow, rt, reversal))
+        try:
+            async with rt.db.unit_of_work() as uow:
+                report.done.append(await apply(uow, rt, reversal))
+        except Exception as exc:  # one order failing must not stop the others
+            report.errors.append(f"{reversal.key}: {parked.describe(exc)}")
     return report

@@ -88,7 +88,28 @@ async def reverse_lines(
         order.refunded_at = order.refunded_at or now
     order.updated_at = now
     await uow.session.flush()
+    if summary["revoked"] or summary["clawed_back"]:
+        await _tell_player(uow, rt, order, summary)
     return summary
+
+
+async def _tell_player(uow: UnitOfWork, rt: Runtime, order: Order, summary: dict[str, Any]) -> None:
+    debt = bool(summary.get("debt"))
+    body = f"Order {order.order_id} was refunded; what it granted was taken back."
+    if debt:
+        body += " Some of it was already spent: your balance is negative until it is repaid."
+    await rt.notify(
+        uow,
+        rt,
+        order.user_id,
+        "commerce",
+        title="Your purchase was refunded",
+        body=body,
+        data={"order_id": order.order_id, "clawed_back": summary["clawed_back"], "debt": debt},
+        key=f"refund:{order.order_id}:{order.provider_status}:{sorted(summary['clawed_back'])}"[
+            :255
+        ],
+    )
 
 
 def reversed_lines(order: Order, txn: SteamTxn) -> list[int] | None:

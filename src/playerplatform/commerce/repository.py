@@ -134,6 +134,14 @@ async def orders_by_provider_ids(
     return {o.provider_order_id: o for o in rows.scalars()}
 
 
+async def pending_orders(uow: UnitOfWork, user_id: uuid.UUID, provider: str) -> list[Order]:
+    """The player's orders with `provider` that are still waiting for the player."""
+    query = sa.select(Order).where(
+        Order.user_id == user_id, Order.provider == provider, Order.status == "pending"
+    )
+    return list((await uow.session.execute(query)).scalars())
+
+
 async def list_orders(
     uow: UnitOfWork, user_id: uuid.UUID, *, after: tuple[dt.datetime, str] | None, limit: int
 ) -> list[Order]:
@@ -201,6 +209,23 @@ def entitlement_by_public_id(entitlement_id: str) -> Any:
     return Entitlement.entitlement_id == entitlement_id
 
 
+async def entitlements_granted_by(
+    uow: UnitOfWork, user_id: uuid.UUID, key_prefix: str
+) -> list[Entitlement]:
+    escaped = key_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    query = sa.select(Entitlement).where(
+        Entitlement.user_id == user_id,
+        Entitlement.grant_key.like(f"{escaped}%", escape="\\"),
+    )
+    return list((await uow.session.execute(query.order_by(Entitlement.created_at))).scalars())
+
+
+def owner_ids(sku_id: str) -> sa.Select[Any]:
+    return sa.select(Entitlement.user_id).where(
+        Entitlement.sku_id == sku_id, Entitlement.status == "active"
+    )
+
+
 async def owns(uow: UnitOfWork, user_id: uuid.UUID, sku_id: str) -> bool:
     query = sa.select(
         sa.exists().where(
@@ -258,6 +283,72 @@ async def lock_balance(uow: UnitOfWork, user_id: uuid.UUID, sku_id: str) -> int:
         set_={"balance": Balance.__table__.c.balance},
     ).returning(Balance.__table__.c.balance)
     return int((await uow.session.execute(stmt)).scalar_one())
+
+
+# A spend on PostgreSQL, in one statement: the debt check, the balance moved only when it
+# covers the spend (the UPDATE takes the row lock; a concurrent spend waits for it and then
+# sees the new balance), and the ledger entry written from the UPDATE's result. Nothing is
+# written when the wallet is in debt or short; the outcome columns say which.
+_SPEND = sa.text(
+    """
+    WITH debt AS (
+        SELECT EXISTS (
+            SELECT 1 FROM balances WHERE user_id = :user_id AND balance < 0
+        ) AS in_debt
+    ),
+    moved AS (
+        UPDATE balances SET balance = balance - :quantity, updated_at = :now
+        WHERE user_id = :user_id AND sku_id = :sku_id AND balance >= :quantity
+          AND NOT (SELECT in_debt FROM debt)
+        RETURNING balance
+    ),
+    entry AS (
+        INSERT INTO ledger_entries
+            (entry_id, user_id, sku_id, change, balance_after, change_type, reason, created_at)
+        SELECT :entry_id, :user_id, :sku_id, -:quantity, balance, 'spend', :reason, :now
+        FROM moved
+        RETURNING balance_after
+    )
+    SELECT (SELECT balance_after FROM entry) AS balance_after,
+           (SELECT in_debt FROM debt) AS in_debt,
+           (SELECT balance FROM balances WHERE user_id = :user_id AND sku_id = :sku_id)
+               AS balance
+    """
+).bindparams(
+    sa.bindparam("user_id", type_=sa.Uuid()),
+    sa.bindparam("sku_id", type_=sa.String()),
+    sa.bindparam("quantity", type_=sa.BigInteger()),
+    sa.bindparam("entry_id", type_=sa.String()),
+    sa.bindparam("reason", type_=sa.String()),
+    sa.bindparam("now", type_=sa.DateTime(timezone=True)),
+)
+
+
+async def spend_in_one_statement(
+    uow: UnitOfWork,
+    *,
+    user_id: uuid.UUID,
+    sku_id: str,
+    quantity: int,
+    entry_id: str,
+    reason: str | None,
+    now: dt.datetime,
+) -> tuple[int | None, bool, int]:
+    """PostgreSQL: (balance after or None when nothing was spent, in debt, balance now)."""
+    row = (
+        await uow.session.execute(
+            _SPEND,
+            {
+                "user_id": user_id,
+                "sku_id": sku_id,
+                "quantity": quantity,
+                "entry_id": entry_id,
+                "reason": reason,
+                "now": now,
+            },
+        )
+    ).one()
+    return row.balance_after, bool(row.in_debt), int(row.balance or 0)
 
 
 async def set_balance(uow: UnitOfWork, user_id: uuid.UUID, sku_id: str, balance: int) -> None:
@@ -325,3 +416,7 @@ async def set_cursor(uow: UnitOfWork, name: str, value: str) -> None:
         index_elements=["name"], set_={"value": value, "updated_at": utcnow()}
     )
     await uow.session.execute(stmt)
+
+
+def entitlement_of(user_id: uuid.UUID, sku_id: str) -> Any:
+    return sa.and_(Entitlement.user_id == user_id, Entitlement.sku_id == sku_id)

@@ -6,17 +6,14 @@ another player's id, and an order id that belongs to someone else is 404 like an
 
 from __future__ import annotations
 
-import functools
 import uuid
 from typing import Literal
 
-import orjson
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.responses import Response
 
 from playerplatform.auth.deps import (
     Principal,
-    hot_caller,
     optional_principal,
     rate_limit,
     require_user,
@@ -38,9 +35,13 @@ from playerplatform.commerce.schemas import (
     WalletOut,
 )
 from playerplatform.kit.db import UnitOfWork
-from playerplatform.kit.errors import Forbidden, NotFound
-from playerplatform.kit.hotpath import HotRequest, JsonAnswer, hot_path
-from playerplatform.kit.http import TransactionalRoute, get_uow
+from playerplatform.kit.http import (
+    TransactionalRoute,
+    get_uow,
+    json_answer,
+    replica_reads,
+    single_statement_writes,
+)
 from playerplatform.kit.idempotency import idempotency_key, idempotent
 from playerplatform.kit.pagination import Page, PageParams, page_params
 from playerplatform.runtime import Runtime
@@ -58,7 +59,7 @@ player_router = APIRouter(
     dependencies=[Depends(rate_limit())],
 )
 
-SkuQuery = Query(min_length=1, max_length=64, pattern=SKU_PATTERN.pattern)
+SkuQuery = Query(pattern=SKU_PATTERN.pattern)
 
 
 async def my_user_id(principal: Principal = Depends(require_user)) -> uuid.UUID:
@@ -74,12 +75,14 @@ def _idempotency_options(rt: Runtime) -> dict[str, float]:
 
 
 @player_router.get("/skus", response_model=Page[SkuOut])
+@replica_reads
 async def list_skus(
+    request: Request,
     page: PageParams = Depends(page_params),
     _caller: Principal | None = Depends(optional_principal),
     uow: UnitOfWork = Depends(get_uow),
-) -> Page[SkuOut]:
-    return await catalog.list_catalog(uow, page)
+) -> Response:
+    return json_answer(await catalog.catalog_json(uow, runtime_of(request).views, page))
 
 
 @player_router.post(
@@ -153,68 +156,26 @@ async def list_orders(
 
 @player_router.get("/orders/{order_id}", response_model=OrderOut)
 async def get_order(
-    order_id: str,
+    order_id: str = Path(min_length=1, max_length=64),
     user_id: uuid.UUID = Depends(my_user_id),
     uow: UnitOfWork = Depends(get_uow),
 ) -> OrderOut:
-    return await orders.get_order(uow, user_id, order_id[:64])
+    return await orders.get_order(uow, user_id, order_id)
 
 
 @player_router.get("/entitlements", response_model=Page[EntitlementOut])
 async def list_entitlements(
+    request: Request,
     status: Literal["active", "revoked", "expired"] | None = Query(None),
     page: PageParams = Depends(page_params),
     user_id: uuid.UUID = Depends(my_user_id),
     uow: UnitOfWork = Depends(get_uow),
-) -> Page[EntitlementOut]:
-    return await wallet.entitlements_page(uow, user_id, status, page)
-
-
-async def serve_entitlement_check(request: HotRequest) -> JsonAnswer | None:
-    """`GET /commerce/entitlements/check` on the hot path: the token's session and ban state
-    and the cached answer come from the process's copies, the read rate limit from its tally."""
-    sku_id = request.sole_param("sku_id")
-    if sku_id is None:
-        query = request.query()
-        if len(query) != 1 or query[0][0] != "sku_id":
-            return None  # the endpoint answers the unusual cases (422)
-        sku_id = query[0][1]
-    if request.authorization is None or not SKU_PATTERN.fullmatch(sku_id):
-        return None  # the endpoint answers these too (401, 422)
-
-    def cached_answer(canonical_id: str) -> list[str]:
-        return [wallet.ownership_key(canonical_id, sku_id)]
-
-    found = await hot_caller(request, "read", extra_keys=cached_answer)
-    principal = found.principal
-    runtime = request.runtime
-    if principal is None or principal.kind != "user" or principal.user_id is None:
-        raise Forbidden("This route is for players, not service accounts.")
-    settings = runtime.settings
-    known = wallet.cached_sku_type(settings, sku_id)
-    if (
-        known is None
-        and await wallet.sku_type_outside_request(runtime.db, settings, sku_id) is None
-    ):
-        raise NotFound(f"No SKU '{sku_id}'.")
-    cached = found.extras[0]
-    if cached is not None:
-        owned = cached == "1"
-    else:
-        async with runtime.db.unit_of_work(write=False) as uow:
-            owned = await wallet.load_ownership(
-                uow, runtime.hot, settings, principal.user_id, principal.subject, sku_id
-            )
-    return JsonAnswer(_ownership_answer(sku_id, owned), found.rate_headers)
-
-
-@functools.lru_cache(maxsize=4096)
-def _ownership_answer(sku_id: str, owned: bool) -> bytes:
-    return orjson.dumps({"sku_id": sku_id, "owned": owned})
+) -> Response:
+    views = runtime_of(request).views
+    return json_answer(await wallet.entitlements_json(uow, views, user_id, status, page))
 
 
 @player_router.get("/entitlements/check", response_model=OwnershipOut)
-@hot_path(serve_entitlement_check)
 async def check_entitlement(
     request: Request,
     sku_id: str = SkuQuery,
@@ -231,15 +192,14 @@ async def check_entitlement(
 
 @player_router.get("/wallet", response_model=WalletOut)
 async def get_wallet(
-    user_id: uuid.UUID = Depends(my_user_id), uow: UnitOfWork = Depends(get_uow)
-) -> WalletOut:
-    balances = await wallet.balances_view(uow, user_id)
-    return WalletOut(balances=balances, in_debt=any(b.balance < 0 for b in balances))
+    request: Request, user_id: uuid.UUID = Depends(my_user_id), uow: UnitOfWork = Depends(get_uow)
+) -> Response:
+    return json_answer(await wallet.wallet_json(uow, runtime_of(request).views, user_id))
 
 
 @player_router.get("/wallet/ledger", response_model=Page[LedgerEntryOut])
 async def get_ledger(
-    sku_id: str | None = Query(None, min_length=1, max_length=64),
+    sku_id: str | None = Query(None, pattern=SKU_PATTERN.pattern),
     page: PageParams = Depends(page_params),
     user_id: uuid.UUID = Depends(my_user_id),
     uow: UnitOfWork = Depends(get_uow),
@@ -248,6 +208,7 @@ async def get_ledger(
 
 
 @player_router.post("/wallet/spend", response_model=None, responses={200: {"model": SpendOut}})
+@single_statement_writes
 async def spend(
     body: SpendIn,
     request: Request,
@@ -261,7 +222,12 @@ async def spend(
 
     async def run() -> tuple[int, object]:
         balance = await wallet.spend(
-            uow, user_id=user_id, sku_id=body.sku_id, quantity=body.quantity, reason=body.reason
+            uow,
+            rt.settings,
+            user_id=user_id,
+            sku_id=body.sku_id,
+            quantity=body.quantity,
+            reason=body.reason,
         )
         return 200, SpendOut(sku_id=body.sku_id, balance_after=balance).model_dump(mode="json")
 

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from playerplatform.kit.pagination import CursorId, CursorTime
+from playerplatform.kit.edge import EdgeModel, NotNull, clean_line
+from playerplatform.kit.pagination import CursorId, CursorKey, CursorText, CursorTime
 
 SKU_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 SkuType = Literal["durable", "consumable", "bundle"]
+CURRENCY = re.compile(r"^[A-Z]{3}$")
 MAX_QUANTITY = 1000
 MAX_UNITS = 1_000_000
+MAX_PRICE = 1_000_000_000  # in the currency's smallest unit (IDR and VND prices run high)
 
 
 def _sku_id(value: str) -> str:
@@ -22,49 +25,65 @@ def _sku_id(value: str) -> str:
     return value
 
 
-def _reason(value: str) -> str:
-    reason = value.strip()
-    if not reason:
-        raise ValueError("must not be blank")
-    return reason
+Reason = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(clean_line)]
+Name = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(clean_line)]
 
 
-class BundleLine(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class BundleLine(EdgeModel):
     sku_id: str = Field(min_length=1, max_length=64)
     quantity: int = Field(1, ge=1, le=MAX_QUANTITY)
 
     _check_id = field_validator("sku_id")(_sku_id)
 
 
-class SteamMapping(BaseModel):
+class SteamMapping(EdgeModel):
     model_config = ConfigDict(extra="allow")
 
     itemid: str = Field(pattern=r"^[0-9]{1,19}$")
-    amount: int = Field(ge=0, le=10_000_000, description="Price in cents.")
+    amount: int = Field(ge=0, le=MAX_PRICE, description="Price in cents of `currency`.")
     currency: str = Field("USD", pattern=r"^[A-Z]{3}$")
+    prices: dict[str, int] = Field(
+        default_factory=dict,
+        max_length=60,
+        description="Prices in other currencies (ISO 4217 code: amount in that currency's "
+        "smallest unit). A player whose Steam wallet is in a currency with no price here "
+        "cannot buy the SKU on Steam.",
+    )
+
+    @field_validator("prices")
+    @classmethod
+    def _check_prices(cls, value: dict[str, int]) -> dict[str, int]:
+        for code, amount in value.items():
+            if not CURRENCY.match(code):
+                raise ValueError("currency codes are three capital letters (ISO 4217)")
+            if not 0 <= amount <= MAX_PRICE:
+                raise ValueError(f"amounts are 0 to {MAX_PRICE}")
+        return value
+
+    def price_in(self, currency: str) -> int | None:
+        """The price in `currency`, or None when the SKU has none in it."""
+        if currency == self.currency:
+            return self.amount
+        return self.prices.get(currency)
 
 
-class EpicMapping(BaseModel):
+class EpicMapping(EdgeModel):
     model_config = ConfigDict(extra="allow")
 
     catalog_item_id: str = Field(min_length=1, max_length=128)
 
 
-class SkuMetadata(BaseModel):
+class SkuMetadata(EdgeModel):
     model_config = ConfigDict(extra="allow")
 
     steam: SteamMapping | None = None
     epic: EpicMapping | None = None
 
 
-class SkuIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class SkuIn(EdgeModel):
     sku_id: str = Field(min_length=1, max_length=64)
     type: SkuType
-    name: str = Field(min_length=1, max_length=128)
+    name: Name
     description: str = Field("", max_length=2000)
     is_active: bool = True
     metadata: SkuMetadata = Field(default_factory=SkuMetadata)
@@ -82,15 +101,15 @@ class SkuIn(BaseModel):
         return self
 
 
-class SkuPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: str | None = Field(None, min_length=1, max_length=128)
+class SkuPatch(EdgeModel):
+    name: Name | None = None
     description: str | None = Field(None, max_length=2000)
     is_active: bool | None = None
     metadata: SkuMetadata | None = None
     quantity: int | None = Field(None, ge=1, le=MAX_UNITS)
-    contents: list[BundleLine] | None = Field(None, min_length=1, max_length=50)
+    contents: Annotated[list[BundleLine] | None, NotNull()] = Field(
+        None, min_length=1, max_length=50
+    )
 
 
 class SkuOut(BaseModel):
@@ -104,9 +123,7 @@ class SkuOut(BaseModel):
     contents: list[BundleLine]
 
 
-class SteamOrderIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class SteamOrderIn(EdgeModel):
     sku_id: str | None = Field(None, min_length=1, max_length=64)
     quantity: int = Field(1, ge=1, le=100)
     items: list[BundleLine] | None = Field(
@@ -116,7 +133,12 @@ class SteamOrderIn(BaseModel):
         description="Several SKUs in one Steam order (instead of sku_id and quantity).",
     )
     language: str | None = Field(None, pattern=r"^[a-z]{2}$", description="ISO 639-1")
-    currency: str | None = Field(None, pattern=r"^[A-Z]{3}$", description="ISO 4217")
+    currency: str | None = Field(
+        None,
+        pattern=r"^[A-Z]{3}$",
+        description="ISO 4217. The order is always in the currency of the player's Steam "
+        "wallet; a different currency here is refused (409 `currency_mismatch`).",
+    )
 
     @field_validator("sku_id")
     @classmethod
@@ -164,9 +186,7 @@ class OrderOut(BaseModel):
     items: list[OrderItemOut] = Field(default_factory=list)
 
 
-class VerifyIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class VerifyIn(EdgeModel):
     provider: Literal["steam", "epic"]
     order_id: str | None = Field(None, min_length=1, max_length=32)
 
@@ -221,15 +241,12 @@ class LedgerEntryOut(BaseModel):
     created_at: dt.datetime
 
 
-class SpendIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class SpendIn(EdgeModel):
     sku_id: str = Field(min_length=1, max_length=64)
     quantity: int = Field(ge=1, le=MAX_UNITS)
-    reason: str = Field(min_length=1, max_length=200)
+    reason: Reason
 
     _check_id = field_validator("sku_id")(_sku_id)
-    _clean_reason = field_validator("reason")(_reason)
 
 
 class SpendOut(BaseModel):
@@ -237,38 +254,37 @@ class SpendOut(BaseModel):
     balance_after: int
 
 
-class GrantIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class GrantIn(EdgeModel):
     sku_id: str = Field(min_length=1, max_length=64)
     quantity: int = Field(1, ge=1, le=MAX_QUANTITY)
-    reason: str = Field(min_length=1, max_length=200)
+    reason: Reason
+    as_gift: bool = Field(
+        False,
+        description="Send the items as a `gift` inbox message to claim, instead of granting"
+        " them silently (the SKU must then be active).",
+    )
 
     _check_id = field_validator("sku_id")(_sku_id)
-    _clean_reason = field_validator("reason")(_reason)
 
 
 class GrantOut(BaseModel):
     entitlements: list[EntitlementOut]
     balances: list[BalanceOut]
+    message_id: str | None = None  # the gift message, when sent as a gift
 
 
-class RefundIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    reason: str = Field(min_length=1, max_length=200)
-
-    _clean_reason = field_validator("reason")(_reason)
+class RefundIn(EdgeModel):
+    reason: Reason
 
 
-class TimeCursor(BaseModel):
+class TimeCursor(CursorKey):
     t: CursorTime
-    i: str
+    i: CursorText
 
 
-class SkuCursor(BaseModel):
-    s: str
+class SkuCursor(CursorKey):
+    s: CursorText
 
 
-class LedgerCursor(BaseModel):
+class LedgerCursor(CursorKey):
     i: CursorId

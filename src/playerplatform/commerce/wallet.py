@@ -14,6 +14,7 @@ Rules:
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import time
 import uuid
@@ -29,12 +30,15 @@ from playerplatform.commerce.schemas import (
     LedgerCursor,
     LedgerEntryOut,
     TimeCursor,
+    WalletOut,
 )
+from playerplatform.kit import views
 from playerplatform.kit.db import Database, UnitOfWork, new_uuid, utcnow
 from playerplatform.kit.errors import AppError, Conflict, NotFound, ValidationFailed
-from playerplatform.kit.hotstore import HotStore
+from playerplatform.kit.hotstore import UNAVAILABLE, HotStore
 from playerplatform.kit.pagination import Page, PageParams, decode_cursor, paginate
 from playerplatform.kit.settings import Settings
+from playerplatform.kit.views import Views
 from playerplatform.users import service as users
 
 _PENDING_OWNERSHIP = "commerce.ownership"
@@ -54,6 +58,11 @@ class SkuUnavailable(AppError):
 
 def new_public_id(prefix: str) -> str:
     return prefix + secrets.token_hex(12)
+
+
+def wallet_owner(user_id: uuid.UUID) -> str:
+    """The owner of a player's cached commerce views (`kit.views`): wallet and entitlements."""
+    return f"wallet:{user_id}"
 
 
 def ownership_key(canonical_id: str, sku_id: str) -> str:
@@ -148,9 +157,13 @@ async def check_ownership(
     """Whether the player holds an active entitlement to `sku_id`; 404 for an unknown SKU."""
     if await sku_type(uow, settings, sku_id) is None:
         raise NotFound(f"No SKU '{sku_id}'.")
-    cached = await hot.get(ownership_key(canonical_id, sku_id))
-    if cached is not None:
-        return cached == "1"
+    key = [ownership_key(canonical_id, sku_id)]
+    try:
+        cached = hot.peek_near(key) or await hot.mget_near(key)
+    except UNAVAILABLE:  # the hot store is down: the database answers
+        cached = [None]
+    if cached[0] is not None:
+        return cached[0] == "1"
     return await load_ownership(uow, hot, settings, user_id, canonical_id, sku_id)
 
 
@@ -164,11 +177,12 @@ async def load_ownership(
 ) -> bool:
     """Ownership from the database, cached for the next check (a writer's newer value wins)."""
     owned = await repository.owns(uow, user_id, sku_id)
-    await hot.set_if_absent(
-        ownership_key(canonical_id, sku_id),
-        "1" if owned else "0",
-        ttl=settings.commerce_ownership_cache_seconds,
-    )
+    with contextlib.suppress(*UNAVAILABLE):
+        await hot.set_if_absent(
+            ownership_key(canonical_id, sku_id),
+            "1" if owned else "0",
+            ttl=settings.commerce_ownership_cache_seconds,
+        )
     return owned
 
 
@@ -176,12 +190,12 @@ async def note_ownership_change(
     uow: UnitOfWork, hot: HotStore, ttl: float, user_id: uuid.UUID, sku_id: str
 ) -> None:
     """Re-read ownership inside the transaction and publish it to the cache after commit."""
-    pending: dict[tuple[str, str], bool] | None = uow.session.info.get(_PENDING_OWNERSHIP)
+    pending: dict[tuple[str, str], bool] | None = uow.info.get(_PENDING_OWNERSHIP)
     if pending is None:
-        pending = uow.session.info[_PENDING_OWNERSHIP] = {}
+        pending = uow.info[_PENDING_OWNERSHIP] = {}
 
         async def publish() -> None:
-            changes = uow.session.info.pop(_PENDING_OWNERSHIP, {})
+            changes = uow.info.pop(_PENDING_OWNERSHIP, {})
             for (canonical_id, sku), owned in changes.items():
                 await hot.set(ownership_key(canonical_id, sku), "1" if owned else "0", ttl=ttl)
 
@@ -215,6 +229,7 @@ async def post_entry(
     if balance < 0 and change < 0 and not allow_negative:
         raise InsufficientFunds(f"The balance of '{sku_id}' is {current}.")
     await repository.set_balance(uow, user_id, sku_id, balance)
+    views.changed(uow, wallet_owner(user_id))
     await repository.insert_ledger_entry(
         uow,
         {
@@ -233,19 +248,44 @@ async def post_entry(
     return balance
 
 
+IN_DEBT = "A refund left this wallet below zero; spending resumes once repaid."
+
+
 async def spend(
-    uow: UnitOfWork, *, user_id: uuid.UUID, sku_id: str, quantity: int, reason: str
+    uow: UnitOfWork,
+    settings: Settings,
+    *,
+    user_id: uuid.UUID,
+    sku_id: str,
+    quantity: int,
+    reason: str,
 ) -> int:
     """Spend `quantity` units of a consumable; returns the balance after. 409
     `insufficient_funds` when the balance is short, 409 `wallet_in_debt` while any balance of
     the player is negative."""
-    sku = await repository.get_sku(uow, sku_id)
-    if sku is None:
+    kind = await sku_type(uow, settings, sku_id)
+    if kind is None:
         raise NotFound(f"No SKU '{sku_id}'.")
-    if sku.type != "consumable":
+    if kind != "consumable":
         raise ValidationFailed("Only consumables can be spent.", field="sku_id")
+    if uow.dialect == "postgresql":
+        spent, in_debt, current = await repository.spend_in_one_statement(
+            uow,
+            user_id=user_id,
+            sku_id=sku_id,
+            quantity=quantity,
+            entry_id=new_public_id("l"),
+            reason=(reason or "")[:200] or None,
+            now=utcnow(),
+        )
+        if in_debt:
+            raise WalletInDebt(IN_DEBT)
+        if spent is None:
+            raise InsufficientFunds(f"The balance of '{sku_id}' is {current}.")
+        views.changed(uow, wallet_owner(user_id))
+        return int(spent)
     if await repository.in_debt(uow, user_id):
-        raise WalletInDebt("A refund left this wallet below zero; spending resumes once repaid.")
+        raise WalletInDebt(IN_DEBT)
     balance = await post_entry(
         uow, user_id=user_id, sku_id=sku_id, change=-quantity, change_type="spend", reason=reason
     )
@@ -316,6 +356,7 @@ async def grant_parts(
             )
             if inserted:
                 granted += 1
+                views.changed(uow, wallet_owner(user_id))
                 await note_ownership_change(
                     uow, hot, settings.commerce_ownership_cache_seconds, user_id, part.sku_id
                 )
@@ -339,6 +380,7 @@ async def revoke_where(
 ) -> int:
     """Revoke the active entitlements matching `where`; returns how many."""
     revoked = await repository.revoke_entitlements(uow, where=where, reason=reason, now=utcnow())
+    views.changed(uow, *(wallet_owner(user_id) for user_id, _ in revoked))
     for user_id, sku_id in set(revoked):
         await note_ownership_change(
             uow, hot, settings.commerce_ownership_cache_seconds, user_id, sku_id
@@ -366,6 +408,30 @@ async def entitlements_view(uow: UnitOfWork, user_id: uuid.UUID) -> list[Entitle
     """The player's entitlements, newest first (up to 500)."""
     rows = await repository.list_entitlements(uow, user_id, status=None, after=None, limit=500)
     return [entitlement_out(e, o) for e, o in rows]
+
+
+async def wallet_json(uow: UnitOfWork, cache: Views, user_id: uuid.UUID) -> bytes:
+    """`GET /commerce/wallet`, encoded, from the cached view while it is current."""
+
+    async def load() -> bytes:
+        balances = await balances_view(uow, user_id)
+        out = WalletOut(balances=balances, in_debt=any(b.balance < 0 for b in balances))
+        return out.model_dump_json().encode()
+
+    return await cache.read(wallet_owner(user_id), "wallet", load)
+
+
+async def entitlements_json(
+    uow: UnitOfWork, cache: Views, user_id: uuid.UUID, status: str | None, page: PageParams
+) -> bytes:
+    """A page of `GET /commerce/entitlements`, encoded, from the cached view while current."""
+
+    async def load() -> bytes:
+        found = await entitlements_page(uow, user_id, status, page)
+        return found.model_dump_json().encode()
+
+    name = f"entitlements:{status}:{page.limit}:{page.cursor or ''}"
+    return await cache.read(wallet_owner(user_id), name, load)
 
 
 async def balances_view(uow: UnitOfWork, user_id: uuid.UUID) -> list[BalanceOut]:

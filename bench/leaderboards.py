@@ -35,8 +35,9 @@ sys.path.insert(0, str(wrk.ROOT / "src"))
 
 import httpx
 
-from playerplatform.kit.hotstore.boards import Board, BoardEntry
 from playerplatform.kit.hotstore.redis import RedisHotStore
+from playerplatform.leaderboards.boards import Board, BoardEntry
+from playerplatform.leaderboards.redis_boards import RedisBoards
 
 TITLE = "Leaderboards (issue 5)"
 ADMIN_EMAIL = "bench-admin@studio.test"
@@ -60,7 +61,7 @@ raised out of the way). {players:,} players signed in and each posted one score 
 run. Score writes send a different player's token on every request (a season with operator
 `best`, random scores; the scenario runs once unmeasured first, at the same load, so each
 token's first use in each worker is behind it): token check, session state and rate limit from
-the process's copies and tally (kept coherent through Redis), the season's rules from the
+the process's copies and rate-limit counters (kept coherent through Redis), the season's rules from the
 process's copy, one Lua script on Redis; no database statement (the write-behind
 job writes the entries in batches every 2 s). Top-100 and around-me (radius {radius}: 21
 entries) are one Lua script each plus display names from the process's cache. All three are
@@ -163,6 +164,7 @@ async def load_big_board(
     real board's; synthetic members elsewhere. Returns (bytes per entry, around-me p50 ms,
     p99 ms) measured on the hot store itself."""
     hot = RedisHotStore.from_url(REDIS_URL, prefix=REDIS_PREFIX)
+    boards = RedisBoards(hot)
     board = Board(season, True)
     try:
         before = _used_memory()
@@ -179,9 +181,9 @@ async def load_big_board(
                 member = f"pbench{n:019d}"
             chunk.append(BoardEntry(member, float(size - n), now - size + n))
             if len(chunk) == 10_000:
-                await hot.board_load(board, chunk)
+                await boards.load(board, chunk)
                 chunk = []
-        await hot.board_load(board, chunk)
+        await boards.load(board, chunk)
         await hot.set(board.loaded, "bench")
         per_entry = (_used_memory() - before) / size
         print(f"bench: {size:,} entries loaded in {time.monotonic() - started:.1f} s")
@@ -190,7 +192,7 @@ async def load_big_board(
         for _ in range(5000):
             member = f"pbench{rng.randrange(size):019d}"
             t0 = time.perf_counter()
-            await hot.board_around(board, member, RADIUS)
+            await boards.around(board, member, RADIUS)
             samples.append((time.perf_counter() - t0) * 1000)
         samples.sort()
         return per_entry, samples[len(samples) // 2], samples[int(len(samples) * 0.99)]

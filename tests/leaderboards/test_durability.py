@@ -16,8 +16,8 @@ import httpx
 import pytest
 from sqlalchemy import event
 
-from playerplatform.kit.hotstore.boards import BoardEntry
 from playerplatform.leaderboards import durability, repository
+from playerplatform.leaderboards.boards import BoardEntry
 from playerplatform.runtime import Runtime
 from tests.conftest import SHAPE
 from tests.support.leaderboards import Boards, ids
@@ -72,7 +72,9 @@ async def test_the_flusher_writes_scores_behind_within_seconds(boards: Boards) -
     season = (await boards.season(operator="latest"))["season_id"]
     (player,) = await boards.players(1)
     await boards.scored(season, player, 7, metadata={"lap": 3})
-    deadline = asyncio.get_running_loop().time() + 10
+    # Seconds, not minutes: the flusher visits every open season of the suite's shared
+    # database each tick, on a machine running two suites at once.
+    deadline = asyncio.get_running_loop().time() + 30
     while not (stored := await boards.stored(season)):
         assert asyncio.get_running_loop().time() < deadline, "not written behind"
         await asyncio.sleep(0.1)
@@ -80,7 +82,7 @@ async def test_the_flusher_writes_scores_behind_within_seconds(boards: Boards) -
     assert row.score == 7 and row.meta == {"lap": 3}
     await boards.scored(season, player, 9)
     while (await boards.stored(season))[ids([player])[0]].score != 9:
-        assert asyncio.get_running_loop().time() < deadline + 10
+        assert asyncio.get_running_loop().time() < deadline + 30
         await asyncio.sleep(0.1)
 
 
@@ -94,7 +96,9 @@ async def test_rebuild_after_losing_the_hot_store_gives_identical_ranks(boards: 
     await boards.write_behind(season)
 
     rules = await boards.runtime.leaderboards.season(season)
-    await boards.runtime.hot.board_drop(rules.board)  # what FLUSHALL or a fresh replica does
+    await boards.runtime.leaderboards.boards.drop(
+        rules.board
+    )  # what FLUSHALL or a fresh replica does
     # The next score finds the board cold, waits for the rebuild, then ranks against it.
     again = await boards.scored(season, players[0], -1, region="na")
     assert again["improved"] is False
@@ -109,7 +113,9 @@ async def test_rebuild_on_demand_writes_waiting_scores_first(boards: Boards) -> 
     for score, player in enumerate(players):
         await boards.scored(season, player, score)
     before = await boards.ranking(season)
-    loaded = await durability.rebuild_now(boards.runtime.db, boards.runtime.hot, season, batch=2)
+    loaded = await durability.rebuild_now(
+        boards.runtime.db, boards.runtime.hot, boards.runtime.leaderboards.boards, season, batch=2
+    )
     assert loaded == 4
     assert await boards.ranking(season) == before
 
@@ -123,14 +129,18 @@ async def test_check_reports_drift(boards: Boards) -> None:
     async with boards.runtime.db.unit_of_work(write=False) as uow:
         row = await repository.get_season(uow, season)
     assert row is not None
-    drift = await durability.check_board(boards.runtime.db, boards.runtime.hot, row)
+    drift = await durability.check_board(
+        boards.runtime.db, boards.runtime.hot, boards.runtime.leaderboards.boards, row
+    )
     assert drift.clean and drift.database == 3 and drift.hot == 3
 
     rules = await boards.runtime.leaderboards.season(season)
-    await boards.runtime.hot.board_load(
+    await boards.runtime.leaderboards.boards.load(
         rules.board, [BoardEntry("pghost0000000000000000000", 1.0, 1)]
     )
-    drift = await durability.check_board(boards.runtime.db, boards.runtime.hot, row)
+    drift = await durability.check_board(
+        boards.runtime.db, boards.runtime.hot, boards.runtime.leaderboards.boards, row
+    )
     assert not drift.clean and drift.only_in_hot == ["pghost0000000000000000000"]
 
 
@@ -143,6 +153,7 @@ async def test_check_and_rebuild_commands(boards: Boards) -> None:
         **os.environ,
         "PP_DATABASE_URL": settings.database_url,
         "PP_REDIS_URL": settings.redis_url or "",
+        "PP_REDIS_CLUSTER": str(settings.redis_cluster).lower(),
         "PP_REDIS_PREFIX": settings.redis_prefix,
     }
 

@@ -52,7 +52,7 @@ async def test_a_removed_entry_leaves_every_view_and_stays_removed(boards: Board
     stored = await boards.stored(season)
     assert stored[ids([cheat])[0]].removed_at is not None
     rules = await boards.runtime.leaderboards.season(season)
-    await boards.runtime.hot.board_drop(rules.board)
+    await boards.runtime.leaderboards.boards.drop(rules.board)
     await boards.runtime.leaderboards.ensure_loaded(rules)
     assert await boards.ranking(season) == [(ids([honest])[0], 10, 1)]
     assert (await boards.submit(season, cheat, 5)).status_code == 403

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import secrets
 
 import httpx
 import pytest
@@ -320,3 +321,45 @@ async def test_a_close_that_crashed_midway_is_redone_whole(boards: Boards) -> No
     assert outcome == "closed"
     stored = await boards.stored(season)
     assert sorted((row.rank, row.score) for row in stored.values()) == [(1, 2), (2, 1), (3, 0)]
+
+
+async def test_a_due_season_closes_behind_a_thousand_that_have_not_started(
+    boards: Boards, runtime: Runtime
+) -> None:
+    # The flusher's work list is every season not yet closed: one past any page size still
+    # closes, and the seasons nobody plays yet are not loaded into the hot store.
+    from playerplatform.leaderboards.models import Season
+
+    now = dt.datetime.now(dt.UTC)
+    later = [
+        {
+            "season_id": f"s-later-{n:04d}-{secrets.token_hex(3)}",
+            "name": "Not yet",
+            "type": "global",
+            "sort": "desc",
+            "operator": "best",
+            "reset_rule": "archive",
+            "start_date": now + dt.timedelta(days=30, seconds=n),
+            "series": "later",
+            "meta": {},
+        }
+        for n in range(1_001)
+    ]
+    async with runtime.db.unit_of_work() as uow:
+        await uow.session.execute(sa.insert(Season), later)
+    try:
+        due = (
+            await boards.season(
+                start_date=(now - dt.timedelta(hours=1)).isoformat(),
+                end_date=(now + dt.timedelta(seconds=1)).isoformat(),
+            )
+        )["season_id"]
+        await asyncio.sleep(1.1)
+        assert (await boards.wait_closed(due))["state"] == "closed"
+        loaded = [
+            await runtime.hot.exists(f"lb:{{{row['season_id']}}}:loaded") for row in later[:20]
+        ]
+        assert not any(loaded)
+    finally:
+        async with runtime.db.unit_of_work() as uow:
+            await uow.session.execute(sa.delete(Season).where(Season.series == "later"))

@@ -78,7 +78,9 @@ class Boards:
         assert response.status_code == 200, response.text
         return await self.wait_closed(season_id)
 
-    async def wait_closed(self, season_id: str, timeout: float = 15.0) -> dict[str, Any]:
+    async def wait_closed(self, season_id: str, timeout: float = 30.0) -> dict[str, Any]:
+        # The flusher's tick visits every open season of the suite's shared database, on a
+        # machine running two suites at once: a due close can wait several ticks.
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
             response = await self.client.get(
@@ -95,7 +97,9 @@ class Boards:
         async with self.runtime.db.unit_of_work() as uow:
             season = await repository.get_season(uow, season_id)
             assert season is not None
-            return await durability.flush_season(uow, self.runtime.hot, season, batch=500)
+            return await durability.flush_season(
+                uow, self.runtime.leaderboards.boards, season, batch=500
+            )
 
     async def stored(self, season_id: str) -> dict[str, Any]:
         """The season's rows in the database, by canonical id."""

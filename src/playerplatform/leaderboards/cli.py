@@ -53,6 +53,13 @@ async def _shared_hot_store_runtime() -> Any:
     return await _runtime()
 
 
+def _trouble(drift: Any) -> str:
+    if drift.stuck:
+        return "STUCK"
+    differs = drift.only_in_database or drift.only_in_hot or drift.different
+    return "PARKED" if drift.parked and not differs and drift.loaded else "DRIFT"
+
+
 @click.group(name="leaderboards")
 def group() -> None:
     """Leaderboards operations."""
@@ -72,21 +79,26 @@ def check(season_ids: tuple[str, ...]) -> None:
                 drift = await check_board(
                     runtime.db,
                     runtime.hot,
+                    runtime.leaderboards.boards,
                     season,
                     progress=_progress(season.season_id, "compared"),
                 )
                 clean = clean and drift.clean
-                state = "ok" if drift.clean else "DRIFT"
+                state = "ok" if drift.clean else _trouble(drift)
                 click.echo(
                     f"{season.season_id}: {state} database={drift.database} hot={drift.hot}"
                     f" waiting={drift.waiting} loaded={'yes' if drift.loaded else 'no'}"
                     f" only_in_database={len(drift.only_in_database)}"
                     f" only_in_hot={len(drift.only_in_hot)} different={len(drift.different)}"
+                    f" parked={len(drift.parked)}{' closing' if drift.closing else ''}"
                 )
+                if drift.stuck:
+                    click.echo(f"  stuck: {drift.stuck}")
                 for label, ids in (
                     ("only in database", drift.only_in_database),
                     ("only in hot store", drift.only_in_hot),
                     ("different", drift.different),
+                    ("parked (see `playerplatform parked list`)", drift.parked),
                 ):
                     if ids:
                         click.echo(
@@ -115,6 +127,7 @@ def rebuild(season_ids: tuple[str, ...]) -> None:
                 loaded = await rebuild_now(
                     runtime.db,
                     runtime.hot,
+                    runtime.leaderboards.boards,
                     season.season_id,
                     batch=runtime.settings.leaderboard_flush_batch,
                     progress=_progress(season.season_id, "loaded"),
@@ -124,3 +137,25 @@ def rebuild(season_ids: tuple[str, ...]) -> None:
             await runtime.close()
 
     asyncio.run(run())
+
+
+@group.command(name="resume-close")
+@click.option("--season", "season_id", required=True, help="The season stuck in `closing`.")
+def resume_close(season_id: str) -> None:
+    """Resume a season close that stopped (its job dead, or never enqueued): the season
+    worker runs again and picks up where the committed state says it is."""
+    from playerplatform.cli import _runtime
+    from playerplatform.leaderboards.seasons import resume_close as resume
+
+    async def run() -> str:
+        runtime = await _runtime()
+        try:
+            async with runtime.db.unit_of_work() as uow:
+                return await resume(uow, season_id)
+        finally:
+            await runtime.close()
+
+    outcome = asyncio.run(run())
+    if outcome in ("missing", "closed", "open"):
+        raise click.ClickException(f"{season_id}: nothing to resume ({outcome})")
+    click.echo(f"{season_id}: close {outcome}")

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from playerplatform.jobs.registry import JobRun, job_handler
+from playerplatform.jobs.registry import JobRun
 from playerplatform.kit.db import UnitOfWork
 from playerplatform.leaderboards import durability, repository, seasons
 
@@ -19,14 +19,13 @@ log = structlog.get_logger("playerplatform.leaderboards")
 QUEUE = "leaderboard_update"
 
 
-@job_handler(QUEUE, kind="flush")
 async def write_scores_behind(uow: UnitOfWork, job: JobRun, runtime: Runtime) -> None:
     """Write a season's dirty hot entries to the database."""
     season = await repository.get_season(uow, str(job.payload.get("season_id", "")))
     if season is None:
         return
     written = await durability.flush_season(
-        uow, runtime.hot, season, batch=runtime.settings.leaderboard_flush_batch
+        uow, runtime.leaderboards.boards, season, batch=runtime.settings.leaderboard_flush_batch
     )
     flushing = durability.board_of(season).flushing
 
@@ -38,11 +37,14 @@ async def write_scores_behind(uow: UnitOfWork, job: JobRun, runtime: Runtime) ->
         log.info("leaderboard_scores_written", season_id=season.season_id, entries=written)
 
 
-@job_handler(QUEUE, kind="close")
 async def close_season(uow: UnitOfWork, job: JobRun, runtime: Runtime) -> None:
     """Close one season (refuse scores, freeze ranks, free keys, open the next one)."""
     season_id = str(job.payload.get("season_id", ""))
     outcome = await seasons.close_season(
-        uow, runtime.leaderboards, season_id, batch=runtime.settings.leaderboard_flush_batch
+        uow,
+        runtime.leaderboards,
+        season_id,
+        batch=runtime.settings.leaderboard_flush_batch,
+        rt=runtime,
     )
     log.info("leaderboard_season_close", season_id=season_id, outcome=outcome)

@@ -23,12 +23,16 @@ import structlog
 
 from playerplatform.kit.db import Database, utcnow
 from playerplatform.kit.errors import NotFound, ServiceUnavailable
-from playerplatform.kit.hotstore import HotStore
-from playerplatform.kit.hotstore.boards import Board
+from playerplatform.kit.hotstore import UNAVAILABLE, HotStore
+from playerplatform.kit.hotstore.memory import MemoryHotStore
+from playerplatform.kit.hotstore.redis import RedisHotStore
 from playerplatform.kit.ratelimit import Quota
 from playerplatform.kit.settings import Settings
 from playerplatform.leaderboards import repository
+from playerplatform.leaderboards.boards import Board, BoardStore
+from playerplatform.leaderboards.memory_boards import MemoryBoards
 from playerplatform.leaderboards.models import OPEN, Season
+from playerplatform.leaderboards.redis_boards import RedisBoards
 
 log = structlog.get_logger("playerplatform.leaderboards")
 FLUSHER_LOCK = "lb:flusher"
@@ -89,6 +93,15 @@ class PlayerCard:
     visible: bool  # not banned, not merged
 
 
+def board_store_for(hot: HotStore) -> BoardStore:
+    """The board store over `hot`, by the hot store's adapter."""
+    if isinstance(hot, MemoryHotStore):
+        return MemoryBoards(hot)
+    if isinstance(hot, RedisHotStore):
+        return RedisBoards(hot)
+    raise TypeError(f"no board store over a hot store of type {type(hot).__name__}")
+
+
 class LiveBoards:
     """The leaderboards' per-process state (see the module docstring)."""
 
@@ -96,13 +109,13 @@ class LiveBoards:
         self.settings = settings
         self.db = db
         self.hot = hot
+        self.boards = board_store_for(hot)
         self._seasons: dict[str, tuple[float, SeasonRules | None]] = {}
         self._forgotten = 0  # seasons forgotten so far (a read that straddles one is not kept)
         self._cards: dict[str, tuple[float, PlayerCard | None]] = {}
         self._ready: dict[str, float] = {}
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
-        self.flushes_enqueued = 0
 
     # Seasons.
 
@@ -184,7 +197,9 @@ class LiveBoards:
             if await self.hot.set_if_absent(board.loading, token, ttl=LOAD_WAIT_SECONDS):
                 try:
                     if not await self.hot.exists(board.loaded):
-                        await durability.rebuild_board(self.db, self.hot, rules.season_id)
+                        await durability.rebuild_board(
+                            self.db, self.hot, self.boards, rules.season_id
+                        )
                 finally:
                     await self.hot.delete_if_equals(board.loading, token)
                 return
@@ -223,7 +238,7 @@ class LiveBoards:
             for season in seasons:
                 async with self.db.unit_of_work() as uow:
                     written += await durability.flush_season(
-                        uow, self.hot, season, batch=self.settings.leaderboard_flush_batch
+                        uow, self.boards, season, batch=self.settings.leaderboard_flush_batch
                     )
         except Exception:  # shutting down: report, let the rest of the shutdown run
             log.exception("leaderboard_final_write_behind_failed")
@@ -241,6 +256,20 @@ class LiveBoards:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), timeout=interval)
 
+    async def _needs_flush(self, rules: SeasonRules, now: dt.datetime) -> bool:
+        """Load a live season's board if the hot store lost it, and claim the season's
+        write-behind when scores wait (one job in flight per season: the job clears the
+        marker when it commits; a job that died leaves it to expire). Seasons that have not
+        started or have ended are not loaded here: nobody plays them, and a database with
+        many of them would otherwise be read into the hot store every tick."""
+        live = rules.start <= now and (rules.end is None or rules.end > now)
+        if rules.state == OPEN and live and not await self.hot.exists(rules.board.loaded):
+            await self.ensure_loaded(rules)
+        _cursor, dirty = await self.boards.dirty(rules.board, 0, 1)
+        return bool(dirty) and await self.hot.set_if_absent(
+            rules.board.flushing, "1", ttl=FLUSH_TTL
+        )
+
     async def tick(self) -> int:
         """One round of the flusher; returns how many flush jobs it enqueued."""
         from playerplatform.jobs.service import enqueue
@@ -257,13 +286,13 @@ class LiveBoards:
         for rules in seasons:
             if rules.end is not None and rules.end <= now:
                 due.append(rules.season_id)
-            if rules.state == OPEN and not await self.hot.exists(rules.board.loaded):
-                await self.ensure_loaded(rules)
-            _cursor, dirty = await self.hot.board_dirty(rules.board, 0, 1)
-            # One write-behind job in flight per season: the job clears the marker when it
-            # commits; a job that died leaves it to expire.
-            if dirty and await self.hot.set_if_absent(rules.board.flushing, "1", ttl=FLUSH_TTL):
-                waiting.append(rules.season_id)
+            try:
+                if await self._needs_flush(rules, now):
+                    waiting.append(rules.season_id)
+            except UNAVAILABLE:
+                raise  # the hot store is down: no season can go on
+            except Exception:  # one season's board must not hold back the others'
+                log.exception("leaderboard_tick_season_failed", season_id=rules.season_id)
         if waiting or due:
             from playerplatform.leaderboards.seasons import enqueue_close
 
@@ -276,5 +305,4 @@ class LiveBoards:
                     )
                 for season_id in due:  # the season worker; keyed, so once per season
                     await enqueue_close(uow, season_id)
-            self.flushes_enqueued += len(waiting)
         return len(waiting)

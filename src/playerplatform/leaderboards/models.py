@@ -38,6 +38,9 @@ class Season(Base):
     sequence: Mapped[int] = mapped_column(sa.Integer, default=1)
     authoritative: Mapped[bool] = mapped_column(default=False)
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSONType, default=dict)
+    # Rank ranges and the SKU lines each sends when the season closes:
+    # [{"from_rank", "to_rank", "attachments": [{"sku_id", "quantity"}]}].
+    reward_tiers: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType, default=None)
     state: Mapped[str] = mapped_column(sa.String(16), default=OPEN, index=True)
     closed_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

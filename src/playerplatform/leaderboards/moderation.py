@@ -14,12 +14,11 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from playerplatform.audit import service as audit
-from playerplatform.auth.merge import register_merge_hook
 from playerplatform.kit.db import UnitOfWork, utcnow
 from playerplatform.kit.errors import NotFound
-from playerplatform.kit.hotstore.boards import BoardEntry, Submission
 from playerplatform.kit.http import ClientInfo
 from playerplatform.leaderboards import repository
+from playerplatform.leaderboards.boards import BoardEntry, Submission
 from playerplatform.leaderboards.durability import board_entry, board_of, entry_values
 from playerplatform.leaderboards.live import LiveBoards
 from playerplatform.leaderboards.models import CLOSED, LeaderboardEntry, Season
@@ -48,7 +47,7 @@ async def remove_entry(
     stored = await repository.get_entry(uow, rules.pk, ids[canonical_id])
     hot = None
     if rules.state != CLOSED:
-        hot = (await live.hot.board_entries(rules.board, [canonical_id]))[0]
+        hot = (await live.boards.entries(rules.board, [canonical_id]))[0]
     if hot is None and stored is None:
         raise NotFound("The player has no entry in this season.")
     if stored is not None and stored.removed_at is not None:
@@ -73,7 +72,7 @@ async def remove_entry(
         board, at = rules.board, int(now.timestamp() * 1_000_000)
 
         async def apply() -> None:
-            await live.hot.board_remove(board, canonical_id, at=at)
+            await live.boards.remove(board, canonical_id, at=at)
 
         uow.after_commit(apply)
 
@@ -102,7 +101,7 @@ async def merge_leaderboards(
         src = _entry(theirs.get(pk), source.canonical_id)
         dst = _entry(mine.get(pk), target.canonical_id)
         if live is not None and season.state != CLOSED:
-            found = await live.hot.board_entries(
+            found = await live.boards.entries(
                 board_of(season), [source.canonical_id, target.canonical_id]
             )
             src, dst = found[0] or src, found[1] or dst
@@ -123,7 +122,9 @@ async def merge_leaderboards(
         moved += 1
         hot_moves.append((season, src))
     if live is not None and hot_moves:
-        _merge_hot_after_commit(uow, live, source.canonical_id, target.canonical_id, hot_moves)
+        move_hot_entries_after_commit(
+            uow, live, source.canonical_id, target.canonical_id, hot_moves
+        )
     return {"entries_moved": moved, "entries_kept": kept}
 
 
@@ -142,28 +143,28 @@ async def _reassign(
     await uow.session.flush()
 
 
-def _merge_hot_after_commit(
+def move_hot_entries_after_commit(
     uow: UnitOfWork,
     live: LiveBoards,
     source_id: str,
     target_id: str,
     moves: list[tuple[Season, BoardEntry | None]],
 ) -> None:
+    """After `uow` commits, live boards hold each winner under `target_id` (none: nothing
+    moves) and nothing under `source_id` (a merge, an erasure's rename)."""
+
     async def apply() -> None:
         for season, winner in moves:
             if season.state == CLOSED:
                 continue
             board = board_of(season)
             if winner is not None:
-                await live.hot.board_submit(
+                await live.boards.submit(
                     board,
                     Submission(
                         target_id, winner.score, winner.at, "latest", winner.region, winner.metadata
                     ),
                 )
-            await live.hot.board_remove(board, source_id, at=winner.at if winner else 0)
+            await live.boards.remove(board, source_id, at=winner.at if winner else 0)
 
     uow.after_commit(apply)
-
-
-register_merge_hook("leaderboards", merge_leaderboards)

@@ -36,8 +36,10 @@ async def insert_season(uow: UnitOfWork, season: Season) -> bool:
 
 
 async def list_seasons(uow: UnitOfWork, *, not_closed: bool = False) -> list[Season]:
-    """Seasons (not yet closed ones only, when asked): the flusher's work list."""
-    query = sa.select(Season).order_by(Season.start_date.desc(), Season.season_id).limit(1000)
+    """Seasons (not yet closed ones only, when asked): the flusher's, the checker's and
+    erasure's work list, so all of them: a cap would silently leave seasons unflushed,
+    unclosed and unerased."""
+    query = sa.select(Season).order_by(Season.start_date.desc(), Season.season_id)
     if not_closed:
         query = query.where(Season.state != CLOSED)
     return list((await uow.session.execute(query)).scalars())
@@ -170,6 +172,20 @@ async def entries_in_order(
         .limit(limit)
     )
     return [(r[0], r[1]) for r in await uow.session.execute(query)]
+
+
+async def final_ranks(uow: UnitOfWork, season: Season) -> list[tuple[uuid.UUID, int]]:
+    """(user id, rank) of every ranked entry of a closed season, best first."""
+    query = (
+        sa.select(LeaderboardEntry.user_id, LeaderboardEntry.rank)
+        .where(
+            LeaderboardEntry.season_pk == season.id,
+            LeaderboardEntry.rank.is_not(None),
+            LeaderboardEntry.removed_at.is_(None),
+        )
+        .order_by(LeaderboardEntry.rank)
+    )
+    return [(r[0], int(r[1])) for r in await uow.session.execute(query)]
 
 
 async def set_ranks(uow: UnitOfWork, ranks: list[dict[str, Any]]) -> None:

@@ -4,13 +4,31 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from croniter import croniter  # type: ignore[import-untyped,unused-ignore]
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    Field,
+    PlainSerializer,
+    field_validator,
+    model_validator,
+)
 
-from playerplatform.kit.pagination import CursorTime
+from playerplatform.kit.edge import (
+    EdgeModel,
+    JsonDocument,
+    JsonObject,
+    NotNull,
+    Timestamp,
+    clean_line,
+    json_number,
+)
+from playerplatform.kit.pagination import CursorKey, CursorText, CursorTime
 from playerplatform.kit.ratelimit import Quota
+from playerplatform.users.schemas import CANONICAL_ID_PATTERN
 
 SEASON_ID = r"^[A-Za-z0-9_-]{1,64}$"
 REGION = r"^[A-Za-z0-9_-]{1,32}$"
@@ -29,14 +47,26 @@ def _finite(value: float | None) -> float | None:
     return value
 
 
-class SeasonRulesIn(BaseModel):
+def _exact(value: Any) -> Any:
+    """An integer score must be one a double holds exactly: never rounded on the way in."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_SCORE:
+        raise ValueError(f"must be a finite number within ±{MAX_SCORE:.0f}")
+    return value
+
+
+# A score on the way in: a JSON number (never a string or a boolean), exact, finite, bounded.
+Score = Annotated[float, BeforeValidator(_exact), AfterValidator(_finite)]
+# A score on the way out: whole numbers as JSON integers, on every route.
+ScoreValue = Annotated[float, PlainSerializer(json_number, when_used="json")]
+Name = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(clean_line)]
+
+
+class SeasonRulesIn(EdgeModel):
     """The `metadata` keys the platform reads; any others are kept for the game."""
 
-    score_min: float | None = None
-    score_max: float | None = None
+    score_min: Score | None = None
+    score_max: Score | None = None
     submission_rate: str | None = Field(None, max_length=32, description='e.g. "10/minute"')
-
-    _bounds = field_validator("score_min", "score_max")(_finite)
 
     @field_validator("submission_rate")
     @classmethod
@@ -71,28 +101,39 @@ def _recurrence(value: str | None) -> str | None:
     return value
 
 
-def _aware(value: dt.datetime | None) -> dt.datetime | None:
-    if value is not None and value.tzinfo is None:
-        raise ValueError("must carry a time zone (RFC 3339)")
-    return value.astimezone(dt.UTC) if value is not None else None
+class RewardLine(EdgeModel):
+    sku_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+    quantity: int = Field(1, ge=1, le=1000)
 
 
-class SeasonIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class RewardTier(EdgeModel):
+    """Ranks `from_rank`..`to_rank` (inclusive) get `attachments` when the season closes."""
 
+    from_rank: int = Field(ge=1, le=10**9)
+    to_rank: int = Field(ge=1, le=10**9)
+    attachments: list[RewardLine] = Field(min_length=1, max_length=20)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RewardTier:
+        if self.to_rank < self.from_rank:
+            raise ValueError("to_rank must not be below from_rank")
+        return self
+
+
+class SeasonIn(EdgeModel):
     season_id: str = Field(pattern=SEASON_ID)
-    name: str = Field(min_length=1, max_length=128)
+    name: Name
     type: SeasonType = "global"
     sort: Sort = "desc"
     operator: Operator = "best"
     reset_rule: ResetRule = "archive"
-    start_date: dt.datetime | None = None
-    end_date: dt.datetime | None = None
+    start_date: Timestamp | None = None
+    end_date: Timestamp | None = None
     recurrence: str | None = Field(None, max_length=64)
     authoritative: bool = False
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: JsonObject = Field(default_factory=dict)
+    reward_tiers: list[RewardTier] | None = Field(None, max_length=50)
 
-    _dates = field_validator("start_date", "end_date")(_aware)
     _recurs = field_validator("recurrence")(_recurrence)
 
     @field_validator("season_id")
@@ -113,17 +154,16 @@ class SeasonIn(BaseModel):
         return self
 
 
-class SeasonPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class SeasonPatch(EdgeModel):
+    """Only the fields sent change; `end_date` and `recurrence` are cleared by null."""
 
-    name: str | None = Field(None, min_length=1, max_length=128)
-    start_date: dt.datetime | None = None
-    end_date: dt.datetime | None = None
+    name: Annotated[Name | None, NotNull()] = None
+    start_date: Annotated[Timestamp | None, NotNull()] = None
+    end_date: Timestamp | None = None
     recurrence: str | None = Field(None, max_length=64)
-    authoritative: bool | None = None
-    metadata: dict[str, Any] | None = None
+    authoritative: Annotated[bool | None, NotNull()] = None
+    metadata: Annotated[JsonObject | None, NotNull()] = None
 
-    _dates = field_validator("start_date", "end_date")(_aware)
     _recurs = field_validator("recurrence")(_recurrence)
     _rules = field_validator("metadata")(_platform_rules)
 
@@ -142,27 +182,25 @@ class SeasonOut(BaseModel):
     recurrence: str | None
     authoritative: bool
     state: str
+    reward_tiers: list[dict[str, Any]] | None = None
 
 
-class SeasonCursor(BaseModel):
+class SeasonCursor(CursorKey):
     t: CursorTime
-    i: str = Field(max_length=64)
+    i: CursorText
 
 
-class ScoreIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    score: float
-    metadata: dict[str, Any] | None = None
+class ScoreIn(EdgeModel):
+    score: Score
+    # Its size limit is a setting (`PP_LEADERBOARD_METADATA_MAX_BYTES`, 413 above it).
+    metadata: Annotated[dict[str, Any], JsonDocument(max_bytes=None)] | None = None
     region: str | None = Field(None, pattern=REGION)
-    canonical_id: str | None = Field(None, min_length=1, max_length=64)
-
-    _score = field_validator("score")(_finite)
+    canonical_id: str | None = Field(None, pattern=CANONICAL_ID_PATTERN)
 
 
 class ScoreOut(BaseModel):
     rank: int
-    score: float
+    score: ScoreValue
     improved: bool
 
 
@@ -174,7 +212,7 @@ class EntryUser(BaseModel):
 class EntryOut(BaseModel):
     rank: int
     user: EntryUser
-    score: float
+    score: ScoreValue
     metadata: dict[str, Any] | None
     submitted_at: dt.datetime
     region: str | None = None
@@ -185,7 +223,5 @@ class BoardPage(BaseModel):
     total: int
 
 
-class RemovalIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    reason: str = Field(min_length=1, max_length=500)
+class RemovalIn(EdgeModel):
+    reason: Annotated[str, Field(min_length=1, max_length=500), AfterValidator(clean_line)]

@@ -17,18 +17,20 @@ from typing import TYPE_CHECKING, Any
 from croniter import croniter  # type: ignore[import-untyped,unused-ignore]
 
 from playerplatform.audit import service as audit
-from playerplatform.jobs.service import enqueue
+from playerplatform.commerce import grants as commerce
+from playerplatform.jobs.service import enqueue, keyed_job, revive
 from playerplatform.kit.db import UnitOfWork, new_uuid, utcnow
 from playerplatform.kit.errors import AppError, Conflict, NotFound, ValidationFailed
 from playerplatform.kit.http import ClientInfo
 from playerplatform.kit.pagination import Page, PageParams, decode_cursor, paginate
-from playerplatform.leaderboards import durability, repository
+from playerplatform.leaderboards import durability, repository, rewards
 from playerplatform.leaderboards.live import CLOSED_FLAG_TTL, LiveBoards
 from playerplatform.leaderboards.models import CLOSED, CLOSING, OPEN, Season
 from playerplatform.leaderboards.schemas import SeasonCursor, SeasonIn, SeasonOut, SeasonPatch
 
 if TYPE_CHECKING:
     from playerplatform.auth.deps import Principal
+    from playerplatform.runtime import Runtime
 
 RANK_BATCH = 5000
 
@@ -59,6 +61,7 @@ def season_out(season: Season, now: dt.datetime | None = None) -> SeasonOut:
         operator=season.operator,
         is_active=active,
         metadata=season.meta or {},
+        reward_tiers=season.reward_tiers,
         recurrence=season.recurrence,
         authoritative=season.authoritative,
         state=season.state,
@@ -117,10 +120,13 @@ async def create_season(
         sequence=1,
         authoritative=body.authoritative,
         meta=body.metadata,
+        reward_tiers=[t.model_dump() for t in body.reward_tiers] if body.reward_tiers else None,
         state=OPEN,
         created_at=now,
         updated_at=now,
     )
+    for n, tier in enumerate(season.reward_tiers or []):
+        await commerce.check_lines(uow, tier["attachments"], field=f"reward_tiers[{n}].attachments")
     if not await repository.insert_season(uow, season):
         raise SeasonExists("A season with this id exists.", extra={"season_id": body.season_id})
     await audit.record(
@@ -218,6 +224,26 @@ async def enqueue_close(uow: UnitOfWork, season_id: str) -> None:
     )
 
 
+async def resume_close(uow: UnitOfWork, season_id: str) -> str:
+    """Run a stopped close again: `revived` (its dead job has fresh attempts), `enqueued`
+    (no job was there), `job <status>` (its job is not dead: still to run); or why there is nothing to
+    resume: `missing`, `closed`, `open` (not due yet)."""
+    season = await repository.get_season(uow, season_id)
+    if season is None:
+        return "missing"
+    if season.state == CLOSED:
+        return "closed"
+    if season.state == OPEN and (season.end_date is None or season.end_date > utcnow()):
+        return "open"
+    job = await keyed_job(uow, "leaderboard_update", f"close:{season_id}")
+    if job is None:
+        await enqueue_close(uow, season_id)
+        return "enqueued"
+    if await revive(uow, job, reason="leaderboards resume-close"):
+        return "revived"
+    return f"job {job.status}"
+
+
 def _forget_after_commit(uow: UnitOfWork, live: LiveBoards, season_id: str) -> None:
     async def forget() -> None:
         live.forget_season(season_id)
@@ -225,8 +251,16 @@ def _forget_after_commit(uow: UnitOfWork, live: LiveBoards, season_id: str) -> N
     uow.after_commit(forget)
 
 
-async def close_season(uow: UnitOfWork, live: LiveBoards, season_id: str, *, batch: int) -> str:
-    """The season worker (see the module docstring). Returns what it did."""
+async def close_season(
+    uow: UnitOfWork,
+    live: LiveBoards,
+    season_id: str,
+    *,
+    batch: int,
+    rt: Runtime | None = None,
+) -> str:
+    """The season worker (see the module docstring). Returns what it did. With `rt`, each
+    ranked player is told their rank, with their tier's rewards attached (`rewards`)."""
     season = await repository.get_season(uow, season_id, for_update=True)
     if season is None:
         return "missing"
@@ -239,8 +273,10 @@ async def close_season(uow: UnitOfWork, live: LiveBoards, season_id: str, *, bat
         return "not_due"
     await live.hot.set(board.closed, "1", ttl=CLOSED_FLAG_TTL)
     season.closed_at = season.closed_at or now
-    written = await durability.flush_season(uow, live.hot, season, batch=batch, budget=2**62)
+    written = await durability.flush_season(uow, live.boards, season, batch=batch, budget=2**62)
     ranked = await _freeze_ranks(uow, season)
+    if rt is not None:
+        await rewards.tell_ranked_players(uow, rt, season)
     if season.reset_rule == "clear":
         await repository.delete_entries(uow, season.id)
     season.state, season.updated_at = CLOSED, now
@@ -275,7 +311,7 @@ def _free_after_commit(uow: UnitOfWork, live: LiveBoards, season: Season) -> Non
         # Rules first: a reader still holding the open season's rules would read the board
         # while it goes; once they are forgotten, readers load the closed season (its archive).
         live.forget_season(season.season_id)
-        await live.hot.board_drop(board)
+        await live.boards.drop(board)
 
     uow.after_commit(free)
 
@@ -325,6 +361,7 @@ async def _open_next(uow: UnitOfWork, season: Season, now: dt.datetime) -> str:
         sequence=sequence,
         authoritative=season.authoritative,
         meta=dict(season.meta or {}),
+        reward_tiers=season.reward_tiers,
         state=OPEN,
         created_at=now,
         updated_at=now,

@@ -15,8 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from playerplatform.auth.state import account_restricted
 from playerplatform.kit.db import UnitOfWork, utcnow
+from playerplatform.kit.edge import json_number
 from playerplatform.kit.errors import (
+    AccountRestricted,
     AppError,
     Forbidden,
     NotFound,
@@ -24,8 +27,8 @@ from playerplatform.kit.errors import (
     RateLimited,
     ValidationFailed,
 )
-from playerplatform.kit.hotstore.boards import BoardEntry, Submission
 from playerplatform.leaderboards import repository
+from playerplatform.leaderboards.boards import BoardEntry, Submission
 from playerplatform.leaderboards.durability import board_entry, to_datetime
 from playerplatform.leaderboards.live import LiveBoards, SeasonRules
 from playerplatform.leaderboards.models import CLOSED
@@ -84,10 +87,10 @@ async def submit_score(
         region=body.region,
         metadata=metadata,
     )
-    result = await live.hot.board_submit(rules.board, submission)
+    result = await live.boards.submit(rules.board, submission)
     if result.status == "cold":
         await live.ensure_loaded(rules)
-        result = await live.hot.board_submit(rules.board, submission)
+        result = await live.boards.submit(rules.board, submission)
     if result.status == "closed":
         raise SeasonClosed("The season has ended.")
     if result.status == "removed":
@@ -106,7 +109,13 @@ async def _scorer(live: LiveBoards, principal: Principal, rules: SeasonRules, bo
         card = (await live.cards([body.canonical_id]))[body.canonical_id]
         if not card.visible:
             raise NotFound("No such player.")
+        if await account_restricted(live.hot, live.db, body.canonical_id, "leaderboards"):
+            raise AccountRestricted(
+                "A sanction keeps this player off the leaderboards.",
+                extra={"scope": "leaderboards"},
+            )
         return body.canonical_id
+    principal.check_unrestricted("leaderboards")
     if rules.authoritative:
         raise Forbidden("Scores in this season come from the game servers only.")
     if body.canonical_id is not None and body.canonical_id != principal.subject:
@@ -133,10 +142,6 @@ def _metadata(live: LiveBoards, metadata: dict[str, Any] | None) -> str:
 # Reading.
 
 
-def _number(value: float) -> float:
-    return int(value) if value.is_integer() and abs(value) < 2**53 else value
-
-
 Page = dict[str, Any]  # `BoardPage` on the wire, built as plain data (the hot read path)
 
 
@@ -159,7 +164,7 @@ async def _visible(live: LiveBoards, entries: Sequence[BoardEntry]) -> list[dict
             {
                 "rank": entry.rank + 1,
                 "user": {"canonical_id": entry.member_id, "display_name": card.display_name},
-                "score": _number(entry.score),
+                "score": json_number(entry.score),
                 "metadata": orjson.loads(entry.metadata) if entry.metadata else None,
                 "submitted_at": _timestamp(entry.at),
                 "region": entry.region,
@@ -184,16 +189,19 @@ async def top(
     region: str | None,
 ) -> Page:
     """Entries by rank from `offset`, and the total (of the region when given). Live boards
-    are read from the hot store; only an archive opens a (read-only) unit of work."""
+    are read from the hot store; only an archive opens a (read-only) unit of work, on a read
+    replica when one is fit."""
     rules = await _live_rules(live, season_id)
     if rules.state == CLOSED:
-        async with live.db.unit_of_work(write=False) as uow:
-            rows, total = await repository.archived_page(
+        # An archive never changes once written: a read replica serves it (`read_lagging`).
+        rows, total = await live.db.read_lagging(
+            lambda uow: repository.archived_page(
                 uow, rules.pk, offset=offset, limit=limit, region=region
             )
+        )
         entries = _archived(rows, first=offset if region else None)
     else:
-        entries, total = await live.hot.board_range(
+        entries, total = await live.boards.range(
             rules.board, offset, offset + limit - 1, region=region
         )
     return {"items": await _visible(live, entries), "total": total}
@@ -208,15 +216,15 @@ async def around(
     region: str | None,
 ) -> Page:
     """The caller and `radius` entries either side (a full page at the top and bottom). Live
-    boards are read from the hot store; only an archive opens a (read-only) unit of work."""
+    boards are read from the hot store; only an archive opens a (read-only) unit of work, on a read
+    replica when one is fit."""
     rules = await _live_rules(live, season_id)
     if rules.state != CLOSED:
-        entries, total = await live.hot.board_around(
-            rules.board, canonical_id, radius, region=region
-        )
+        entries, total = await live.boards.around(rules.board, canonical_id, radius, region=region)
         return {"items": await _visible(live, entries), "total": total}
-    async with live.db.unit_of_work(write=False) as uow:
-        return await _archived_around(uow, live, rules, canonical_id, radius=radius, region=region)
+    return await live.db.read_lagging(
+        lambda uow: _archived_around(uow, live, rules, canonical_id, radius=radius, region=region)
+    )
 
 
 async def _archived_around(
@@ -264,7 +272,7 @@ async def entries_of(
         rows = await repository.archived_entries(uow, rules.pk, canonical_ids)
         entries = _archived(rows, first=None)
     else:
-        found = await live.hot.board_entries(rules.board, canonical_ids)
+        found = await live.boards.entries(rules.board, canonical_ids)
         entries = [e for e in found if e is not None]
     entries.sort(key=lambda e: e.rank or 0)
     return await _visible(live, entries)

@@ -1,5 +1,5 @@
-"""Score submission, top and around-me are served below the framework: every unusual request
-must still get the route's own validation and errors, and the common ones the same answers."""
+"""Score submission, top and around-me, the routes games call most: every unusual request gets
+the route's own validation and errors, and the common ones their answers."""
 
 from __future__ import annotations
 

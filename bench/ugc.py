@@ -100,7 +100,9 @@ def sign_in() -> tuple[str, str]:
     return str(tokens["access_token"]), str(tokens["user"]["canonical_id"])
 
 
-def seed(items: int, creator: str) -> Path:
+def seed(
+    items: int, creator: str, *, database: str = DATABASE, ids_file: Path = RESULTS / "ugc-ids.txt"
+) -> Path:
     """Published public items straight into the database; returns a file of their ids."""
     psql(
         f"""
@@ -120,14 +122,13 @@ def seed(items: int, creator: str) -> Path:
         INSERT INTO ugc_tags (ugc_id, tag) SELECT id, 'bench' FROM ugc;
         ANALYZE ugc; ANALYZE ugc_tags;
         """,
-        DATABASE,
+        database,
     )
-    ids = psql("SELECT public_id FROM ugc ORDER BY random() LIMIT 2000", DATABASE).split()
+    ids = psql("SELECT public_id FROM ugc ORDER BY random() LIMIT 2000", database).split()
     if len(ids) < min(items, 2000):
         raise wrk.BenchError("seeding the items failed")
-    path = RESULTS / "ugc-ids.txt"
-    path.write_text("\n".join(ids) + "\n")
-    return path
+    ids_file.write_text("\n".join(ids) + "\n")
+    return ids_file
 
 
 def upload_latencies(token: str, count: int) -> list[float]:

@@ -5,22 +5,25 @@ built from parts so no file in the repository carries it)."""
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import hashlib
 import io
 import secrets
+import struct
 import zipfile
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import sqlalchemy as sa
 
 from playerplatform.jobs import repository as jobs_repository
-from playerplatform.jobs.registry import load_handler_modules, registry
 from playerplatform.jobs.retry import RetryPolicy
 from playerplatform.jobs.runner import JobRunner, Outcome
 from playerplatform.kit.db import utcnow
 from playerplatform.runtime import Runtime
+from playerplatform.users.models import User
 from tests.support.players import auth, device_login
 from tests.support.staff import staff_login
 
@@ -40,6 +43,29 @@ def zip_of(files: dict[str, bytes], *, compression: int = zipfile.ZIP_DEFLATED) 
     return buffer.getvalue()
 
 
+def lying_zip(real_bytes: int, claimed_bytes: int, name: str = "level.dat") -> bytes:
+    """A zip with one deflated member of `real_bytes` zeros whose local header and central
+    directory both claim it holds `claimed_bytes` (the CRC stays the real one)."""
+    buffer = io.BytesIO()
+    with (
+        zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive,
+        archive.open(name, "w") as member,
+    ):
+        zeros = b"\0" * (1024 * 1024)
+        for _ in range(real_bytes // len(zeros)):
+            member.write(zeros)
+        member.write(b"\0" * (real_bytes % len(zeros)))
+    data = bytearray(buffer.getvalue())
+    local = data.index(b"PK\x03\x04")
+    struct.pack_into("<I", data, local + 22, claimed_bytes)
+    central = data.index(b"PK\x01\x02")
+    struct.pack_into("<I", data, central + 24, claimed_bytes)
+    return bytes(data)
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\0\0\0\rIHDR" + b"\0" * 64
+
+
 @dataclass
 class World:
     """One app over the UGC test database with one kind of object store."""
@@ -50,6 +76,19 @@ class World:
 
     async def player(self) -> dict[str, str]:
         return auth(await device_login(self.client))
+
+    async def seasoned_player(self, days: float = 60, verified: bool = True) -> dict[str, str]:
+        """A player whose account is `days` old (and email-verified): a report of theirs,
+        with no history, weighs 1."""
+        headers = await self.player()
+        canonical_id = await self.canonical_id(headers)
+        async with self.runtime.db.unit_of_work() as uow:
+            await uow.session.execute(
+                sa.update(User)
+                .where(User.canonical_id == canonical_id)
+                .values(created_at=utcnow() - dt.timedelta(days=days), email_verified=verified)
+            )
+        return headers
 
     async def moderator(self) -> dict[str, str]:
         return auth(await staff_login(self.client, self.runtime, role="moderator"))
@@ -149,9 +188,10 @@ RETRY_SECONDS = 1.0
 
 async def run_ugc_jobs(runtime: Runtime, *, queues: tuple[str, ...] = UGC_QUEUES) -> list[Outcome]:
     """Run every due job on the ugc queues with `runtime` (as the embedded worker would)."""
-    load_handler_modules()
     # A retry waits 0.5-1 s: long enough that this call never runs a failed job twice.
-    runner = JobRunner(runtime.db, registry, runtime, RetryPolicy(RETRY_SECONDS, RETRY_SECONDS))
+    runner = JobRunner(
+        runtime.db, runtime.jobs.registry, runtime, RetryPolicy(RETRY_SECONDS, RETRY_SECONDS)
+    )
     outcomes: list[Outcome] = []
     for _ in range(50):
         async with runtime.db.unit_of_work() as uow:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from playerplatform.ugc.access import CACHE_PREFIX
+from playerplatform.kit.views import view_key
+from playerplatform.ugc.access import item_owner
 from playerplatform.ugc.discovery import HOT_CURRENT
 from tests.support.ugc import World
 
@@ -88,9 +89,9 @@ async def test_metadata_is_cached_and_every_change_invalidates_it(local: World) 
     creator = await local.player()
     ugc_id = await local.published(creator, b"cached item", name="Old name")
     assert (await local.client.get(f"/api/v1/ugc/{ugc_id}")).json()["name"] == "Old name"
-    cached = await local.runtime.hot.get(CACHE_PREFIX + ugc_id)
+    cached = await local.runtime.hot.get(view_key(item_owner(ugc_id), "item"))
     assert cached is not None and "Old name" in cached
-    ttl = await local.runtime.hot.ttl(CACHE_PREFIX + ugc_id)
+    ttl = await local.runtime.hot.ttl(view_key(item_owner(ugc_id), "item"))
     assert ttl is not None and 0 < ttl <= 300
 
     patched = await local.client.patch(

@@ -11,7 +11,6 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from playerplatform.jobs.registry import load_handler_modules, registry
 from playerplatform.jobs.runner import Outcome
 from playerplatform.jobs.service import enqueue
 from playerplatform.kit.db import utcnow
@@ -106,8 +105,7 @@ async def _exists(runtime: Runtime, ugc_id: str) -> bool:
 
 async def _enqueue_purge(runtime: Runtime) -> None:
     """The job the scheduler enqueues at a tick of `ugc_purge_drafts`."""
-    load_handler_modules()
-    entry = registry.schedules["ugc_purge_drafts"]
+    entry = runtime.jobs.registry.schedules["ugc_purge_drafts"]
     tick = entry.latest_tick(utcnow())
     async with runtime.db.unit_of_work() as uow:
         key = f"{entry.name}@{tick.isoformat()}/{secrets.token_hex(4)}"  # one per test run
@@ -174,8 +172,7 @@ async def test_purge_takes_a_bounded_batch_oldest_first(local: World) -> None:
         assert await service.purge_abandoned_drafts(uow, local.runtime, limit=2) == 0
 
 
-async def test_purge_is_scheduled_on_the_scan_queue() -> None:
-    load_handler_modules()
-    entry = registry.schedules["ugc_purge_drafts"]
+async def test_purge_is_scheduled_on_the_scan_queue(runtime: Runtime) -> None:
+    entry = runtime.jobs.registry.schedules["ugc_purge_drafts"]
     assert entry.queue == "scan_content"
     assert entry.payload(utcnow()) == {"kind": "purge_drafts"}

@@ -7,7 +7,7 @@ import secrets
 
 import orjson
 
-from playerplatform.kit.objects.keys import scan_report_key
+from playerplatform.ugc.keys import scan_report_key
 from tests.support.ugc import EICAR, World, run_ugc_jobs, sha256
 
 

@@ -24,7 +24,7 @@ async def _admin(world: World) -> dict[str, str]:
 async def test_report_threshold_hides_content_and_appeal_granted_restores_it(local: World) -> None:
     creator = await local.player()
     ugc_id = await local.published(creator, b"controversial notes")
-    first, second = await local.player(), await local.player()
+    first, second = await local.seasoned_player(), await local.seasoned_player()
 
     reported = await local.client.post(
         f"/api/v1/ugc/{ugc_id}/reports",
@@ -43,7 +43,7 @@ async def test_report_threshold_hides_content_and_appeal_granted_restores_it(loc
             f"/api/v1/ugc/{ugc_id}/reports", json={"reason": "spam"}, headers=second
         )
     ).status_code == 201
-    # Two distinct reporters (the test threshold): hidden for review.
+    # Two established reporters (weight 1 each; the test threshold is 2): hidden for review.
     assert (await local.client.get(f"/api/v1/ugc/{ugc_id}")).status_code == 404
     mine = await local.item(creator, ugc_id)
     assert mine["status"] == "flagged" and mine["status_reason"] == "reported"
@@ -96,7 +96,7 @@ async def test_upheld_report_removes_and_dismissed_report_shows_again(local: Wor
             response = await local.client.post(
                 f"/api/v1/ugc/{ugc_id}/reports",
                 json={"reason": "cheating"},
-                headers=await local.player(),
+                headers=await local.seasoned_player(),
             )
             reports[ugc_id] = response.json()["report_id"]
     dismissed = await local.client.post(

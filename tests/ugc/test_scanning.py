@@ -6,15 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import zipfile
 
 import orjson
 
 from playerplatform.jobs.runner import Outcome
-from playerplatform.kit.objects.keys import scan_report_key
 from playerplatform.kit.scanner import ClamdAddress, ClamdScanner, NoScanner
+from playerplatform.ugc.keys import scan_report_key
 from tests.support.servers import free_port
-from tests.support.ugc import RETRY_SECONDS, World, run_ugc_jobs, with_scanner, zip_of
+from tests.support.ugc import EICAR, RETRY_SECONDS, World, run_ugc_jobs, with_scanner, zip_of
 
 
 async def test_scanner_outage_retries_and_never_publishes_unscanned(world: World) -> None:
@@ -70,7 +71,7 @@ async def test_unsafe_archives_are_removed(local: World) -> None:
     traversal = zip_of({"../../etc/evil.sh": b"echo pwned"})
     bomb = zip_of({"zeros.bin": b"\0" * (8 * 1024 * 1024)})
     stored_bomb = zip_of({"a.txt": b"x"}, compression=zipfile.ZIP_STORED)
-    for data, expected in ((traversal, "escapes"), (bomb, "zip bomb"), (b"not a zip", "zip")):
+    for data, expected in ((traversal, "escapes"), (bomb, "zip bomb"), (b"PK\x03\x04 torn", "zip")):
         item = await local.upload(
             creator, data, type="map", content_type="application/zip", filename="map.zip"
         )
@@ -110,3 +111,75 @@ async def test_trusted_creators_are_published_after_a_clean_scan(local: World) -
     other = await local.upload(newcomer, b"first item of a newcomer", scan=False)
     await run_ugc_jobs(trusting)
     assert (await local.item(newcomer, other["ugc_id"]))["status"] == "pending_review"
+
+
+async def test_without_a_scanner_the_test_signature_is_never_published(local: World) -> None:
+    creator = await local.player()
+    staff = await local.moderator()
+    cases = {
+        "plain": dict(data=EICAR, type="text", content_type="text/plain", filename="e.txt"),
+        "inside": dict(
+            data=b"level notes\n" + EICAR + b"\nmore notes",
+            type="text",
+            content_type="text/plain",
+            filename="notes.txt",
+        ),
+        "zipped": dict(
+            data=zip_of({"mod/readme.txt": b"hi", "mod/payload.com": EICAR}),
+            type="mod",
+            content_type="application/zip",
+            filename="mod.zip",
+        ),
+    }
+    ids = {}
+    for label, case in cases.items():
+        data = case.pop("data")
+        assert isinstance(data, bytes)
+        ids[label] = (await local.upload(creator, data, scan=False, **case))["ugc_id"]
+    await run_ugc_jobs(with_scanner(local.runtime, NoScanner()))
+    for label, ugc_id in ids.items():
+        item = await local.item(creator, ugc_id)
+        assert item["status"] == "removed" and item["status_reason"] == "malware", (label, item)
+        assert "EICAR" in item["status_note"]
+        assert (await local.decide(staff, ugc_id, "approve")).status_code == 409
+        assert (await local.decide(staff, ugc_id, "restore")).status_code == 409
+        for who in (creator, staff):
+            download = await local.client.get(f"/api/v1/ugc/{ugc_id}/download", headers=who)
+            assert download.status_code == 403
+
+
+async def test_without_a_scanner_every_item_says_so(local: World) -> None:
+    creator = await local.player()
+    item = await local.upload(creator, b"plain notes, nobody scanned them", scan=False)
+    await run_ugc_jobs(with_scanner(local.runtime, NoScanner()))
+    staff = await local.moderator()
+    queue = await local.client.get("/api/v1/moderation/ugc?limit=100", headers=staff)
+    listed = {i["ugc_id"]: i for i in queue.json()["items"]}
+    held = listed[item["ugc_id"]]
+    assert held["scan"] == "unscanned"
+    assert "no virus scanner is configured" in held["status_note"]
+
+
+async def test_files_on_the_deny_list_are_never_published(local: World) -> None:
+    creator = await local.player()
+    banned = b"a map the studio has banned"
+    denying = dataclasses.replace(
+        local.runtime,
+        settings=local.runtime.settings.model_copy(
+            update={"ugc_deny_sha256": [hashlib.sha256(banned).hexdigest().upper()]}
+        ),
+    )
+    item = await local.upload(creator, banned, scan=False)
+    zipped = await local.upload(
+        creator,
+        zip_of({"maps/banned.txt": banned}),
+        type="map",
+        content_type="application/zip",
+        filename="m.zip",
+        scan=False,
+    )
+    await run_ugc_jobs(denying)
+    for ugc_id in (item["ugc_id"], zipped["ugc_id"]):
+        found = await local.item(creator, ugc_id)
+        assert found["status"] == "removed" and found["status_reason"] == "malware", found
+        assert "deny-list" in found["status_note"]

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from playerplatform.kit import views
 from playerplatform.kit.db import UnitOfWork
 from playerplatform.kit.errors import AppError, Forbidden, NotFound
 from playerplatform.ugc import repository
@@ -18,9 +19,7 @@ from playerplatform.users.service import public_out
 
 if TYPE_CHECKING:
     from playerplatform.auth.deps import Principal
-    from playerplatform.runtime import Runtime
 
-CACHE_PREFIX = "ugc:item:"
 DELETED = "deleted"  # status_reason of an item its creator deleted
 NOT_CLEARED = frozenset({"infected", "unsafe", "changed"})  # scan states never served
 
@@ -64,13 +63,23 @@ def can_see(
 async def visible_item(
     uow: UnitOfWork, public_id: str, viewer: Principal | None, *, for_update: bool = False
 ) -> Ugc:
-    item = await repository.get_item(uow, public_id, for_update=for_update)
+    return seen_by(viewer, await repository.get_item(uow, public_id, for_update=for_update))
+
+
+V = TypeVar("V")  # an item row, or the columns of it a caller locked
+
+
+def seen_by(viewer: Principal | None, item: V | None) -> V:
+    """`item` when `viewer` may see it; 404 otherwise, as for an item that does not exist.
+    `item` has the columns `can_see` reads: `creator_id`, `status`, `visibility`,
+    `status_reason`."""
+    row: Any = item
     if item is None or not can_see(
         viewer,
-        creator_id=item.creator_id,
-        status=item.status,
-        visibility=item.visibility,
-        reason=item.status_reason,
+        creator_id=row.creator_id,
+        status=row.status,
+        visibility=row.visibility,
+        reason=row.status_reason,
     ):
         raise NotFound("No such item.")
     return item
@@ -132,12 +141,19 @@ async def one_out(uow: UnitOfWork, item: Ugc, *, privileged: bool = True) -> Ugc
     return (await items_out(uow, [item], privileged=privileged))[0]
 
 
-def forget_cached(uow: UnitOfWork, runtime: Runtime, *public_ids: str) -> None:
-    """Drop the cached metadata of these items once the unit of work commits."""
+LISTINGS_OWNER = "ugc-listings"  # the owner of browse pages and the hot feed (`kit.views`)
 
-    async def drop() -> None:
-        for public_id in public_ids:
-            await runtime.hot.delete(CACHE_PREFIX + public_id)
 
-    if public_ids:
-        uow.after_commit(drop)
+def item_owner(public_id: str) -> str:
+    """The owner of an item's cached view (`kit.views`)."""
+    return f"ugc:{public_id}"
+
+
+def forget_cached(uow: UnitOfWork, *public_ids: str, listed: bool = True) -> None:
+    """The cached views of these items are stale once the unit of work commits; with
+    `listed`, browse pages and the hot feed too (a change of status, visibility, name or
+    tags). Counters (downloads, ratings) do not renew the lists: those lag by the lists'
+    time to live instead."""
+    views.changed(uow, *(item_owner(public_id) for public_id in public_ids))
+    if listed and public_ids:
+        views.changed(uow, LISTINGS_OWNER)

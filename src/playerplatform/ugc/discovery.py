@@ -14,10 +14,12 @@ import datetime as dt
 import secrets
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from playerplatform.kit.db import UnitOfWork, utcnow
 from playerplatform.kit.pagination import Page, PageParams, decode_cursor, encode_cursor
 from playerplatform.ugc import repository
-from playerplatform.ugc.access import items_out
+from playerplatform.ugc.access import LISTINGS_OWNER, items_out
 from playerplatform.ugc.models import Ugc
 from playerplatform.ugc.schemas import OffsetCursor, TimeCursor, UgcOut, ValueCursor
 from playerplatform.users import service as users
@@ -205,4 +207,43 @@ async def hot_feed(uow: UnitOfWork, runtime: Runtime, page: PageParams) -> Page[
     """`GET /ugc/hot`: the hot feed itself, paged."""
     return await _browse_hot(
         uow, runtime, page, ugc_type=None, tag=None, creator_id=None, text=None
+    )
+
+
+async def browse_json(
+    uow: UnitOfWork,
+    runtime: Runtime,
+    page: PageParams,
+    *,
+    sort: str,
+    ugc_type: str | None,
+    tag: str | None,
+    creator: str | None,
+    text: str | None,
+) -> bytes:
+    """`GET /ugc`, encoded, from the cached page while it is current: pages are renewed when
+    an item is published, removed, hidden or changed, and otherwise live
+    `PP_UGC_LISTING_CACHE_SECONDS` (downloads, ratings and the hot order lag that long)."""
+
+    async def load() -> bytes:
+        found = await browse(
+            uow, runtime, page, sort=sort, ugc_type=ugc_type, tag=tag, creator=creator, text=text
+        )
+        return found.model_dump_json().encode()
+
+    name = orjson.dumps(["browse", sort, ugc_type, tag, creator, text, page.limit, page.cursor])
+    return await runtime.views.read(
+        LISTINGS_OWNER, name.decode(), load, ttl=runtime.settings.ugc_listing_cache_seconds
+    )
+
+
+async def hot_feed_json(uow: UnitOfWork, runtime: Runtime, page: PageParams) -> bytes:
+    """`GET /ugc/hot`, encoded, cached as `browse_json` pages are."""
+
+    async def load() -> bytes:
+        return (await hot_feed(uow, runtime, page)).model_dump_json().encode()
+
+    name = orjson.dumps(["hot", page.limit, page.cursor]).decode()
+    return await runtime.views.read(
+        LISTINGS_OWNER, name, load, ttl=runtime.settings.ugc_listing_cache_seconds
     )

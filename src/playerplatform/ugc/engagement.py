@@ -20,11 +20,10 @@ from playerplatform.ugc import repository
 from playerplatform.ugc.access import (
     NOT_CLEARED,
     forget_cached,
-    is_creator,
     is_moderator,
+    seen_by,
     visible_item,
 )
-from playerplatform.ugc.models import UgcRating
 from playerplatform.ugc.schemas import MyRatingOut, RatingOut
 
 if TYPE_CHECKING:
@@ -62,7 +61,7 @@ async def download_url(
     if item.status == "published" and await repository.count_download(
         uow, item.id, principal.user_id, utcnow().date()
     ):
-        forget_cached(uow, runtime, item.public_id)
+        forget_cached(uow, item.public_id, listed=False)
     ttl = runtime.settings.ugc_download_url_ttl
     public = item.status == "published" and item.visibility == "public"
     signed = await runtime.objects.signed_get_url(
@@ -78,37 +77,20 @@ async def download_url(
 async def rate(
     uow: UnitOfWork, runtime: Runtime, principal: Principal, public_id: str, value: int
 ) -> MyRatingOut:
-    """Set the caller's rating of a published item (creators cannot rate their own)."""
+    """Set the caller's rating of a published item (creators cannot rate their own): the
+    item's row locked, then the rating and the item's sum and count in one statement."""
     assert principal.user_id is not None
-    item = await visible_item(uow, public_id, principal, for_update=True)
+    item = seen_by(principal, await repository.lock_for_rating(uow, public_id))
     if item.status != "published":
         raise NotRateable("Only published items can be rated.")
-    if is_creator(item, principal):
+    if item.creator_id == principal.user_id:
         raise Forbidden("Creators cannot rate their own items.")
-    now = utcnow()
-    existing = await repository.get_rating(uow, item.id, principal.user_id)
-    if existing is None:
-        await repository.add_rating(
-            uow,
-            UgcRating(
-                ugc_id=item.id,
-                user_id=principal.user_id,
-                value=value,
-                created_at=now,
-                updated_at=now,
-            ),
-        )
-        item.rating_sum += value
-        item.rating_count += 1
-    elif existing.value != value:
-        item.rating_sum += value - existing.value
-        existing.value, existing.updated_at = value, now
-    item.rating_average = item.rating_sum / item.rating_count
-    item.updated_at = now
-    await uow.session.flush()
-    forget_cached(uow, runtime, item.public_id)
+    _sum, count, average = await repository.rate_item(
+        uow, item.id, principal.user_id, value, utcnow()
+    )
+    forget_cached(uow, item.public_id, listed=False)
     return MyRatingOut(
         ugc_id=item.public_id,
         value=value,
-        rating=RatingOut(average=round(item.rating_average, 3), count=item.rating_count),
+        rating=RatingOut(average=round(average, 3), count=count),
     )

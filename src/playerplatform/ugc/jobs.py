@@ -8,10 +8,9 @@ the ones that reach the object store for uploads; a backlog of scans only delays
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from playerplatform.jobs.registry import JobRun, job_handler, scheduled
+from playerplatform.jobs.registry import JobRun
 from playerplatform.kit.db import UnitOfWork
 from playerplatform.ugc import scanning, service
 
@@ -19,7 +18,6 @@ if TYPE_CHECKING:
     from playerplatform.runtime import Runtime
 
 
-@job_handler("scan_content")
 async def scan_content(uow: UnitOfWork, job: JobRun, runtime: Runtime) -> None:
     """Scan one upload; raises (and is retried) while the scanner does not answer."""
     await scanning.scan_upload(
@@ -27,18 +25,11 @@ async def scan_content(uow: UnitOfWork, job: JobRun, runtime: Runtime) -> None:
     )
 
 
-@job_handler(scanning.REVIEW_QUEUE, kind=scanning.REVIEW_KIND)
 async def review_submission(uow: UnitOfWork, job: JobRun, runtime: Runtime) -> None:
     """Publish a cleared item at once when the creator is trusted by policy."""
     await scanning.review_submission(uow, runtime, str(job.payload["ugc_id"]))
 
 
-@job_handler(service.SCAN_QUEUE, kind="purge_drafts")
 async def purge_drafts(uow: UnitOfWork, job: JobRun, runtime: Runtime) -> None:
     """One bounded batch of abandoned drafts; idempotent (what is gone is not found again)."""
     await service.purge_abandoned_drafts(uow, runtime)
-
-
-@scheduled("*/10 * * * *", name="ugc_purge_drafts", queue=service.SCAN_QUEUE)
-def purge_drafts_every_ten_minutes(tick: dt.datetime) -> dict[str, Any]:
-    return {"kind": "purge_drafts"}

@@ -135,6 +135,8 @@ class UgcReport(Base):
     reason: Mapped[str] = mapped_column(sa.String(32))
     description: Mapped[str | None] = mapped_column(sa.String(2000), default=None)
     status: Mapped[str] = mapped_column(sa.String(16), default="open")
+    # The reporter's weight when filing (account age, verification, past accuracy).
+    weight: Mapped[float] = mapped_column(sa.Float, default=1.0, server_default=sa.text("1.0"))
     decided_by: Mapped[str | None] = mapped_column(sa.String(64), default=None)
     notes: Mapped[str | None] = mapped_column(sa.String(2000), default=None)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

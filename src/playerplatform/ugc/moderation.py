@@ -6,8 +6,11 @@ Item decisions: `approve` (pending_review or flagged -> published), `reject` (pe
 published). Files the scanner found infected or unsafe are never approved or restored by a
 decision; a granted appeal sends them to the scanner again instead.
 
-Reports: one open report per player and item; when `PP_UGC_REPORT_THRESHOLD` distinct players
-have open reports on a published item it is `flagged` (hidden) until a moderator decides.
+Reports: one open report per player and item, weighted by the reporter (`reporters.py`); a
+reported item stays shown, listed in the moderators' `flagged` queue, until a moderator
+decides or its open reports weigh `PP_UGC_REPORT_THRESHOLD`: then it is `flagged` (hidden)
+until a moderator decides. `approve` on a reported, still published item dismisses its
+reports.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from playerplatform.kit.db import UnitOfWork, new_uuid, utcnow
 from playerplatform.kit.errors import AppError, Forbidden, NotFound
 from playerplatform.kit.http import ClientInfo
 from playerplatform.kit.pagination import Page, PageParams, decode_cursor, paginate
+from playerplatform.kit.scanner import DenyList
 from playerplatform.ugc import notify, repository, scanning
 from playerplatform.ugc.access import (
     DELETED,
@@ -33,6 +37,7 @@ from playerplatform.ugc.access import (
     visible_item,
 )
 from playerplatform.ugc.models import Appeal, Ugc, UgcReport
+from playerplatform.ugc.reporters import reporter_weight
 from playerplatform.ugc.schemas import (
     AppealIn,
     AppealOut,
@@ -59,6 +64,16 @@ class AppealExists(AppError):
 
 class AlreadyDecided(AppError):
     status, code, title = 409, "already_decided", "Already decided"
+
+
+def _cleared(runtime: Runtime, item: Ugc) -> bool:
+    """Whether the item's file may ever be published: stored, not refused by a scan, and not
+    on the deny list (checked again here for files scanned before a hash was added to it)."""
+    return (
+        item.scan_state not in NOT_CLEARED
+        and item.object_key is not None
+        and DenyList.from_settings(runtime.settings).by_hash(item.checksum) is None
+    )
 
 
 def _publish(item: Ugc) -> None:
@@ -102,9 +117,14 @@ async def decide_item(
     if item is None:
         raise NotFound("No such item.")
     before = {"status": item.status, "reason": item.status_reason}
-    cleared = item.scan_state not in NOT_CLEARED and item.object_key is not None
+    cleared = _cleared(runtime, item)
     now = utcnow()
-    if action == "approve" and item.status in ("pending_review", "flagged") and cleared:
+    reported = item.status == "published" and await repository.open_report_weight(uow, item.id) > 0
+    if (
+        action == "approve"
+        and (item.status in ("pending_review", "flagged") or reported)
+        and cleared
+    ):
         _publish(item)
         await repository.close_open_reports(
             uow, item.id, status="dismissed", by=moderator.actor_id, notes=notes, now=now
@@ -140,7 +160,7 @@ async def decide_item(
     await notify.tell_creator(
         uow, runtime, item, "removed" if item.status == "removed" else "published"
     )
-    forget_cached(uow, runtime, item.public_id)
+    forget_cached(uow, item.public_id)
     return await one_out(uow, item)
 
 
@@ -155,6 +175,7 @@ def _report_out(report: UgcReport, ugc_public_id: str, reporter: str | None) -> 
         reason=report.reason,
         description=report.description,
         status=report.status,
+        weight=report.weight if reporter is not None else None,
         notes=report.notes,
         created_at=report.created_at,
         decided_at=report.decided_at,
@@ -162,16 +183,28 @@ def _report_out(report: UgcReport, ugc_public_id: str, reporter: str | None) -> 
 
 
 async def report_item(
-    uow: UnitOfWork, runtime: Runtime, reporter: Principal, public_id: str, body: ReportIn
+    uow: UnitOfWork,
+    runtime: Runtime,
+    reporter: Principal,
+    public_id: str,
+    body: ReportIn,
+    client: ClientInfo,
 ) -> ReportOut:
-    """A player's report on a published item they can see; hides it for review when enough
-    distinct players have open reports on it."""
+    """A player's report on a published item they can see. Counted against the reporter's
+    and the client IP's report allowances (429), weighted by `reporters.reporter_weight`.
+    The item stays shown, in the moderators' `flagged` queue, until a moderator decides or
+    its open reports weigh `PP_UGC_REPORT_THRESHOLD`: then it is hidden (`flagged`)."""
     assert reporter.user_id is not None
+    settings = runtime.settings
     item = await visible_item(uow, public_id, reporter)
     if item.status != "published":
         raise NotFound("No such item.")
     if is_creator(item, reporter):
         raise Forbidden("You cannot report your own item.")
+    await runtime.limiter.count_action(
+        "ugc_report:account", reporter.subject, settings.ugc_report_rate_account
+    )
+    await runtime.limiter.count_action("ugc_report:ip", client.ip, settings.ugc_report_rate_ip)
     report = UgcReport(
         id=new_uuid(),
         public_id=new_public_id("r"),
@@ -180,6 +213,7 @@ async def report_item(
         reason=body.reason,
         description=body.description,
         status="open",
+        weight=await reporter_weight(uow, settings, reporter.user_id),
         decided_by=None,
         notes=None,
         created_at=utcnow(),
@@ -187,8 +221,9 @@ async def report_item(
     )
     if not await repository.insert_report(uow, report):
         raise AlreadyReported("You already have an open report on this item.")
-    threshold = runtime.settings.ugc_report_threshold
-    if await repository.distinct_open_reporters(uow, item.id) >= threshold:
+    threshold = settings.ugc_report_threshold
+    weight = await repository.open_report_weight(uow, item.id)
+    if weight >= threshold:
         item = await visible_item(uow, public_id, reporter, for_update=True)
         if item.status == "published":
             item.status, item.status_reason = "flagged", "reported"
@@ -200,9 +235,9 @@ async def report_item(
                 resource_type="ugc",
                 resource_id=item.public_id,
                 subjects=[await creator_canonical_id(uow, item)],
-                new={"status": "flagged", "threshold": threshold},
+                new={"status": "flagged", "threshold": threshold, "weight": round(weight, 4)},
             )
-            forget_cached(uow, runtime, item.public_id)
+            forget_cached(uow, item.public_id)
     return _report_out(report, item.public_id, None)
 
 
@@ -254,7 +289,7 @@ async def decide_report(
     elif (
         item.status == "flagged"
         and item.status_reason == "reported"
-        and await repository.distinct_open_reporters(uow, item.id)
+        and await repository.open_report_weight(uow, item.id)
         < runtime.settings.ugc_report_threshold
     ):
         _publish(item)
@@ -270,7 +305,7 @@ async def decide_report(
         new={"status": item.status, "report": report.status, "ugc_id": item.public_id},
         client=client,
     )
-    forget_cached(uow, runtime, item.public_id)
+    forget_cached(uow, item.public_id)
     return _report_out(report, item.public_id, None)
 
 
@@ -353,7 +388,7 @@ async def decide_appeal(
     if action == "grant":
         if item.scan_state in ("infected", "unsafe"):
             await scanning.rescan(uow, runtime, item)
-        elif item.status in APPEALABLE and item.object_key is not None:
+        elif item.status in APPEALABLE and _cleared(runtime, item):
             _publish(item)
             await repository.close_open_reports(
                 uow, item.id, status="dismissed", by=moderator.actor_id, notes=notes, now=now
@@ -378,5 +413,5 @@ async def decide_appeal(
     await notify.tell_creator(
         uow, runtime, item, "appeal_granted" if action == "grant" else "appeal_denied"
     )
-    forget_cached(uow, runtime, item.public_id)
+    forget_cached(uow, item.public_id)
     return _appeal_out(row, item.public_id, creator)

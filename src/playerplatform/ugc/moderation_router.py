@@ -1,5 +1,5 @@
-"""Moderator routes for UGC: the review queue, item decisions, reports and appeals (role
-`moderator`; admins hold it too)."""
+"""Moderator routes for UGC: the review queue, item decisions, reports and the appeals list
+(role `moderator`; admins hold it too)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from playerplatform.kit.http import TransactionalRoute, client_info, get_uow
 from playerplatform.kit.pagination import Page, PageParams, page_params
 from playerplatform.ugc import moderation
 from playerplatform.ugc.schemas import (
-    AppealDecisionIn,
     AppealOut,
     ItemDecisionIn,
     ReportDecisionIn,
@@ -93,20 +92,5 @@ async def list_appeals(
     return await moderation.list_appeals(uow, status, page)
 
 
-@router.post("/appeals/{appeal_id}/decision", response_model=AppealOut)
-async def decide_appeal(
-    body: AppealDecisionIn,
-    request: Request,
-    appeal_id: str = Path(min_length=1, max_length=32),
-    staff: Principal = Depends(moderator),
-    uow: UnitOfWork = Depends(get_uow),
-) -> AppealOut:
-    return await moderation.decide_appeal(
-        uow,
-        request.app.state.runtime,
-        staff,
-        appeal_id,
-        body.action,
-        body.notes,
-        client_info(request),
-    )
+# Appeal decisions (`POST /moderation/appeals/{id}/decision`) are served by the safety
+# domain, which decides appeals against content and against sanctions alike.

@@ -1,6 +1,7 @@
-"""Telling creators what happened to their items. There is no inbox yet: the reason is kept on
-the item (`status_reason`, `status_note`, shown to the creator) and a mail goes to the
-creator's verified email address when they have one (dev mailbox or SMTP, after the commit)."""
+"""Telling creators what happened to their items: a `moderation` message in their inbox
+(pushed to their devices and open sockets as `ugc_decision`), and a mail to their verified
+email address when they have one (dev mailbox or SMTP, after the commit). The reason is also
+kept on the item (`status_reason`, `status_note`, shown to the creator)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import TYPE_CHECKING
 from playerplatform.auth import service as auth
 from playerplatform.kit.db import UnitOfWork
 from playerplatform.kit.mail import MailMessage
+from playerplatform.messaging.notify import notify
 from playerplatform.ugc.models import Ugc
 from playerplatform.users import service as users
 
@@ -38,11 +40,8 @@ async def creator_email(uow: UnitOfWork, item: Ugc) -> str | None:
 
 
 async def tell_creator(uow: UnitOfWork, runtime: Runtime, item: Ugc, what: str) -> None:
-    """Mail the creator about `item` (`what`: `removed`, `published`, `appeal_granted`,
-    `appeal_denied`), when they have a verified address."""
-    address = await creator_email(uow, item)
-    if address is None:
-        return
+    """Tell the creator about `item` (`what`: `removed`, `published`, `appeal_granted`,
+    `appeal_denied`): an inbox message, and a mail when they have a verified address."""
     if what == "removed":
         reason = REASONS.get(item.status_reason or "", "it was removed ({note}).")
         body = f'Your upload "{item.name}" was removed: ' + reason.format(
@@ -57,6 +56,20 @@ async def tell_creator(uow: UnitOfWork, runtime: Runtime, item: Ugc, what: str) 
     else:
         subject = "Your appeal was denied"
         body = f'Your appeal about "{item.name}" was denied ({item.status_note or "no notes"}).'
+    await notify(
+        uow,
+        runtime,
+        item.creator_id,
+        "moderation",
+        title=subject,
+        body=body,
+        data={"ugc_id": item.public_id, "decision": what, "reason": item.status_reason},
+        event="ugc_decision",
+        channels=("push",),  # the mail below is the email channel, whatever the preference
+    )
+    address = await creator_email(uow, item)
+    if address is None:
+        return
     await runtime.mailer.send(
         uow,
         MailMessage(

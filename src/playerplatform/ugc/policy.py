@@ -1,15 +1,12 @@
-"""What may be uploaded: per-type content types and sizes, file names, and the archive checks
-(zip bombs, unsafe paths) run on maps, mods and bundles before anything is published."""
+"""What may be uploaded: per-type content types and sizes, file names, and what the first
+bytes of a file must look like for its type. The archive checks are in `archives.py`."""
 
 from __future__ import annotations
 
-import stat
-import zipfile
-from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
-from typing import BinaryIO
+from collections.abc import Callable
 
 from playerplatform.kit.settings import Settings
+from playerplatform.ugc.archives import looks_like_zip
 
 TYPES = ("map", "mod", "image", "video", "text", "bundle")
 ZIP = "application/zip"
@@ -21,11 +18,7 @@ CONTENT_TYPES: dict[str, frozenset[str]] = {
     "text": frozenset({"text/plain", "text/markdown", "application/json"}),
     "bundle": frozenset({ZIP}),
 }
-ARCHIVE_TYPES = frozenset({"map", "mod", "bundle"})
 FILENAME_MAX = 120
-# Expansion ratios are judged only past this size: small, very regular files (a map's JSON)
-# compress far better than 100:1 and are harmless.
-RATIO_FLOOR_BYTES = 1024 * 1024
 
 
 def max_bytes(settings: Settings, ugc_type: str) -> int:
@@ -48,68 +41,31 @@ def filename_problem(filename: str) -> str | None:
     return None
 
 
-def is_archive(ugc_type: str, content_type: str) -> bool:
-    return ugc_type in ARCHIVE_TYPES or content_type == ZIP
+# Types whose file must be a zip archive (checked on the bytes at `complete`).
+ZIP_REQUIRED = frozenset({"mod", "bundle"})
+# What the first bytes of a file of each content type look like. A declared type these bytes
+# do not start is refused at `complete`: downloads are served with the declared type.
+SIGNATURES: dict[str, Callable[[bytes], bool]] = {
+    ZIP: looks_like_zip,
+    "image/png": lambda head: head.startswith(b"\x89PNG\r\n\x1a\n"),
+    "image/jpeg": lambda head: head.startswith(b"\xff\xd8\xff"),
+    "image/gif": lambda head: head[:6] in (b"GIF87a", b"GIF89a"),
+    "image/webp": lambda head: head[:4] == b"RIFF" and head[8:12] == b"WEBP",
+    "video/mp4": lambda head: head[4:8] == b"ftyp",
+    "video/webm": lambda head: head.startswith(b"\x1a\x45\xdf\xa3"),
+}
+HEAD_BYTES = 16  # what `content_problem` needs to see
 
 
-@dataclass(frozen=True, slots=True)
-class ArchiveVerdict:
-    safe: bool
-    reason: str | None = None
-    entries: int = 0
-    expanded_bytes: int = 0
+def content_problem(ugc_type: str, content_type: str, head: bytes) -> tuple[str, str] | None:
+    """Why the stored file's first bytes do not fit its type: (code, detail), or None.
 
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "safe": self.safe,
-            "reason": self.reason,
-            "entries": self.entries,
-            "expanded_bytes": self.expanded_bytes,
-        }
-
-
-def _unsafe_member(info: zipfile.ZipInfo) -> str | None:
-    name = info.filename
-    if "\\" in name or "\x00" in name:
-        return f"unsafe path {name[:80]!r}"
-    path = PurePosixPath(name)
-    if path.is_absolute() or ".." in path.parts or (len(name) > 1 and name[1] == ":"):
-        return f"path escapes the archive: {name[:80]!r}"
-    mode = info.external_attr >> 16
-    if mode and stat.S_ISLNK(mode):
-        return f"symbolic link {name[:80]!r}"
+    A `mod` or `bundle` must be a zip archive; a file declared as a type with a known
+    signature must start with it. Anything else is decided by the scan (a zip is checked as
+    an archive whatever it is called)."""
+    if ugc_type in ZIP_REQUIRED and not looks_like_zip(head):
+        return "archive_required", f"A {ugc_type} must be a zip archive; this file is not one."
+    check = SIGNATURES.get(content_type)
+    if check is not None and not check(head):
+        return "content_type_mismatch", f"The file is not {content_type}, as it was declared."
     return None
-
-
-def inspect_archive(file: Path | BinaryIO, settings: Settings) -> ArchiveVerdict:
-    """Check a zip archive's central directory without expanding it: entry count, declared
-    expansion (overall and per entry, against the compressed size) and every member's path."""
-    try:
-        with zipfile.ZipFile(file) as archive:
-            members = archive.infolist()
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        return ArchiveVerdict(False, f"not a readable zip archive ({exc})")
-    if len(members) > settings.ugc_archive_max_entries:
-        return ArchiveVerdict(
-            False, f"more than {settings.ugc_archive_max_entries} entries", len(members)
-        )
-    expanded = compressed = 0
-    for info in members:
-        problem = _unsafe_member(info)
-        if problem:
-            return ArchiveVerdict(False, problem, len(members))
-        expanded += info.file_size
-        compressed += info.compress_size
-        if (
-            info.file_size > RATIO_FLOOR_BYTES
-            and info.file_size > max(info.compress_size, 1) * settings.ugc_archive_max_ratio
-        ):
-            return ArchiveVerdict(False, "an entry expands too much (zip bomb)", len(members))
-    if expanded > settings.ugc_archive_max_expanded_bytes:
-        return ArchiveVerdict(False, "expands beyond the size limit", len(members), expanded)
-    if (
-        expanded > RATIO_FLOOR_BYTES
-        and expanded > max(compressed, 1) * settings.ugc_archive_max_ratio
-    ):
-        return ArchiveVerdict(False, "expands too much (zip bomb)", len(members), expanded)
-    return ArchiveVerdict(True, None, len(members), expanded)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -186,8 +187,15 @@ async def list_by_creator(
 async def moderation_queue(
     uow: UnitOfWork, status: str, *, after: tuple[dt.datetime, str] | None, limit: int
 ) -> list[Ugc]:
-    """Items in `status`, oldest first (first come, first reviewed)."""
-    query = sa.select(Ugc).where(Ugc.status == status)
+    """Items in `status`, oldest first (first come, first reviewed). `flagged` also lists
+    published items with open reports: reported, still shown, waiting for a moderator."""
+    if status == "flagged":
+        reported = sa.exists().where(UgcReport.ugc_id == Ugc.id, UgcReport.status == "open")
+        query = sa.select(Ugc).where(
+            sa.or_(Ugc.status == "flagged", sa.and_(Ugc.status == "published", reported))
+        )
+    else:
+        query = sa.select(Ugc).where(Ugc.status == status)
     if after is not None:
         query = query.where(
             sa.or_(
@@ -232,6 +240,99 @@ async def add_rating(uow: UnitOfWork, rating: UgcRating) -> None:
     await uow.session.flush()
 
 
+# What deciding on a rating needs of an item, without the item's other columns.
+_RATEABLE = sa.select(
+    Ugc.id, Ugc.public_id, Ugc.creator_id, Ugc.status, Ugc.visibility, Ugc.status_reason
+).where(Ugc.public_id == sa.bindparam("public_id"))
+_RATEABLE_LOCKED = _RATEABLE.with_for_update()
+
+
+async def lock_for_rating(uow: UnitOfWork, public_id: str) -> sa.Row[Any] | None:
+    """The item's id, creator, status, visibility and status reason, its row locked (on
+    PostgreSQL; SQLite writers are serialised) so its ratings change one at a time."""
+    query = _RATEABLE_LOCKED if uow.dialect == "postgresql" else _RATEABLE
+    return (await uow.session.execute(query, {"public_id": public_id})).first()
+
+
+# Set the player's rating and move the item's sum and count by the difference, in one
+# statement. Run under the item's row lock (`lock_for_rating`), so the previous rating it
+# reads is the committed one and no other rating of the item runs meanwhile. The rating row
+# changes only when the value does; the item's average and `updated_at` always.
+_RATE = sa.text(
+    """
+    WITH prev AS (
+        SELECT value FROM ugc_ratings WHERE ugc_id = :ugc_id AND user_id = :user_id
+    ), rated AS (
+        INSERT INTO ugc_ratings (ugc_id, user_id, value, created_at, updated_at)
+        VALUES (:ugc_id, :user_id, :value, :now, :now)
+        ON CONFLICT (ugc_id, user_id) DO UPDATE
+        SET value = excluded.value, updated_at = excluded.updated_at
+        WHERE ugc_ratings.value <> excluded.value
+    ), moved AS (
+        SELECT :value - coalesce((SELECT value FROM prev), 0) AS sum_by,
+               CASE WHEN EXISTS (SELECT 1 FROM prev) THEN 0 ELSE 1 END AS count_by
+    )
+    UPDATE ugc SET
+        rating_sum = ugc.rating_sum + moved.sum_by,
+        rating_count = ugc.rating_count + moved.count_by,
+        rating_average = CAST(ugc.rating_sum + moved.sum_by AS double precision)
+            / (ugc.rating_count + moved.count_by),
+        updated_at = :now
+    FROM moved WHERE ugc.id = :ugc_id
+    RETURNING ugc.rating_sum, ugc.rating_count, ugc.rating_average
+    """
+).bindparams(
+    sa.bindparam("ugc_id", type_=UgcRating.__table__.c.ugc_id.type),
+    sa.bindparam("user_id", type_=UgcRating.__table__.c.user_id.type),
+    sa.bindparam("value", type_=sa.Integer()),
+    sa.bindparam("now", type_=UgcRating.__table__.c.updated_at.type),
+)
+
+
+async def rate_item(
+    uow: UnitOfWork, ugc_id: uuid.UUID, user_id: uuid.UUID, value: int, now: dt.datetime
+) -> tuple[int, int, float]:
+    """Set `user_id`'s rating of the item (locked by `lock_for_rating`); returns the item's
+    rating sum, count and average after it."""
+    params = {"ugc_id": ugc_id, "user_id": user_id, "value": value, "now": now}
+    if uow.dialect == "postgresql":
+        row = (await uow.session.execute(_RATE, params)).one()
+        return int(row[0]), int(row[1]), float(row[2])
+    # SQLite has no data-modifying CTEs: the same steps, one statement each.
+    rating = sa.and_(UgcRating.ugc_id == ugc_id, UgcRating.user_id == user_id)
+    prev = (await uow.session.execute(sa.select(UgcRating.value).where(rating))).scalar()
+    if prev is None:
+        await uow.session.execute(
+            sa.insert(UgcRating).values(
+                ugc_id=ugc_id, user_id=user_id, value=value, created_at=now, updated_at=now
+            )
+        )
+    elif prev != value:
+        await uow.session.execute(
+            sa.update(UgcRating)
+            .where(rating)
+            .values(value=value, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    sum_by, count_by = value - (prev or 0), 0 if prev is not None else 1
+    row = (
+        await uow.session.execute(
+            sa.update(Ugc)
+            .where(Ugc.id == ugc_id)
+            .values(
+                rating_sum=Ugc.rating_sum + sum_by,
+                rating_count=Ugc.rating_count + count_by,
+                rating_average=sa.cast(Ugc.rating_sum + sum_by, sa.Float)
+                / (Ugc.rating_count + count_by),
+                updated_at=now,
+            )
+            .returning(Ugc.rating_sum, Ugc.rating_count, Ugc.rating_average)
+            .execution_options(synchronize_session=False)
+        )
+    ).one()
+    return int(row[0]), int(row[1]), float(row[2])
+
+
 async def count_download(
     uow: UnitOfWork, ugc_id: uuid.UUID, user_id: uuid.UUID, day: dt.date
 ) -> bool:
@@ -255,15 +356,6 @@ async def count_download(
 # Reports.
 
 
-async def open_report_of(
-    uow: UnitOfWork, ugc_id: uuid.UUID, reporter_id: uuid.UUID
-) -> UgcReport | None:
-    query = sa.select(UgcReport).where(
-        UgcReport.ugc_id == ugc_id, UgcReport.reporter_id == reporter_id, UgcReport.status == "open"
-    )
-    return (await uow.session.execute(query)).scalar_one_or_none()
-
-
 async def insert_report(uow: UnitOfWork, report: UgcReport) -> bool:
     """False when the reporter already has an open report on the item (unique index)."""
     values = {c.key: getattr(report, c.key) for c in UgcReport.__table__.columns}
@@ -271,11 +363,22 @@ async def insert_report(uow: UnitOfWork, report: UgcReport) -> bool:
     return (await uow.session.execute(stmt, values)).first() is not None
 
 
-async def distinct_open_reporters(uow: UnitOfWork, ugc_id: uuid.UUID) -> int:
-    query = sa.select(sa.func.count(sa.distinct(UgcReport.reporter_id))).where(
+async def open_report_weight(uow: UnitOfWork, ugc_id: uuid.UUID) -> float:
+    """The summed weight of the item's open reports (one open report per reporter)."""
+    query = sa.select(sa.func.coalesce(sa.func.sum(UgcReport.weight), 0.0)).where(
         UgcReport.ugc_id == ugc_id, UgcReport.status == "open"
     )
-    return int((await uow.session.execute(query)).scalar_one())
+    return float((await uow.session.execute(query)).scalar_one())
+
+
+async def report_record(uow: UnitOfWork, reporter_id: uuid.UUID) -> tuple[int, int]:
+    """(upheld, dismissed) reports this reporter filed: how often moderators agreed."""
+    query = sa.select(
+        sa.func.count().filter(UgcReport.status == "upheld"),
+        sa.func.count().filter(UgcReport.status == "dismissed"),
+    ).where(UgcReport.reporter_id == reporter_id)
+    upheld, dismissed = (await uow.session.execute(query)).one()
+    return int(upheld), int(dismissed)
 
 
 async def get_report(uow: UnitOfWork, public_id: str) -> UgcReport | None:
@@ -349,3 +452,32 @@ async def list_appeals(
         )
     query = query.order_by(Appeal.created_at, Appeal.public_id).limit(limit)
     return [(a, u, c) for a, u, c in (await uow.session.execute(query)).tuples()]
+
+
+async def open_report_reasons(
+    uow: UnitOfWork, ugc_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, Counter[str]]:
+    """The reasons of the items' open reports, counted per item."""
+    found: dict[uuid.UUID, Counter[str]] = {}
+    if not ugc_ids:
+        return found
+    rows = await uow.session.execute(
+        sa.select(UgcReport.ugc_id, UgcReport.reason).where(
+            UgcReport.ugc_id.in_(ugc_ids), UgcReport.status == "open"
+        )
+    )
+    for ugc_id, reason in rows.tuples():
+        found.setdefault(ugc_id, Counter())[reason] += 1
+    return found
+
+
+async def open_appeals_with_items(uow: UnitOfWork, *, limit: int) -> list[tuple[Appeal, Ugc]]:
+    """Open appeals, oldest first, with their items."""
+    rows = await uow.session.execute(
+        sa.select(Appeal, Ugc)
+        .join(Ugc, Ugc.id == Appeal.ugc_id)
+        .where(Appeal.status == "open")
+        .order_by(Appeal.created_at, Appeal.public_id)
+        .limit(limit)
+    )
+    return [(a, u) for a, u in rows.tuples()]

@@ -13,15 +13,29 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel
 from starlette.responses import RedirectResponse
 
-from playerplatform.auth.deps import Principal, optional_principal, rate_limit, require_user
+from playerplatform.auth.deps import (
+    Principal,
+    optional_principal,
+    rate_limit,
+    require_unrestricted,
+    require_user,
+)
 from playerplatform.kit.db import UnitOfWork
-from playerplatform.kit.http import TransactionalRoute, get_uow
+from playerplatform.kit.http import (
+    ClientInfo,
+    TransactionalRoute,
+    client_info,
+    get_uow,
+    json_answer,
+    replica_reads,
+)
 from playerplatform.kit.pagination import Page, PageParams, page_params
 from playerplatform.kit.textfilter import TextFilter, text_filter
 from playerplatform.ugc import discovery, engagement, moderation, service
 from playerplatform.ugc import merge as _merge  # noqa: F401  (registers the merge hook)
 from playerplatform.ugc.moderation_router import router as moderation_router
 from playerplatform.ugc.schemas import (
+    TAG_PATTERN,
     AppealIn,
     AppealOut,
     DraftOut,
@@ -49,7 +63,6 @@ players = APIRouter(
 )
 
 UgcId = Path(min_length=1, max_length=32, description="The item's `ugc_id`.")
-TAG_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,31}$"
 
 
 def runtime_of(request: Request) -> Runtime:
@@ -64,11 +77,15 @@ def as_json(model: BaseModel) -> Response:
     return Response(model.model_dump_json(), media_type="application/json")
 
 
+# A sanction restricting UGC refuses new drafts, edits and uploads (403 `restricted`).
+uploader = require_unrestricted("ugc")
+
+
 @players.post("", status_code=201, response_model=DraftOut)
 async def create_ugc(
     body: UgcCreate,
     request: Request,
-    principal: Principal = Depends(require_user),
+    principal: Principal = Depends(uploader),
     checker: TextFilter = Depends(text_filter),
     uow: UnitOfWork = Depends(get_uow),
 ) -> DraftOut:
@@ -76,6 +93,7 @@ async def create_ugc(
 
 
 @players.get("", response_model=Page[UgcOut])
+@replica_reads
 async def browse_ugc(
     request: Request,
     type: UgcType | None = Query(None, description="Only this type."),
@@ -89,31 +107,25 @@ async def browse_ugc(
     _caller: Principal | None = Depends(optional_principal),
     uow: UnitOfWork = Depends(get_uow),
 ) -> Response:
-    return as_json(
-        await discovery.browse(
-            uow,
-            runtime_of(request),
-            page,
-            sort=sort,
-            ugc_type=type,
-            tag=tag,
-            creator=creator,
-            text=q,
-        )
+    found = await discovery.browse_json(
+        uow, runtime_of(request), page, sort=sort, ugc_type=type, tag=tag, creator=creator, text=q
     )
+    return json_answer(found)
 
 
 @players.get("/hot", response_model=Page[UgcOut])
+@replica_reads
 async def hot_feed(
     request: Request,
     page: PageParams = Depends(page_params),
     _caller: Principal | None = Depends(optional_principal),
     uow: UnitOfWork = Depends(get_uow),
 ) -> Response:
-    return as_json(await discovery.hot_feed(uow, runtime_of(request), page))
+    return json_answer(await discovery.hot_feed_json(uow, runtime_of(request), page))
 
 
 @players.get("/mine", response_model=Page[UgcOut])
+@replica_reads
 async def my_ugc(
     page: PageParams = Depends(page_params),
     principal: Principal = Depends(require_user),
@@ -123,6 +135,7 @@ async def my_ugc(
 
 
 @players.get("/{ugc_id}", response_model=UgcOut)
+@replica_reads
 async def get_ugc(
     request: Request,
     ugc_id: str = UgcId,
@@ -137,7 +150,7 @@ async def patch_ugc(
     body: UgcPatch,
     request: Request,
     ugc_id: str = UgcId,
-    principal: Principal = Depends(require_user),
+    principal: Principal = Depends(uploader),
     checker: TextFilter = Depends(text_filter),
     uow: UnitOfWork = Depends(get_uow),
 ) -> UgcOut:
@@ -159,7 +172,7 @@ async def delete_ugc(
 async def complete_ugc(
     request: Request,
     ugc_id: str = UgcId,
-    principal: Principal = Depends(require_user),
+    principal: Principal = Depends(uploader),
     uow: UnitOfWork = Depends(get_uow),
 ) -> UgcOut:
     return await service.complete_upload(uow, runtime_of(request), principal, ugc_id)
@@ -169,7 +182,7 @@ async def complete_ugc(
 async def renew_upload_url(
     request: Request,
     ugc_id: str = UgcId,
-    principal: Principal = Depends(require_user),
+    principal: Principal = Depends(uploader),
     uow: UnitOfWork = Depends(get_uow),
 ) -> UploadOut:
     """A fresh signed upload URL for the caller's own draft (409 `ugc_not_draft` past it)."""
@@ -211,9 +224,10 @@ async def report_ugc(
     request: Request,
     ugc_id: str = UgcId,
     principal: Principal = Depends(require_user),
+    client: ClientInfo = Depends(client_info),
     uow: UnitOfWork = Depends(get_uow),
 ) -> ReportOut:
-    return await moderation.report_item(uow, runtime_of(request), principal, ugc_id, body)
+    return await moderation.report_item(uow, runtime_of(request), principal, ugc_id, body, client)
 
 
 @players.post("/{ugc_id}/appeals", status_code=201, response_model=AppealOut)

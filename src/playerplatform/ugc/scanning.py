@@ -11,7 +11,6 @@ A scanner that does not answer raises: the job is retried with backoff and the i
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -22,12 +21,13 @@ import orjson
 from playerplatform.audit import service as audit
 from playerplatform.jobs.service import enqueue
 from playerplatform.kit.db import UnitOfWork, utcnow
-from playerplatform.kit.objects.keys import scan_report_key, validate_key
-from playerplatform.kit.scanner import ScanResult
+from playerplatform.kit.objects.keys import validate_key
+from playerplatform.kit.scanner import DenyList, DenyMatcher, ScanResult
 from playerplatform.ugc import notify, repository
 from playerplatform.ugc.access import creator_canonical_id, forget_cached
+from playerplatform.ugc.archives import inspect_archive, is_zip
+from playerplatform.ugc.keys import scan_report_key
 from playerplatform.ugc.models import Ugc, UgcScan
-from playerplatform.ugc.policy import inspect_archive, is_archive
 
 if TYPE_CHECKING:
     from playerplatform.runtime import Runtime
@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 REVIEW_QUEUE = "moderation_review"
 REVIEW_KIND = "ugc_review"
 CHUNK = 256 * 1024
+LOCAL_SCANNER = "local"  # the deny list's name in scan reports
+NO_SCANNER_NOTE = "Not scanned for malware: no virus scanner is configured (PP_CLAMD_ADDRESS)."
 
 
 def released_key(item: Ugc) -> str:
@@ -45,15 +47,14 @@ def quarantine_key(item: Ugc) -> str:
     return validate_key(f"quarantine/{item.public_id}/{item.filename}")
 
 
-async def _save(runtime: Runtime, key: str, path: Path) -> tuple[str, int]:
-    digest = hashlib.sha256()
+async def _save(runtime: Runtime, key: str, path: Path, matcher: DenyMatcher) -> tuple[str, int]:
     size = 0
     with await asyncio.to_thread(path.open, "wb") as handle:
         async for chunk in runtime.objects.stream(key, chunk_size=CHUNK):
-            digest.update(chunk)
+            matcher.feed(chunk)
             size += len(chunk)
             await asyncio.to_thread(handle.write, chunk)
-    return digest.hexdigest(), size
+    return matcher.digest.hexdigest(), size
 
 
 async def file_chunks(path: Path) -> AsyncIterator[bytes]:
@@ -77,26 +78,20 @@ async def scan_upload(uow: UnitOfWork, runtime: Runtime, public_id: str, scan_ro
         "declared": {"size": item.size, "sha256": item.checksum, "type": item.content_type},
         "started_at": utcnow().isoformat(),
     }
+    deny = DenyList.from_settings(runtime.settings)
     with tempfile.TemporaryDirectory(prefix="pp-scan-") as folder:
         path = Path(folder) / "upload"
-        sha256, size = await _save(runtime, item.upload_key, path)
+        matcher = deny.matcher()
+        sha256, size = await _save(runtime, item.upload_key, path, matcher)
         report["stored"] = {"size": size, "sha256": sha256}
-        result = ScanResult("unscanned", runtime.scanner.name)
+        state: str
+        reason: str | None
+        note: str | None
         if sha256 != item.checksum or size != item.size:
+            result = ScanResult("unscanned", runtime.scanner.name)
             state, reason, note = "changed", "upload_changed", "the file changed after completion"
         else:
-            state, reason, note = "clean", None, None
-            if is_archive(item.type, item.content_type):
-                verdict = await asyncio.to_thread(inspect_archive, path, runtime.settings)
-                report["archive"] = verdict.as_dict()
-                if not verdict.safe:
-                    state, reason, note = "unsafe", "unsafe_archive", verdict.reason
-            result = await runtime.scanner.scan(file_chunks(path))  # raises when unavailable
-            report["scanner"] = result.as_dict()
-            if result.verdict == "infected":
-                state, reason, note = "infected", "malware", result.signature
-            elif result.verdict == "unscanned" and state == "clean":
-                state = "unscanned"
+            state, reason, note, result = await _verdict(runtime, path, deny, matcher, report)
         report["verdict"] = state
         report["finished_at"] = utcnow().isoformat()
         target = quarantine_key(item) if reason else released_key(item)
@@ -112,7 +107,7 @@ async def scan_upload(uow: UnitOfWork, runtime: Runtime, public_id: str, scan_ro
     if reason:
         item.status, item.status_reason, item.status_note = "removed", reason, note
     else:
-        item.status, item.status_reason, item.status_note = "pending_review", None, None
+        item.status, item.status_reason, item.status_note = "pending_review", None, note
     await repository.add_scan(
         uow,
         UgcScan(
@@ -143,13 +138,45 @@ async def scan_upload(uow: UnitOfWork, runtime: Runtime, public_id: str, scan_ro
             {"kind": REVIEW_KIND, "ugc_id": item.public_id, "round": scan_round},
             key=f"review:{item.public_id}:{scan_round}",
         )
-    forget_cached(uow, runtime, item.public_id)
+    forget_cached(uow, item.public_id)
     upload_key = item.upload_key
 
     async def drop_upload() -> None:
         await runtime.objects.delete(upload_key)
 
     uow.after_commit(drop_upload)
+
+
+async def _verdict(
+    runtime: Runtime, path: Path, deny: DenyList, matcher: DenyMatcher, report: dict[str, Any]
+) -> tuple[str, str | None, str | None, ScanResult]:
+    """(scan state, removal reason, note, scanner result) of a file whose bytes are the ones
+    declared. The local deny list decides first, with or without a scanner; a zip (by its
+    bytes, whatever its name or type) is checked as an archive; then the scanner."""
+    denied = matcher.result()
+    if denied:
+        report["deny_list"] = denied
+        return "infected", "malware", denied, ScanResult("infected", LOCAL_SCANNER, denied)
+    state, reason, note = "clean", None, None
+    if await asyncio.to_thread(is_zip, path):
+        verdict = await asyncio.to_thread(inspect_archive, path, runtime.settings, deny)
+        report["archive"] = verdict.as_dict()
+        if verdict.denied:
+            return (
+                "infected",
+                "malware",
+                verdict.reason,
+                ScanResult("infected", LOCAL_SCANNER, verdict.denied),
+            )
+        if not verdict.safe:
+            state, reason, note = "unsafe", "unsafe_archive", verdict.reason
+    result = await runtime.scanner.scan(file_chunks(path))  # raises when unavailable
+    report["scanner"] = result.as_dict()
+    if result.verdict == "infected":
+        return "infected", "malware", result.signature, result
+    if result.verdict == "unscanned" and state == "clean":
+        return "unscanned", None, NO_SCANNER_NOTE, result
+    return state, reason, note, result
 
 
 async def review_submission(uow: UnitOfWork, runtime: Runtime, public_id: str) -> None:
@@ -176,7 +203,7 @@ async def review_submission(uow: UnitOfWork, runtime: Runtime, public_id: str) -
         subjects=[await creator_canonical_id(uow, item)],
         new={"status": "published", "policy": f"trusted after {threshold} approvals"},
     )
-    forget_cached(uow, runtime, item.public_id)
+    forget_cached(uow, item.public_id)
 
 
 async def rescan(uow: UnitOfWork, runtime: Runtime, item: Ugc) -> None:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, Field, field_validator
 
-from playerplatform.kit.pagination import CursorTime
+from playerplatform.kit.edge import EdgeModel, JsonDocument, clean_line
+from playerplatform.kit.pagination import CursorKey, CursorNumber, CursorText, CursorTime
 from playerplatform.ugc.policy import filename_problem
 from playerplatform.users.schemas import PublicUserOut
 
@@ -19,11 +20,13 @@ Status = Literal[
 ]
 Sort = Literal["newest", "top_rated", "most_downloaded", "hot"]
 ReportReason = Literal["spam", "offensive", "malware", "copyright", "cheating", "other"]
-TAG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+TAG_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,31}$"
+TAG = re.compile(TAG_PATTERN)
 SHA256 = r"^[0-9a-fA-F]{64}$"
 CONTENT_TYPE = r"^[a-z]+/[a-z0-9.+-]{1,100}$"
 MAX_TAGS = 10
 METADATA_MAX_KEYS = 32
+METADATA_MAX_BYTES = 4096
 
 
 def _tags(value: list[str] | None) -> list[str] | None:
@@ -45,16 +48,19 @@ def _tags(value: list[str] | None) -> list[str] | None:
 
 
 def _metadata(value: dict[str, Any] | None) -> dict[str, Any] | None:
-    if value is not None and (
-        len(value) > METADATA_MAX_KEYS or len(repr(value)) > 4096 or any(len(k) > 64 for k in value)
-    ):
-        raise ValueError(f"metadata is limited to {METADATA_MAX_KEYS} keys and 4 KB")
+    if value is not None and (len(value) > METADATA_MAX_KEYS or any(len(k) > 64 for k in value)):
+        raise ValueError(f"metadata is limited to {METADATA_MAX_KEYS} keys of 64 characters")
     return value
 
 
-class FileIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+Metadata = Annotated[
+    dict[str, Any], JsonDocument(max_bytes=METADATA_MAX_BYTES), AfterValidator(_metadata)
+]
+# An item's name, on creation and on every change: visible text on one line.
+Name = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(clean_line)]
 
+
+class FileIn(EdgeModel):
     filename: str = Field(min_length=1, max_length=120)
     size: int = Field(ge=1, le=2**53)
     content_type: str = Field(pattern=CONTENT_TYPE)
@@ -74,14 +80,12 @@ class FileIn(BaseModel):
         return value.lower()
 
 
-class UgcCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class UgcCreate(EdgeModel):
     type: UgcType
-    name: str = Field(min_length=1, max_length=100)
+    name: Name
     description: str = Field("", max_length=5000)
     tags: list[str] = Field(default_factory=list, max_length=50)
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: Metadata = Field(default_factory=dict)
     visibility: Visibility = "public"
     file: FileIn
 
@@ -90,38 +94,18 @@ class UgcCreate(BaseModel):
     def _check_tags(cls, value: list[str] | None) -> list[str] | None:
         return _tags(value)
 
-    @field_validator("metadata")
-    @classmethod
-    def _check_metadata(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        return _metadata(value)
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        value = value.strip()
-        if not value or any(ord(c) < 32 for c in value):
-            raise ValueError("the name must be visible text on one line")
-        return value
-
-
-class UgcPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: str | None = Field(None, min_length=1, max_length=100)
+class UgcPatch(EdgeModel):
+    name: Name | None = None
     description: str | None = Field(None, max_length=5000)
     tags: list[str] | None = Field(None, max_length=50)
-    metadata: dict[str, Any] | None = None
+    metadata: Metadata | None = None
     visibility: Visibility | None = None
 
     @field_validator("tags")
     @classmethod
     def _check_tags(cls, value: list[str] | None) -> list[str] | None:
         return _tags(value)
-
-    @field_validator("metadata")
-    @classmethod
-    def _check_metadata(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        return _metadata(value)
 
     def changes(self) -> dict[str, Any]:
         return {k: v for k, v in self.model_dump(exclude_unset=True).items() if v is not None}
@@ -168,10 +152,8 @@ class DraftOut(BaseModel):
     upload: UploadOut
 
 
-class RatingIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    value: int = Field(ge=1, le=5, strict=True)
+class RatingIn(EdgeModel):
+    value: int = Field(ge=1, le=5)
 
 
 class MyRatingOut(BaseModel):
@@ -180,9 +162,7 @@ class MyRatingOut(BaseModel):
     rating: RatingOut
 
 
-class ReportIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ReportIn(EdgeModel):
     reason: ReportReason
     description: str | None = Field(None, max_length=2000)
 
@@ -194,14 +174,15 @@ class ReportOut(BaseModel):
     reason: str
     description: str | None
     status: str
+    # For moderators: what the report counts towards hiding the item (1: a mature, verified
+    # reporter with no history).
+    weight: float | None = None
     notes: str | None = None
     created_at: dt.datetime
     decided_at: dt.datetime | None = None
 
 
-class AppealIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class AppealIn(EdgeModel):
     message: str = Field(min_length=1, max_length=4000)
 
 
@@ -216,23 +197,17 @@ class AppealOut(BaseModel):
     decided_at: dt.datetime | None = None
 
 
-class ItemDecisionIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ItemDecisionIn(EdgeModel):
     action: Literal["approve", "reject", "remove", "restore"]
     notes: str | None = Field(None, max_length=2000)
 
 
-class ReportDecisionIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ReportDecisionIn(EdgeModel):
     action: Literal["uphold", "dismiss"]
     notes: str | None = Field(None, max_length=2000)
 
 
-class AppealDecisionIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class AppealDecisionIn(EdgeModel):
     action: Literal["grant", "deny"]
     notes: str | None = Field(None, max_length=2000)
 
@@ -240,15 +215,15 @@ class AppealDecisionIn(BaseModel):
 # Cursors (opaque to clients, validated on the way in).
 
 
-class TimeCursor(BaseModel):
+class TimeCursor(CursorKey):
     t: CursorTime
-    i: str = Field(max_length=32)
+    i: CursorText
 
 
-class ValueCursor(BaseModel):
-    v: float = Field(allow_inf_nan=False)
-    i: str = Field(max_length=32)
+class ValueCursor(CursorKey):
+    v: CursorNumber
+    i: CursorText
 
 
-class OffsetCursor(BaseModel):
+class OffsetCursor(CursorKey):
     o: int = Field(ge=0, le=10_000)

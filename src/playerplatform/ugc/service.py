@@ -24,25 +24,26 @@ from playerplatform.kit.errors import (
     ValidationFailed,
 )
 from playerplatform.kit.objects import ObjectNotFound
-from playerplatform.kit.objects.keys import safe_filename, ugc_file_key
+from playerplatform.kit.objects.keys import safe_filename
 from playerplatform.kit.pagination import Page, PageParams, decode_cursor, paginate
 from playerplatform.kit.textfilter import TextFilter, ensure_acceptable
 from playerplatform.ugc import repository
 from playerplatform.ugc.access import (
-    CACHE_PREFIX,
     DELETED,
     NOT_CLEARED,
     InvalidTransition,
     can_see,
     forget_cached,
     is_moderator,
+    item_owner,
     items_out,
     new_public_id,
     one_out,
     own_item,
 )
+from playerplatform.ugc.keys import ugc_file_key
 from playerplatform.ugc.models import Ugc
-from playerplatform.ugc.policy import CONTENT_TYPES, max_bytes
+from playerplatform.ugc.policy import CONTENT_TYPES, HEAD_BYTES, content_problem, max_bytes
 from playerplatform.ugc.schemas import (
     DraftOut,
     TimeCursor,
@@ -67,6 +68,13 @@ class ChecksumMismatch(ValidationFailed):
     code, title = "checksum_mismatch", "Checksum mismatch"
 
 
+class WrongContent(ValidationFailed):
+    """The bytes are not what the item's type or declared content type must be (422, with
+    code `archive_required` or `content_type_mismatch`)."""
+
+    title = "The file is not of its declared kind"
+
+
 class UploadMissing(AppError):
     status, code, title = 409, "upload_missing", "Nothing was uploaded"
 
@@ -83,23 +91,11 @@ async def get_item(
     uow: UnitOfWork, runtime: Runtime, public_id: str, viewer: Principal | None
 ) -> UgcOut:
     """One item, by the visibility rules; served from the cache when it holds it."""
-    key = CACHE_PREFIX + public_id
-    cached = await runtime.hot.get(key)
-    entry: dict[str, Any] = orjson.loads(cached) if cached is not None else {}
-    if entry and not can_see(
-        viewer,
-        creator_id=uuid.UUID(entry["creator_id"]),
-        status=entry["status"],
-        visibility=entry["visibility"],
-        reason=entry["reason"],
-    ):
-        entry = {}  # a refusal is never served from the cache (an account merge may be newer)
-    if entry:
-        creator_id = uuid.UUID(entry["creator_id"])
-    else:
+
+    async def load() -> bytes:
         item = await repository.get_item(uow, public_id)
         if item is None:
-            raise NotFound("No such item.")
+            raise NotFound("No such item.")  # nothing stored: a 404 is not cached
         entry = {
             "creator_id": str(item.creator_id),
             "status": item.status,
@@ -107,8 +103,12 @@ async def get_item(
             "reason": item.status_reason,
             "item": (await one_out(uow, item)).model_dump(mode="json"),
         }
-        creator_id = item.creator_id
-        await runtime.hot.set(key, orjson.dumps(entry).decode(), ttl=runtime.settings.ugc_cache_ttl)
+        return orjson.dumps(entry)
+
+    owner = item_owner(public_id)
+    ttl = runtime.settings.ugc_cache_ttl
+    entry: dict[str, Any] = orjson.loads(await runtime.views.read(owner, "item", load, ttl=ttl))
+    creator_id = uuid.UUID(entry["creator_id"])
     if not can_see(
         viewer,
         creator_id=creator_id,
@@ -232,7 +232,7 @@ async def purge_abandoned_drafts(
     deleted = await repository.delete_drafts_created_before(uow, cutoff, limit=limit)
     if not deleted:
         return 0
-    forget_cached(uow, runtime, *(public_id for public_id, _key in deleted))
+    forget_cached(uow, *(public_id for public_id, _key in deleted))
     keys = [key for _public_id, key in deleted]
     slots = asyncio.Semaphore(PURGE_DELETE_CONCURRENCY)
 
@@ -260,11 +260,27 @@ async def _stored_sha256(runtime: Runtime, key: str, known: str | None) -> str:
     return digest.hexdigest()
 
 
+async def _stored_head(runtime: Runtime, item: Ugc) -> bytes:
+    """The first bytes of the stored upload (what its format is decided by)."""
+    head = b""
+    chunks = runtime.objects.stream(item.upload_key, chunk_size=HEAD_BYTES)
+    try:
+        async for chunk in chunks:
+            head += chunk
+            if len(head) >= HEAD_BYTES:
+                break
+    finally:
+        await chunks.aclose()  # type: ignore[attr-defined]
+    return head[:HEAD_BYTES]
+
+
 async def complete_upload(
     uow: UnitOfWork, runtime: Runtime, principal: Principal, public_id: str
 ) -> UgcOut:
-    """Check the stored object against the declared size and sha256, then queue the scan.
-    A mismatch deletes the stored object (the draft stays, so the client can upload again).
+    """Check the stored object against the declared size and sha256, and its first bytes
+    against its type (a mod or bundle must be a zip; a declared image or video type must be
+    what the bytes are), then queue the scan. A mismatch deletes the stored object (the draft
+    stays, so the client can upload again).
     Completing an item that is past its draft returns it as it is."""
     # The object store is read before the first write: on SQLite that takes the writer lock.
     async with runtime.db.unit_of_work(write=False) as read:
@@ -282,6 +298,10 @@ async def complete_upload(
         if problem:
             await runtime.objects.delete(item.upload_key)
             raise ChecksumMismatch(problem, field="file")
+        wrong = content_problem(item.type, item.content_type, await _stored_head(runtime, item))
+        if wrong:
+            await runtime.objects.delete(item.upload_key)
+            raise WrongContent(wrong[1], code=wrong[0], field="file")
     item = await own_item(uow, public_id, principal, for_update=True)
     if item.status == "draft":
         now = utcnow()
@@ -294,7 +314,7 @@ async def complete_upload(
             {"ugc_id": item.public_id, "round": item.scan_round},
             key=f"scan:{item.public_id}:{item.scan_round}",
         )
-        forget_cached(uow, runtime, item.public_id)
+        forget_cached(uow, item.public_id)
     return await one_out(uow, item)
 
 
@@ -330,7 +350,7 @@ async def update_item(
         await repository.replace_tags(uow, item.id, item.tags)
     item.updated_at = utcnow()
     await uow.session.flush()
-    forget_cached(uow, runtime, item.public_id)
+    forget_cached(uow, item.public_id)
     return await one_out(uow, item)
 
 
@@ -346,7 +366,7 @@ async def delete_item(
     item.object_key = None if item.scan_state not in NOT_CLEARED else item.object_key
     item.updated_at = utcnow()
     await uow.session.flush()
-    forget_cached(uow, runtime, item.public_id)
+    forget_cached(uow, item.public_id)
 
     async def delete_files() -> None:
         for key in keys:

@@ -274,8 +274,9 @@ async def main(jobs: int, record: bool) -> None:
     section = render(results, jobs, rabbitmqctl("version") or "unavailable")
     print(section)
     if record:
-        document = wrk.BENCHMARKS_MD.read_text() if wrk.BENCHMARKS_MD.exists() else "# Benchmarks\n"
-        wrk.BENCHMARKS_MD.write_text(wrk.replace_section(document, TITLE, section))
+        path = wrk.DEEP_DIVES_MD
+        document = path.read_text() if path.exists() else "# Benchmarks: deep dives\n"
+        path.write_text(wrk.replace_section(document, TITLE, section))
         print(f"bench: recorded '{TITLE}' in BENCHMARKS.md", flush=True)
 
 

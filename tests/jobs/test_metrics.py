@@ -15,6 +15,7 @@ from playerplatform.jobs.registry import JobRegistry, JobRun
 from playerplatform.kit.db import UnitOfWork, utcnow
 from playerplatform.runtime import Runtime
 from tests.jobs.support import fresh_queue, running_jobs, statuses, wait_for
+from tests.support.ops import METRICS_AUTH
 
 
 def sample(name: str, **labels: str) -> float:
@@ -56,5 +57,5 @@ async def test_counts_and_depth_per_queue(
     assert sample("jobs_queue_depth", queue=queue, status="pending") == 0
     assert sample("jobs_oldest_pending_age_seconds", queue=queue) == 0
 
-    exposition = (await client.get("/metrics")).text
+    exposition = (await client.get("/metrics", headers=METRICS_AUTH)).text
     assert f'jobs_processed_total{{queue="{queue}"}} 2.0' in exposition

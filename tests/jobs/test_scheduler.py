@@ -119,3 +119,24 @@ async def test_a_tick_two_leaders_race_on_is_enqueued_once(own_db: Database) -> 
     results = await asyncio.gather(first.run_due(now), second.run_due(now))
     assert sum(len(r) for r in results) == 1
     assert len(await scheduled_jobs(own_db)) == 1
+
+
+async def test_an_entry_that_fails_does_not_keep_the_others_from_running(
+    own_db: Database,
+) -> None:
+    registry = JobRegistry()
+
+    @registry.schedule("*/5 * * * *", name="broken_entry", queue="leaderboard_update")
+    def broken(tick: dt.datetime) -> dict[str, Any]:
+        raise RuntimeError("this entry cannot build its payload")
+
+    @registry.schedule("*/5 * * * *", name="healthy_entry", queue="leaderboard_update")
+    def healthy(tick: dt.datetime) -> dict[str, Any]:
+        return {"tick": tick.isoformat()}
+
+    now = utcnow()
+    ran = await Scheduler(own_db, registry, leader_lock_for(own_db)).run_due(now)
+    latest = registry.schedules["healthy_entry"].latest_tick(now)
+    assert ran == [("healthy_entry", latest)]
+    [job] = await scheduled_jobs(own_db)
+    assert job.payload == {"tick": latest.isoformat()}

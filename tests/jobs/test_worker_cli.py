@@ -14,11 +14,11 @@ import sqlalchemy as sa
 from playerplatform.jobs import enqueue
 from playerplatform.kit import migrate
 from playerplatform.kit.db import Database
-from playerplatform.kit.mail import MAIL_KIND, MAIL_QUEUE
 from playerplatform.kit.mail_models import DevMail
 from playerplatform.kit.settings import Settings
+from playerplatform.messaging.mail import MAIL_KIND, MAIL_QUEUE
 from tests.conftest import fresh_database
-from tests.jobs.support import die_with_parent, statuses, wait_for
+from tests.jobs.support import die_with_parent, job_rows, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKER = "from playerplatform.jobs.cli import worker; worker()"
@@ -65,7 +65,9 @@ async def test_worker_command_runs_jobs_and_stops_on_sigterm(
                 )
 
             async def done() -> bool:
-                return await statuses(db, MAIL_QUEUE) == ["done"]
+                # The queue also carries the inbox's scheduled upkeep: look at the mail job.
+                mail = [j for j in await job_rows(db, MAIL_QUEUE) if j.payload["kind"] == MAIL_KIND]
+                return [j.status for j in mail] == ["done"]
 
             await wait_for(done, timeout=30)
             process.send_signal(signal.SIGTERM)

@@ -29,6 +29,8 @@ from playerplatform.jobs import repository, service
 from playerplatform.kit.db import Database, utcnow
 
 log = structlog.get_logger("playerplatform.jobs")
+PUBLISH_TIMEOUT_SECONDS = 2.0  # a batch of confirms; past it the relay backs off and retries
+
 MAX_DELAY_SECONDS = 24 * 3600.0
 
 
@@ -195,12 +197,15 @@ class Relay:
             )
             if not rows:
                 return 0
-            for queue in {row.queue for row in rows}:
-                await self.broker.ensure_queue(queue)
-            results = await asyncio.gather(
-                *(self.broker.publish(row.id, row.queue, row.run_at) for row in rows),
-                return_exceptions=True,
-            )
+            # The rows stay taken (on SQLite: the database's one writer) while the broker
+            # confirms; a broker that stopped answering must not hold them longer than this.
+            async with asyncio.timeout(PUBLISH_TIMEOUT_SECONDS):
+                for queue in {row.queue for row in rows}:
+                    await self.broker.ensure_queue(queue)
+                results = await asyncio.gather(
+                    *(self.broker.publish(row.id, row.queue, row.run_at) for row in rows),
+                    return_exceptions=True,
+                )
             confirmed = [
                 row.id for row, result in zip(rows, results, strict=True) if result is None
             ]

@@ -11,7 +11,6 @@ from collections.abc import Awaitable, Callable
 import click
 import structlog
 
-from playerplatform.jobs.registry import load_handler_modules, registry
 from playerplatform.kit.logging import configure_logging
 from playerplatform.kit.settings import Settings
 
@@ -38,10 +37,15 @@ async def _serve_worker(
     queues: list[str] | None, concurrency: int | None, prefetch: int | None
 ) -> None:
     from playerplatform.runtime import Runtime
+    from playerplatform.wiring import platform_wiring
 
+    wiring = platform_wiring()
+    unknown = sorted(set(queues or ()) - wiring.jobs.queues)
+    if unknown:
+        raise click.BadParameter(f"no handler for: {', '.join(unknown)}", param_hint="--queues")
     settings = Settings()
     configure_logging(settings)
-    runtime = Runtime.build(settings)
+    runtime = Runtime.build(settings, wiring)
 
     async def start() -> None:
         await runtime.start()
@@ -51,7 +55,7 @@ async def _serve_worker(
         log.info(
             "worker_started",
             broker=bool(settings.broker_url),
-            queues=sorted(queues or registry.queues),
+            queues=sorted(queues or runtime.jobs.registry.queues),
         )
 
     await run_until_signalled(start, runtime.close)
@@ -60,12 +64,7 @@ async def _serve_worker(
 def _split_queues(value: str | None) -> list[str] | None:
     if not value:
         return None
-    queues = [q.strip() for q in value.split(",") if q.strip()]
-    load_handler_modules()
-    unknown = sorted(set(queues) - registry.queues)
-    if unknown:
-        raise click.BadParameter(f"no handler for: {', '.join(unknown)}", param_hint="--queues")
-    return queues
+    return [q.strip() for q in value.split(",") if q.strip()]
 
 
 @click.command("worker")

@@ -11,12 +11,12 @@ work), and the keys that matter most, scheduler ticks, are never enqueued again 
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import structlog
 
 from playerplatform.jobs import repository
-from playerplatform.jobs.registry import JobRun, job_handler, scheduled
+from playerplatform.jobs.registry import JobRun
 from playerplatform.kit.db import UnitOfWork, utcnow
 
 if TYPE_CHECKING:
@@ -28,7 +28,6 @@ QUEUE = "maintenance"
 PRUNE_BATCH = 10_000
 
 
-@job_handler(QUEUE, kind="prune_jobs")
 async def prune_jobs(uow: UnitOfWork, job: JobRun, runtime: Runtime) -> None:
     retention = dt.timedelta(days=runtime.settings.job_retention_days)
     deleted = await repository.delete_done_before(
@@ -36,8 +35,3 @@ async def prune_jobs(uow: UnitOfWork, job: JobRun, runtime: Runtime) -> None:
     )
     if deleted:
         log.info("jobs_pruned", deleted=deleted, batch=PRUNE_BATCH)
-
-
-@scheduled("*/5 * * * *", name="jobs_prune", queue=QUEUE)
-def prune_every_five_minutes(tick: dt.datetime) -> dict[str, Any]:
-    return {"kind": "prune_jobs"}

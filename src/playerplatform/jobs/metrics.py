@@ -13,6 +13,9 @@ from playerplatform.kit.metrics import counter, gauge, histogram
 PROCESSED = counter("jobs_processed_total", "Jobs whose handler completed.", ("queue",))
 FAILED = counter("jobs_failed_total", "Job attempts whose handler raised.", ("queue",))
 DEAD = counter("jobs_dead_total", "Jobs that failed their last attempt.", ("queue",))
+PARKED = counter(
+    "jobs_parked_items_total", "Rows a batch job set aside instead of failing.", ("source",)
+)
 # Every process reads the same table, so with several workers the largest value is the truth.
 DEPTH = gauge(
     "jobs_queue_depth", "Jobs pending or running.", ("queue", "status"), multiprocess_mode="max"

@@ -62,3 +62,29 @@ class ScheduledRun(Base):
     name: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
     last_tick: Mapped[dt.datetime]
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ParkedItem(Base):
+    """One item a batch job set aside instead of failing the batch for everyone: what it was
+    (`item`, as escaped JSON text, so even bytes the database refused elsewhere fit here), why
+    it failed, and whether it was since resolved. `source` names the job ("leaderboards.
+    write_behind"), `scope` what it belongs to (a season), `key` the item within its source;
+    parking the same key again counts another attempt on the same row."""
+
+    __tablename__ = "parked_items"
+    __table_args__ = (
+        sa.UniqueConstraint("source", "key"),
+        sa.Index("ix_parked_items_open", "source", "scope", "resolved_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_uuid)
+    source: Mapped[str] = mapped_column(sa.String(64))
+    scope: Mapped[str] = mapped_column(sa.String(128))
+    key: Mapped[str] = mapped_column(sa.String(255))
+    item: Mapped[str] = mapped_column(sa.Text)
+    error: Mapped[str] = mapped_column(sa.Text)
+    attempts: Mapped[int] = mapped_column(sa.Integer, default=1)
+    parked_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_parked_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    resolution: Mapped[str | None] = mapped_column(sa.String(32), default=None)

@@ -1,11 +1,11 @@
-"""Where domains declare their job handlers and periodic work, next to their own code.
+"""Job handlers and periodic work, as the composition root declares them
+(`playerplatform.wiring`): a domain writes its handlers in its own `jobs.py`, and the wiring
+names each one with its queue, and each schedule with its cron expression.
 
-    @job_handler("grant_entitlement")
     async def grant_entitlement(uow: UnitOfWork, job: JobRun, runtime: Runtime) -> None: ...
 
-    @scheduled("*/5 * * * *", name="close_due_seasons", queue="leaderboard_update")
-    def close_due_seasons(tick: dt.datetime) -> dict[str, Any]:
-        return {"action": "close_due_seasons"}
+    JobHandler("grant_entitlement", commerce_jobs.grant_entitlement)
+    Schedule("commerce_reconcile", "* * * * *", queue="revoke_entitlement", kind="reconcile")
 
 Handlers must be idempotent: delivery is at least once (a crash after the handler's commit
 but before the broker ack delivers the job again, and a job may run again after an admin
@@ -15,18 +15,17 @@ status, and rolls it back when the handler raises. Do slow I/O (HTTP, SMTP) befo
 first write: on SQLite the first write takes the database's single writer lock.
 
 Several domains may share one queue (`moderation_review`, `notification_send`): a handler
-registered with `kind=` receives the jobs whose payload carries that `kind`.
+declared with a `kind` receives the jobs whose payload carries that `kind`; one without a
+kind receives the queue's other jobs.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import importlib
-import importlib.util
 import re
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from croniter import croniter  # type: ignore[import-untyped,unused-ignore]
@@ -47,18 +46,6 @@ QUEUES = (
     "maintenance",  # the platform's own upkeep (`jobs.maintenance`)
 )
 QUEUE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
-
-# Modules that declare handlers or schedules; missing ones (a domain not built yet) are skipped.
-HANDLER_MODULES = (
-    "playerplatform.jobs.maintenance",
-    "playerplatform.kit.mail",
-    "playerplatform.commerce.jobs",
-    "playerplatform.ugc.jobs",
-    "playerplatform.leaderboards.jobs",
-    "playerplatform.messaging.jobs",
-    "playerplatform.drops.jobs",
-    "playerplatform.safety.jobs",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,11 +75,30 @@ class UnknownHandler(LookupError):
 
 
 @dataclass(frozen=True, slots=True)
-class ScheduledEntry:
+class JobHandler:
+    """`handler` runs the jobs on `queue` whose payload has this `kind` (any other kind too,
+    when `kind` is None and no handler names it)."""
+
+    queue: str
+    handler: Handler
+    kind: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """Periodic work: at each tick of `cron` the scheduler enqueues one job on `queue` (key =
+    name + tick) whose payload is `{"kind": kind}`, or what `build(tick)` returns."""
+
     name: str
     cron: str
     queue: str
-    payload: PayloadFactory
+    kind: str | None = None
+    build: PayloadFactory | None = None
+
+    def payload(self, tick: dt.datetime) -> dict[str, Any]:
+        if self.build is not None:
+            return self.build(tick)
+        return {"kind": self.kind} if self.kind is not None else {}
 
     def latest_tick(self, now: dt.datetime) -> dt.datetime:
         """The most recent tick at or before `now` (cron fields have whole seconds)."""
@@ -100,29 +106,54 @@ class ScheduledEntry:
         tick: dt.datetime = croniter(self.cron, start).get_prev(dt.datetime)
         return tick
 
-    def next_tick(self, after: dt.datetime) -> dt.datetime:
-        tick: dt.datetime = croniter(self.cron, after.replace(microsecond=0)).get_next(dt.datetime)
-        return tick
 
-
-@dataclass
 class JobRegistry:
-    """Handlers by queue (and payload kind) plus scheduled entries."""
+    """Handlers by queue (and payload kind) plus schedules by name. Built once, at start-up,
+    from the declarations it is given; a second handler for the same queue and kind, a second
+    schedule of the same name, a bad queue name or cron expression is refused."""
 
-    handlers: dict[tuple[str, str | None], Handler] = field(default_factory=dict)
-    schedules: dict[str, ScheduledEntry] = field(default_factory=dict)
+    def __init__(
+        self, handlers: Iterable[JobHandler] = (), schedules: Iterable[Schedule] = ()
+    ) -> None:
+        self.handlers: dict[tuple[str, str | None], Handler] = {}
+        self.schedules: dict[str, Schedule] = {}
+        for declared in handlers:
+            self.register(declared.queue, declared.handler, kind=declared.kind)
+        for schedule in schedules:
+            self.add_schedule(schedule)
 
     def register(self, queue: str, handler: Handler, *, kind: str | None = None) -> None:
         if not QUEUE_NAME.match(queue):
             raise ValueError(f"invalid queue name {queue!r}")
-        existing = self.handlers.get((queue, kind))
-        if existing is not None and existing is not handler:
+        if (queue, kind) in self.handlers:
             raise ValueError(f"queue {queue!r} (kind {kind!r}) already has a handler")
         self.handlers[(queue, kind)] = handler
 
     def handler(self, queue: str, *, kind: str | None = None) -> Callable[[Handler], Handler]:
+        """`register` as a decorator, for a registry of one's own (tests, tools)."""
+
         def decorate(fn: Handler) -> Handler:
             self.register(queue, fn, kind=kind)
+            return fn
+
+        return decorate
+
+    def add_schedule(self, schedule: Schedule) -> None:
+        if not croniter.is_valid(schedule.cron):
+            raise ValueError(f"invalid cron expression {schedule.cron!r} for {schedule.name!r}")
+        if not QUEUE_NAME.match(schedule.queue):
+            raise ValueError(f"invalid queue name {schedule.queue!r} for {schedule.name!r}")
+        if schedule.name in self.schedules:
+            raise ValueError(f"scheduled entry {schedule.name!r} already exists")
+        self.schedules[schedule.name] = schedule
+
+    def schedule(
+        self, cron: str, *, name: str, queue: str
+    ) -> Callable[[PayloadFactory], PayloadFactory]:
+        """`add_schedule` as a decorator of the payload factory, for a registry of one's own."""
+
+        def decorate(fn: PayloadFactory) -> PayloadFactory:
+            self.add_schedule(Schedule(name, cron, queue, build=fn))
             return fn
 
         return decorate
@@ -133,45 +164,14 @@ class JobRegistry:
             raise UnknownHandler(f"no handler for queue {job.queue!r} kind {job.kind!r}")
         return handler
 
+    def unhandled(self) -> list[Schedule]:
+        """Schedules whose jobs no handler would take."""
+        return [
+            s
+            for s in self.schedules.values()
+            if (s.queue, s.kind) not in self.handlers and (s.queue, None) not in self.handlers
+        ]
+
     @property
     def queues(self) -> frozenset[str]:
         return frozenset(queue for queue, _kind in self.handlers)
-
-    def schedule(
-        self, cron: str, *, name: str, queue: str
-    ) -> Callable[[PayloadFactory], PayloadFactory]:
-        if not croniter.is_valid(cron):
-            raise ValueError(f"invalid cron expression {cron!r}")
-
-        def decorate(fn: PayloadFactory) -> PayloadFactory:
-            if name in self.schedules and self.schedules[name].payload is not fn:
-                raise ValueError(f"scheduled entry {name!r} already exists")
-            self.schedules[name] = ScheduledEntry(name=name, cron=cron, queue=queue, payload=fn)
-            return fn
-
-        return decorate
-
-
-registry = JobRegistry()
-
-
-def job_handler(queue: str, *, kind: str | None = None) -> Callable[[Handler], Handler]:
-    """Register a handler in the platform's registry (see the module docstring)."""
-    return registry.handler(queue, kind=kind)
-
-
-def scheduled(cron: str, *, name: str, queue: str) -> Callable[[PayloadFactory], PayloadFactory]:
-    """Declare periodic work: at each tick the scheduler enqueues one job on `queue` with the
-    payload the decorated function builds for that tick (key = name + tick)."""
-    return registry.schedule(cron, name=name, queue=queue)
-
-
-def load_handler_modules(modules: Iterable[str] = HANDLER_MODULES) -> None:
-    """Import every module that declares handlers or schedules."""
-    for module in modules:
-        try:
-            found = importlib.util.find_spec(module) is not None
-        except ModuleNotFoundError:  # the domain package itself is not there yet
-            found = False
-        if found:
-            importlib.import_module(module)

@@ -349,3 +349,19 @@ async def save_tick(uow: UnitOfWork, name: str, tick: dt.datetime, *, now: dt.da
         index_elements=["name"], set_={"last_tick": tick, "updated_at": now}
     )
     await uow.session.execute(stmt)
+
+
+async def get_keyed(uow: UnitOfWork, queue: str, key: str) -> Job | None:
+    stmt = sa.select(Job).where(Job.queue == queue, Job.key == key)
+    return (await uow.session.execute(stmt)).scalar_one_or_none()
+
+
+async def failing(uow: UnitOfWork, queue: str, *, limit: int) -> list[Job]:
+    """Unfinished or dead jobs of `queue` whose last attempt failed, newest first."""
+    stmt = (
+        sa.select(Job)
+        .where(Job.queue == queue, Job.status != DONE, Job.last_error.is_not(None))
+        .order_by(Job.created_at.desc())
+        .limit(limit)
+    )
+    return list((await uow.session.execute(stmt)).scalars())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 
 from playerplatform.auth.deps import Principal, rate_limit, require_role
 from playerplatform.jobs import service
@@ -12,7 +12,6 @@ from playerplatform.jobs.schemas import JobOut, JobPageKey
 from playerplatform.kit.db import UnitOfWork
 from playerplatform.kit.http import TransactionalRoute, client_info, get_uow
 from playerplatform.kit.pagination import Page, PageParams, page_params, paginate
-from playerplatform.ops.router import register_ready_check
 
 router = APIRouter(
     prefix="/admin/jobs",
@@ -40,22 +39,10 @@ async def list_jobs(
 
 @router.post("/{job_id}/retry", response_model=JobOut)
 async def retry_job(
-    job_id: str,
     request: Request,
+    job_id: str = Path(min_length=1, max_length=32),
     admin: Principal = Depends(require_role("admin")),
     uow: UnitOfWork = Depends(get_uow),
 ) -> JobOut:
     job = await service.retry_dead_job(uow, job_id, actor=admin, client=client_info(request))
     return JobOut.of(job)
-
-
-async def _broker_ready(runtime: object) -> None:
-    await runtime.jobs.ping()  # type: ignore[attr-defined]
-
-
-async def _objects_ready(runtime: object) -> None:
-    await runtime.objects.ping()  # type: ignore[attr-defined]
-
-
-register_ready_check("broker", _broker_ready)
-register_ready_check("objects", _objects_ready)

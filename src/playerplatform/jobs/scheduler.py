@@ -18,7 +18,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from playerplatform.jobs import repository
-from playerplatform.jobs.registry import JobRegistry, ScheduledEntry
+from playerplatform.jobs.registry import JobRegistry, Schedule
 from playerplatform.jobs.service import enqueue
 from playerplatform.kit.db import Database, utcnow
 
@@ -179,11 +179,14 @@ class Scheduler:
             known = self._last.get(entry.name)
             if known is not None and tick <= known:
                 continue
-            if await self._run_entry(entry, tick):
-                ran.append((entry.name, tick))
+            try:
+                if await self._run_entry(entry, tick):
+                    ran.append((entry.name, tick))
+            except Exception:  # one entry failing must not keep the others from running
+                log.exception("scheduled_entry_failed", name=entry.name, tick=tick.isoformat())
         return ran
 
-    async def _run_entry(self, entry: ScheduledEntry, tick: dt.datetime) -> bool:
+    async def _run_entry(self, entry: Schedule, tick: dt.datetime) -> bool:
         async with self.db.unit_of_work() as uow:
             last = await repository.last_tick(uow, entry.name)
             if last is not None and tick <= last:

@@ -8,6 +8,7 @@ import datetime as dt
 from pydantic import BaseModel
 
 from playerplatform.jobs.models import Job
+from playerplatform.kit.pagination import CursorKey, CursorText, CursorTime
 
 
 class JobOut(BaseModel):
@@ -38,8 +39,8 @@ class JobOut(BaseModel):
         )
 
 
-class JobPageKey(BaseModel):
+class JobPageKey(CursorKey):
     """The cursor's content: the last row's sort key."""
 
-    t: dt.datetime
-    i: str
+    t: CursorTime
+    i: CursorText

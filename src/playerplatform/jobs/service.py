@@ -63,11 +63,11 @@ async def enqueue(
         max_attempts=max_attempts or DEFAULT_MAX_ATTEMPTS,
         now=now,
     )
-    if public_id is not None and not uow.session.info.get(_WAKE_FLAG):
-        uow.session.info[_WAKE_FLAG] = True
+    if public_id is not None and not uow.info.get(_WAKE_FLAG):
+        uow.info[_WAKE_FLAG] = True
 
         async def wake() -> None:
-            uow.session.info.pop(_WAKE_FLAG, None)
+            uow.info.pop(_WAKE_FLAG, None)
             wake_all()
 
         uow.after_commit(wake)
@@ -120,3 +120,35 @@ async def retry_dead_job(
 
     uow.after_commit(wake)
     return job
+
+
+async def keyed_job(uow: UnitOfWork, queue: str, key: str) -> Job | None:
+    """The job enqueued on `queue` under `key`, whatever its status."""
+    return await repository.get_keyed(uow, queue, key)
+
+
+async def failing_jobs(uow: UnitOfWork, queue: str, *, limit: int = 200) -> list[Job]:
+    """Jobs of `queue` whose last attempt failed and that have not succeeded since (waiting
+    for a retry, or dead), newest first: what holds work back."""
+    return await repository.failing(uow, queue, limit=limit)
+
+
+async def revive(uow: UnitOfWork, job: Job, *, reason: str) -> bool:
+    """Give a dead job a fresh set of attempts (an operator command, audited without an
+    actor); False when it is not dead."""
+    if job.status != DEAD or not await repository.reset_for_retry(uow, job.id, now=utcnow()):
+        return False
+    await audit.record(
+        uow,
+        action="job.retry",
+        resource_type="job",
+        resource_id=job.public_id,
+        old={"status": DEAD, "attempts": job.attempts, "last_error": job.last_error},
+        new={"status": "pending", "attempts": 0, "reason": reason},
+    )
+
+    async def wake() -> None:
+        wake_all()
+
+    uow.after_commit(wake)
+    return True

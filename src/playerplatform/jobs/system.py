@@ -9,19 +9,19 @@ import contextlib
 import os
 import socket
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from playerplatform.jobs import metrics
+from playerplatform.jobs import metrics, service
 from playerplatform.jobs.broker import Broker, Relay
 from playerplatform.jobs.consumer import Consumer
 from playerplatform.jobs.embedded import EmbeddedWorker
-from playerplatform.jobs.registry import QUEUES, JobRegistry, load_handler_modules, registry
+from playerplatform.jobs.registry import QUEUES, JobRegistry
 from playerplatform.jobs.retry import RetryPolicy
 from playerplatform.jobs.runner import JobRunner
 from playerplatform.jobs.scheduler import Scheduler, leader_lock_for
-from playerplatform.kit.db import Database
+from playerplatform.kit.db import Database, UnitOfWork
 from playerplatform.kit.settings import Settings
 
 if TYPE_CHECKING:
@@ -37,17 +37,16 @@ class JobSystem:
         settings: Settings,
         db: Database,
         *,
-        job_registry: JobRegistry | None = None,
+        job_registry: JobRegistry,
         relay_queues: Iterable[str] | None = None,
-        load_modules: bool = True,
     ) -> None:
-        """`job_registry` and `relay_queues` default to the platform's; tests pass their own
-        so their queues stay apart from the platform's."""
+        """`job_registry` holds the handlers and schedules the composition root declared.
+        `relay_queues` default to the platform's queues; tests pass their own so their
+        queues stay apart from the platform's."""
         self.settings = settings
         self.db = db
-        self.registry = job_registry or registry
+        self.registry = job_registry
         self._relay_queues = set(relay_queues) if relay_queues is not None else None
-        self._load_modules = load_modules and job_registry is None
         self.broker: Broker | None = None
         if settings.broker_url:
             name = f"playerplatform {socket.gethostname()}:{os.getpid()}"
@@ -63,6 +62,13 @@ class JobSystem:
         return RetryPolicy(
             self.settings.job_retry_base_seconds, self.settings.job_retry_max_seconds
         )
+
+    async def enqueue(
+        self, uow: UnitOfWork, queue: str, payload: dict[str, Any], *, key: str | None = None
+    ) -> str | None:
+        """`jobs.service.enqueue`, for the domains the jobs package itself depends on (auth):
+        they reach it through the runtime instead of importing it."""
+        return await service.enqueue(uow, queue, payload, key=key)
 
     def _queues(self) -> set[str]:
         if self._relay_queues is not None:
@@ -101,8 +107,6 @@ class JobSystem:
         concurrency: int | None = None,
         prefetch: int | None = None,
     ) -> None:
-        if self._load_modules:
-            load_handler_modules()
         settings = self.settings
         runner = JobRunner(self.db, self.registry, runtime, self.policy)
         queues = queues if queues is not None else set(self.registry.queues)

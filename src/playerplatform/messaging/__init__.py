@@ -1,0 +1,1 @@
+"""Messages to players. Today: mail, delivered through the job outbox (`mail`, `jobs`)."""

@@ -246,26 +246,30 @@ async def test_detail_lists_sessions_and_extension_sections(
         "user_agent",
     }
     assert session["provider"] == "device"
-    assert detail["identities"][0]["provider_id"] == player["device_id"]
-    assert detail["entitlements"] == [] and detail["balances"] == []
+    # Staff see a device by a fingerprint of its stored hash, never the id itself.
+    stored = player["user"]["identities"][0]["provider_id"]
+    assert detail["identities"][0]["provider_id"] == stored[:8] + "…"
+    assert detail["entitlements"] == [] and detail["balances"] == [] and detail["orders"] == []
     assert detail["ban"] is None and detail["sanctions"] == []
 
 
 async def test_other_domains_fill_detail_sections(
     client: httpx.AsyncClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from playerplatform.admin import service as admin_service
+    import dataclasses
 
-    monkeypatch.setattr(admin_service, "_detail_sections", {})
+    from playerplatform.contributions import UserDetailSection
+
     seen: list[object] = []
 
     async def balances(uow: object, user_id: object) -> list[dict]:
         seen.append(user_id)
         return [{"sku_id": "gems", "balance": 3}]
 
-    admin_service.register_user_detail_section("balances", balances)
-    with pytest.raises(ValueError, match="built-in"):
-        admin_service.register_user_detail_section("sessions", balances)
+    wiring = dataclasses.replace(
+        runtime.wiring, user_detail_sections=(UserDetailSection("balances", balances),)
+    )
+    monkeypatch.setattr(runtime, "wiring", wiring)
 
     moderator = await staff_login(client, runtime, "moderator")
     player = await device_login(client)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 
 from playerplatform.runtime import Runtime
+from tests.support.db import latest_mail
 from tests.support.players import auth, email_register
 from tests.support.staff import staff_login
 
@@ -15,6 +16,7 @@ async def test_mailbox_shows_mail_for_an_address_newest_first(
     admin = await staff_login(client, runtime, "admin")
     player = await email_register(client)
     await client.post("/api/v1/auth/email/password-reset", json={"email": player["email"]})
+    await latest_mail(runtime, player["email"], "password_reset")  # mailed by a job
 
     response = await client.get(
         "/api/v1/admin/mailbox", headers=auth(admin), params={"to": player["email"].upper()}

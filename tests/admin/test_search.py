@@ -119,3 +119,30 @@ async def test_bad_paging_parameters_are_422(client: httpx.AsyncClient, runtime:
         response = await client.get("/api/v1/admin/users", headers=auth(moderator), params=params)
         assert response.status_code == 422, params
         assert response.json()["code"] == "validation_error"
+
+
+async def test_status_lists_banned_players_only(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    moderator = await staff_login(client, runtime, "moderator")
+    name = f"Banned{secrets.token_hex(3)}"
+    kept, banned = await device_login(client), await device_login(client)
+    for player in (kept, banned):
+        await client.patch("/api/v1/users/me", json={"display_name": name}, headers=auth(player))
+    response = await client.post(
+        f"/api/v1/admin/users/{banned['user']['canonical_id']}/ban",
+        json={"reason": "cheating"},
+        headers=auth(moderator),
+    )
+    assert response.status_code == 200, response.text
+    assert _ids(await _search(client, moderator, q=name, status="banned")) == [
+        banned["user"]["canonical_id"]
+    ]
+    assert _ids(await _search(client, moderator, q=name, status="active")) == [
+        kept["user"]["canonical_id"]
+    ]
+    assert len(_ids(await _search(client, moderator, q=name))) == 2
+    refused = await client.get(
+        "/api/v1/admin/users", params={"status": "gone"}, headers=auth(moderator)
+    )
+    assert refused.status_code == 422

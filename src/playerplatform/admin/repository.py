@@ -15,14 +15,15 @@ from playerplatform.kit.mail_models import DevMail
 from playerplatform.users.models import Profile, User
 
 
-def _matching(q: str) -> sa.ColumnElement[bool]:
-    """Canonical id (exact or prefix), email (any case), any provider id (exact), display name
-    (substring, any case)."""
+def _matching(q: str, device: str) -> sa.ColumnElement[bool]:
+    """Canonical id (exact or prefix), email (any case), any provider id (exact), a device id
+    (by `device`, its stored hash), display name (substring, any case)."""
     folded = q.lower()
     by_identity = sa.select(Identity.user_id).where(
         sa.or_(
             Identity.provider_id == q,
             sa.and_(Identity.provider == "email", sa.func.lower(Identity.provider_id) == folded),
+            sa.and_(Identity.provider == "device", Identity.provider_id == device),
         )
     )
     return sa.or_(
@@ -33,12 +34,21 @@ def _matching(q: str) -> sa.ColumnElement[bool]:
 
 
 async def search_users(
-    uow: UnitOfWork, q: str | None, *, after: UserCursor | None, limit: int
+    uow: UnitOfWork,
+    q: str | None,
+    *,
+    device: str = "",
+    status: str | None = None,
+    after: UserCursor | None,
+    limit: int,
 ) -> list[tuple[User, Profile | None]]:
-    """Newest accounts first, optionally matching `q`."""
+    """Newest accounts first, optionally matching `q` (`device`: `q` as a device's hash) and
+    in `status`."""
     query = sa.select(User, Profile).outerjoin(Profile, Profile.user_id == User.id)
     if q:
-        query = query.where(_matching(q))
+        query = query.where(_matching(q, device))
+    if status:
+        query = query.where(User.status == status)
     if after is not None:
         query = query.where(
             sa.or_(

@@ -6,14 +6,17 @@ change roles or read the mailbox.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from typing import Literal
+
+from fastapi import APIRouter, Depends, Query, Request
 
 from playerplatform.admin import service
 from playerplatform.admin.schemas import AdminUserOut, BanIn, MailOut, RolesIn, UnbanIn
 from playerplatform.auth.deps import Principal, rate_limit, require_role
 from playerplatform.kit.db import UnitOfWork
-from playerplatform.kit.http import TransactionalRoute, client_info, get_uow
+from playerplatform.kit.http import TransactionalRoute, client_info, get_uow, replica_reads
 from playerplatform.kit.pagination import Page, PageParams, page_params
+from playerplatform.users.schemas import CanonicalIdPath as CanonicalId
 from playerplatform.users.schemas import UserOut
 
 router = APIRouter(
@@ -23,30 +26,33 @@ router = APIRouter(
     dependencies=[Depends(rate_limit())],
 )
 
-CanonicalId = Path(min_length=1, max_length=64, description="The account's canonical id.")
-
 
 @router.get("/users", response_model=Page[UserOut])
+@replica_reads
 async def search_users(
     q: str | None = Query(
         None,
         max_length=320,
         description="Canonical id (or prefix), email, provider id or display name.",
     ),
+    status: Literal["active", "banned", "merged"] | None = Query(
+        None, description="Only accounts in this status (`banned`: the bans list)."
+    ),
     page: PageParams = Depends(page_params),
     _staff: Principal = Depends(require_role("moderator")),
     uow: UnitOfWork = Depends(get_uow),
 ) -> Page[UserOut]:
-    return await service.search_users(uow, q, page)
+    return await service.search_users(uow, q, page, status=status)
 
 
 @router.get("/users/{canonical_id}", response_model=AdminUserOut)
 async def get_user(
+    request: Request,
     canonical_id: str = CanonicalId,
     _staff: Principal = Depends(require_role("moderator")),
     uow: UnitOfWork = Depends(get_uow),
 ) -> AdminUserOut:
-    return await service.user_detail(uow, canonical_id)
+    return await service.user_detail(uow, request.app.state.runtime, canonical_id)
 
 
 @router.post("/users/{canonical_id}/ban", response_model=AdminUserOut)
@@ -59,7 +65,7 @@ async def ban_user(
 ) -> AdminUserOut:
     return await service.ban_user(
         uow,
-        request.app.state.runtime.hot,
+        request.app.state.runtime,
         actor=staff,
         canonical_id=canonical_id,
         ban=body,
@@ -77,7 +83,7 @@ async def unban_user(
 ) -> AdminUserOut:
     return await service.unban_user(
         uow,
-        request.app.state.runtime.hot,
+        request.app.state.runtime,
         actor=staff,
         canonical_id=canonical_id,
         unban=body,
@@ -95,7 +101,7 @@ async def set_roles(
 ) -> AdminUserOut:
     return await service.change_roles(
         uow,
-        request.app.state.runtime.hot,
+        request.app.state.runtime,
         actor=admin,
         canonical_id=canonical_id,
         change=body,

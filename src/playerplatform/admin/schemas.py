@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from playerplatform.kit.db import utcnow
-from playerplatform.kit.pagination import CursorTime
+from playerplatform.kit.edge import EdgeModel, Timestamp, clean_line
+from playerplatform.kit.pagination import CursorKey, CursorText, CursorTime
 from playerplatform.users.schemas import UserOut
 
 MAX_BAN_YEARS = 100
@@ -41,8 +42,8 @@ class BanOut(BaseModel):
 
 
 class AdminUserOut(UserOut):
-    """The user object plus what staff need. Other domains add sections (entitlements,
-    balances, ...) through `admin.service.register_user_detail_section`."""
+    """The user object plus what staff need, and the sections other domains add
+    (entitlements, balances, ...)."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -53,32 +54,20 @@ class AdminUserOut(UserOut):
     balances: list[Any] = Field(default_factory=list)
 
 
-def _reason(value: str) -> str:
-    reason = value.strip()
-    if not reason:
-        raise ValueError("must not be blank")
-    return reason
+Reason = Annotated[str, Field(min_length=1, max_length=500), AfterValidator(clean_line)]
 
 
-class BanIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    reason: str = Field(min_length=1, max_length=500)
-    until: AwareDatetime | None = Field(
+class BanIn(EdgeModel):
+    reason: Reason
+    until: Timestamp | None = Field(
         None, description="RFC 3339 end of the ban, in the future; absent: permanent."
     )
 
-    _clean_reason = field_validator("reason")(_reason)
-
     @field_validator("until")
     @classmethod
-    def _in_future(cls, value: dt.datetime | None) -> dt.datetime | None:
-        if value is None:
+    def _in_future(cls, until: dt.datetime | None) -> dt.datetime | None:
+        if until is None:
             return None
-        try:
-            until = value.astimezone(dt.UTC)
-        except (OverflowError, ValueError):
-            raise ValueError("is out of range")
         now = utcnow()
         if until <= now:
             raise ValueError("must be in the future")
@@ -87,17 +76,11 @@ class BanIn(BaseModel):
         return until
 
 
-class UnbanIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    reason: str = Field(min_length=1, max_length=500)
-
-    _clean_reason = field_validator("reason")(_reason)
+class UnbanIn(EdgeModel):
+    reason: Reason
 
 
-class RolesIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class RolesIn(EdgeModel):
     roles: list[Literal["player", "moderator", "admin"]] = Field(max_length=3)
 
 
@@ -109,11 +92,11 @@ class MailOut(BaseModel):
     created_at: dt.datetime
 
 
-class UserCursor(BaseModel):
+class UserCursor(CursorKey):
     t: CursorTime
-    c: str
+    c: CursorText
 
 
-class MailCursor(BaseModel):
+class MailCursor(CursorKey):
     t: CursorTime
     i: uuid.UUID

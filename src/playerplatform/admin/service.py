@@ -7,9 +7,7 @@ unit of work.
 from __future__ import annotations
 
 import datetime as dt
-import uuid
-from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from playerplatform.admin import repository
 from playerplatform.admin.schemas import (
@@ -27,35 +25,32 @@ from playerplatform.admin.schemas import (
 from playerplatform.audit import service as audit
 from playerplatform.auth import sessions
 from playerplatform.auth.deps import Principal
+from playerplatform.auth.providers import device_key, masked_provider_id
 from playerplatform.kit.db import UnitOfWork
-from playerplatform.kit.errors import Forbidden, ValidationFailed
-from playerplatform.kit.hotstore import HotStore
+from playerplatform.kit.errors import ValidationFailed
 from playerplatform.kit.http import ClientInfo
 from playerplatform.kit.pagination import Page, PageParams, decode_cursor, paginate
+from playerplatform.safety import sanctions as safety
 from playerplatform.users import service as users
 from playerplatform.users.models import User
 from playerplatform.users.schemas import UserOut
+
+if TYPE_CHECKING:
+    from playerplatform.runtime import Runtime
 
 SANCTION_ACTIONS = ("user.ban", "user.unban")
 SANCTION_HISTORY = 50
 STAFF_ROLES = frozenset({"moderator", "admin"})
 
-# -- Detail sections other domains contribute (commerce: entitlements, balances). ----------
+# Sections other domains contribute to the user detail (declared in the wiring) that the
+# detail's schema lists, so that they are documented; any other name must not be a field.
+SECTION_FIELDS = ("entitlements", "balances")
 
-SectionLoader = Callable[[UnitOfWork, uuid.UUID], Awaitable[Any]]
-_detail_sections: dict[str, SectionLoader] = {}
 
-
-def register_user_detail_section(name: str, loader: SectionLoader) -> None:
-    """Add `name` to the admin user detail, filled by `await loader(uow, user_id)`. Call at
-    import time of the contributing domain; registering a name again replaces its loader."""
-    if name in AdminUserOut.model_fields and name not in ("entitlements", "balances"):
+def check_section_name(name: str) -> None:
+    """Refuse a contributed section that would overwrite a built-in field of the detail."""
+    if name in AdminUserOut.model_fields and name not in SECTION_FIELDS:
         raise ValueError(f"{name!r} is a built-in field of the user detail")
-    _detail_sections[name] = loader
-
-
-class CannotSanctionSelf(ValidationFailed):
-    code, title = "cannot_sanction_self", "Cannot ban or unban yourself"
 
 
 class CannotDemoteSelf(ValidationFailed):
@@ -65,18 +60,30 @@ class CannotDemoteSelf(ValidationFailed):
 # -- Reading. -------------------------------------------------------------------------------
 
 
-async def search_users(uow: UnitOfWork, q: str | None, page: PageParams) -> Page[UserOut]:
-    """Accounts matching `q` (canonical id or prefix, email, provider id, display name),
-    newest first; every account when `q` is empty."""
+async def search_users(
+    uow: UnitOfWork, q: str | None, page: PageParams, *, status: str | None = None
+) -> Page[UserOut]:
+    """Accounts matching `q` (canonical id or prefix, email, provider id, display name) and
+    `status`, newest first; every account when both are empty."""
     after = decode_cursor(page.cursor, UserCursor)
-    rows = await repository.search_users(uow, (q or "").strip(), after=after, limit=page.limit + 1)
+    q = (q or "").strip()
+    rows = await repository.search_users(
+        uow, q, device=device_key(q), status=status, after=after, limit=page.limit + 1
+    )
     identities = await repository.identities_of(uow, [user.id for user, _ in rows[: page.limit]])
     return paginate(
         rows,
         page.limit,
         lambda row: UserCursor(t=row[0].created_at, c=row[0].canonical_id),
-        lambda row: users.user_out(row[0], row[1], identities.get(row[0].id, [])),
+        lambda row: _for_staff(users.user_out(row[0], row[1], identities.get(row[0].id, []))),
     )
+
+
+def _for_staff(user: UserOut) -> UserOut:
+    """The user object as staff see it: device ids only as fingerprints."""
+    for identity in user.identities:
+        identity.provider_id = masked_provider_id(identity.provider, identity.provider_id)
+    return user
 
 
 def _sanction(entry: Any) -> SanctionOut:
@@ -91,11 +98,11 @@ def _sanction(entry: Any) -> SanctionOut:
     )
 
 
-async def user_detail(uow: UnitOfWork, canonical_id: str) -> AdminUserOut:
-    """The user object plus live sessions, ban state and history, and registered sections.
-    Merged accounts are shown too (status `merged`)."""
+async def user_detail(uow: UnitOfWork, rt: Runtime, canonical_id: str) -> AdminUserOut:
+    """The user object plus live sessions, ban state and history, and the sections other
+    domains contribute (`rt.wiring`). Merged accounts are shown too (status `merged`)."""
     user = await users.find_by_canonical(uow, canonical_id)
-    base = await users.user_view(uow, user.id)
+    base = _for_staff((await users.user_view(uow, user.id)).model_copy(deep=True))
     live = await sessions.list_user_sessions(uow, user.id)
     history = await audit.entries_about(
         uow,
@@ -104,9 +111,9 @@ async def user_detail(uow: UnitOfWork, canonical_id: str) -> AdminUserOut:
         actions=SANCTION_ACTIONS,
         limit=SANCTION_HISTORY,
     )
-    sections: dict[str, Any] = {"entitlements": [], "balances": []}
-    for name, loader in _detail_sections.items():
-        sections[name] = await loader(uow, user.id)
+    sections: dict[str, Any] = {name: [] for name in SECTION_FIELDS}
+    for section in rt.wiring.user_detail_sections:
+        sections[section.name] = await section.load(uow, user.id)
     return AdminUserOut(
         **base.model_dump(),
         sessions=[
@@ -150,13 +157,6 @@ async def read_mailbox(uow: UnitOfWork, to: str | None, page: PageParams) -> Pag
 # -- Writing. -------------------------------------------------------------------------------
 
 
-def _may_sanction(actor: Principal, target: User) -> None:
-    if target.canonical_id == actor.subject:
-        raise CannotSanctionSelf("Staff cannot ban or unban themselves.", field="canonical_id")
-    if STAFF_ROLES & set(target.roles) and not actor.has_role("admin"):
-        raise Forbidden("Only an admin may ban or unban a moderator or an admin.")
-
-
 def _ban_state(user: User) -> dict[str, Any]:
     return {
         "status": user.status,
@@ -167,7 +167,7 @@ def _ban_state(user: User) -> dict[str, Any]:
 
 async def ban_user(
     uow: UnitOfWork,
-    hot: HotStore,
+    rt: Runtime,
     *,
     actor: Principal,
     canonical_id: str,
@@ -175,13 +175,12 @@ async def ban_user(
     client: ClientInfo,
 ) -> AdminUserOut:
     """Ban an account (until a time, or permanently): every session ends and the account is
-    refused from its very next request. Banning again replaces the reason and end."""
+    refused from its very next request. Banning again replaces the reason and end. The ban
+    is a `ban` sanction underneath (`playerplatform.safety.sanctions`)."""
     user = await users.lock_account(uow, canonical_id)
-    _may_sanction(actor, user)
+    safety.may_sanction(actor, user)
     old = _ban_state(user)
-    await users.apply_ban(uow, user, reason=ban.reason, until=ban.until)
-    await sessions.revoke_user_sessions(uow, hot, user, reason="ban")
-    sessions.publish_user(uow, hot, user)
+    await safety.ban_account(uow, rt, actor, user, reason=ban.reason, until=ban.until)
     await audit.record(
         uow,
         action="user.ban",
@@ -193,24 +192,24 @@ async def ban_user(
         new=_ban_state(user),
         client=client,
     )
-    return await user_detail(uow, user.canonical_id)
+    return await user_detail(uow, rt, user.canonical_id)
 
 
 async def unban_user(
     uow: UnitOfWork,
-    hot: HotStore,
+    rt: Runtime,
     *,
     actor: Principal,
     canonical_id: str,
     unban: UnbanIn,
     client: ClientInfo,
 ) -> AdminUserOut:
-    """Lift a ban (also one that has run out); the player can sign in again at once."""
+    """Lift a ban (also one that has run out); the player can sign in again at once. Every
+    ban and suspension sanction of the account is lifted."""
     user = await users.lock_account(uow, canonical_id)
-    _may_sanction(actor, user)
+    safety.may_sanction(actor, user)
     old = _ban_state(user)
-    await users.lift_ban(uow, user)
-    sessions.publish_user(uow, hot, user)
+    await safety.unban_account(uow, rt, actor, user, reason=unban.reason)
     await audit.record(
         uow,
         action="user.unban",
@@ -222,12 +221,12 @@ async def unban_user(
         new={**_ban_state(user), "reason": unban.reason},
         client=client,
     )
-    return await user_detail(uow, user.canonical_id)
+    return await user_detail(uow, rt, user.canonical_id)
 
 
 async def change_roles(
     uow: UnitOfWork,
-    hot: HotStore,
+    rt: Runtime,
     *,
     actor: Principal,
     canonical_id: str,
@@ -241,7 +240,7 @@ async def change_roles(
         raise CannotDemoteSelf("You cannot remove your own admin role.", field="roles")
     old = {"roles": list(user.roles)}
     roles = await users.assign_roles(uow, user, change.roles)
-    sessions.publish_user(uow, hot, user)
+    sessions.publish_user(uow, rt.hot, user)
     await audit.record(
         uow,
         action="user.roles_change",
@@ -253,4 +252,4 @@ async def change_roles(
         new={"roles": roles},
         client=client,
     )
-    return await user_detail(uow, user.canonical_id)
+    return await user_detail(uow, rt, user.canonical_id)

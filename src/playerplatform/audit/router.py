@@ -6,17 +6,15 @@ work, and the admin user detail already shows them a user's bans.
 
 from __future__ import annotations
 
-import datetime as dt
-
 from fastapi import APIRouter, Depends, Query
 
 from playerplatform.audit import service as audit
 from playerplatform.audit.schemas import AuditFilters, AuditLogOut
 from playerplatform.auth.deps import Principal, rate_limit, require_role
 from playerplatform.kit.db import UnitOfWork
-from playerplatform.kit.errors import ValidationFailed
-from playerplatform.kit.http import TransactionalRoute, get_uow
-from playerplatform.kit.pagination import Page, PageParams, as_utc, page_params
+from playerplatform.kit.edge import Timestamp
+from playerplatform.kit.http import TransactionalRoute, get_uow, replica_reads
+from playerplatform.kit.pagination import Page, PageParams, page_params
 
 router = APIRouter(
     prefix="/admin",
@@ -33,19 +31,15 @@ async def audit_filters(
     ),
     action: str | None = Query(None, max_length=64, description="Action (exact)."),
     resource_type: str | None = Query(None, max_length=32),
-    since: dt.datetime | None = Query(None, description="RFC 3339; entries at or after it."),
+    since: Timestamp | None = Query(None, description="RFC 3339; entries at or after it."),
 ) -> AuditFilters:
-    if since is not None:
-        try:
-            since = as_utc(since)
-        except ValueError:
-            raise ValidationFailed("since is out of range.", field="since")
     return AuditFilters(
         actor=actor, user=user, action=action, resource_type=resource_type, since=since
     )
 
 
 @router.get("/audit-logs", response_model=Page[AuditLogOut])
+@replica_reads
 async def list_audit_logs(
     filters: AuditFilters = Depends(audit_filters),
     page: PageParams = Depends(page_params),

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from playerplatform.audit.models import AuditLog
-from playerplatform.kit.pagination import CursorId
+from playerplatform.kit.pagination import CursorId, CursorKey
 
 
 class AuditLogOut(BaseModel):
@@ -47,7 +47,7 @@ class AuditLogOut(BaseModel):
         )
 
 
-class AuditCursor(BaseModel):
+class AuditCursor(CursorKey):
     """Newest first by id: ids only grow, so `id < last` is a stable page boundary."""
 
     i: CursorId

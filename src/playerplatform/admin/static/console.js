@@ -237,15 +237,21 @@
     button.disabled = true;
     hideBanner();
     try {
-      const tokens = await send("POST", `${API}/auth/email/login`, {
-        body: { email: form.elements.email.value.trim(), password: form.elements.password.value },
-        auth: false,
-      });
+      const body = { email: form.elements.email.value.trim(), password: form.elements.password.value };
+      const code = form.elements.totp_code.value.trim();
+      if (code) body.totp_code = code;
+      const tokens = await send("POST", `${API}/auth/email/login`, { body, auth: false });
       form.elements.password.value = "";
+      form.elements.totp_code.value = "";
       await adopt(tokens);
       enterConsole();
     } catch (err) {
-      if (!(err instanceof ApiError && err.code === "forbidden" && err.message === NOT_STAFF)) showError(err);
+      form.elements.totp_code.value = "";
+      if (err instanceof ApiError && (err.code === "second_factor_required" || err.code === "invalid_second_factor")) {
+        // The password was right: ask for the code, keep what was typed.
+        showSignIn(err.message, "warn");
+        form.elements.totp_code.focus();
+      } else if (!(err instanceof ApiError && err.code === "forbidden" && err.message === NOT_STAFF)) showError(err);
     } finally {
       button.disabled = false;
     }
@@ -283,6 +289,7 @@
 
   function route() {
     if (!session.access) return;
+    hideBanner(); // an error belongs to the view it happened on
     let { view, arg, params } = parseHash();
     if (view === "players" && arg) view = "player";
     const spec = views[view];
@@ -323,7 +330,11 @@
   function expandable(cells, detail, columns) {
     const detailRow = el("tr", { class: "detail-row", hidden: true }, el("td", { colspan: columns }, detail));
     const row = el("tr", { class: "expandable", tabindex: 0 }, cells);
-    const toggle = () => { detailRow.hidden = !detailRow.hidden; row.classList.toggle("open", !detailRow.hidden); };
+    const toggle = () => {
+      detailRow.hidden = !detailRow.hidden;
+      row.classList.toggle("open", !detailRow.hidden);
+      if (!detailRow.hidden) for (const box of detailRow.querySelectorAll("[data-preview]")) box.load();
+    };
     row.addEventListener("click", (e) => { if (!e.target.closest("a, button")) toggle(); });
     row.addEventListener("keydown", (e) => { if (e.key === "Enter") toggle(); });
     return [row, detailRow];
@@ -365,7 +376,10 @@
     rows: $("#players-rows"),
     empty: $("#players-empty"),
     more: $("#players-more"),
-    fetchPage: (cursor) => api("GET", `${API}/admin/users`, { query: { q: $("#players-search").elements.q.value.trim(), cursor } }),
+    fetchPage: (cursor) => {
+      const f = $("#players-search").elements;
+      return api("GET", `${API}/admin/users`, { query: { q: f.q.value.trim(), status: f.status.value, cursor } });
+    },
     render: (user) => {
       const row = el("tr", { class: "expandable" },
         el("td", {}, playerLink(user.canonical_id)),
@@ -433,13 +447,77 @@
         user.sanctions.map((s) => el("tr", {}, el("td", {}, badge(s.action)), el("td", { class: "wrap" }, dash(s.reason)),
           el("td", {}, s.action === "ban" ? (s.until ? when(s.until) : "permanent") : "—"), el("td", {}, playerLink(s.actor_id)), el("td", {}, when(s.created_at))))) : emptyNote("No bans or unbans on record.")),
     ];
+    sections.push(sanctionsSection(user));
     // Sections other domains add (entitlements, balances, ...), shown as they come.
     for (const [key, value] of Object.entries(user)) {
       if (BUILT_IN.has(key)) continue;
+      if (key === "orders" && Array.isArray(value)) {
+        sections.push(section("Orders", value.length ? ordersTable(user, value) : emptyNote("No orders.")));
+        continue;
+      }
       const title = key.replace(/_/g, " ").replace(/^./, (c) => c.toUpperCase());
       sections.push(section(title, Array.isArray(value) && value.length === 0 ? emptyNote("None.") : genericTable(value)));
     }
     $("#player-detail").replaceChildren(el("div", { class: "player" }, head, banNotice, actions(user), sections));
+  }
+
+  // The player's orders, each refundable from here (no order id to look up elsewhere).
+  function ordersTable(user, orders) {
+    return table(["Order id", "Provider", "SKU", "Quantity", "Status", "Amount", "Created", ""], orders.map((o) => {
+      let refund = null;
+      if (isAdmin() && o.status === "verified") {
+        refund = el("button", { type: "button", class: "small danger" }, "Refund");
+        refund.addEventListener("click", async () => {
+          const reason = window.prompt(`Refund order ${o.order_id} with ${o.provider} and revoke what it granted? Reason:`, "Refunded at the player's request");
+          if (!reason) return;
+          refund.disabled = true;
+          try {
+            await api("POST", `${API}/admin/orders/${encodeURIComponent(o.order_id)}/refund`, { body: { reason } });
+            renderPlayer(await api("GET", `${API}/admin/users/${encodeURIComponent(user.canonical_id)}`));
+            notify("Order refunded; what it granted is revoked.");
+          } catch (err) {
+            refund.disabled = false;
+            showError(err);
+          }
+        });
+      }
+      return el("tr", {}, el("td", {}, code(o.order_id)), el("td", {}, o.provider), el("td", {}, code(o.sku_id)),
+        el("td", { class: "num" }, dash(o.quantity)), el("td", {}, badge(o.status)),
+        el("td", { class: "num" }, o.amount === null || o.amount === undefined ? "—" : `${o.amount} ${o.currency || ""}`.trim()),
+        el("td", {}, when(o.created_at)), el("td", {}, refund));
+    }));
+  }
+
+  // The player's sanctions (warnings, mutes, suspensions, bans, restrictions), each liftable.
+  function sanctionsSection(user) {
+    const body = el("div", {}, el("p", { class: "muted" }, "Loading…"));
+    const lift = (item) => actionButtonInline("lift", async () => {
+      const reason = window.prompt("Why is this sanction lifted? (recorded in the audit log)");
+      if (!reason || !reason.trim()) return;
+      await api("POST", `${API}/moderation/sanctions/${encodeURIComponent(item.sanction_id)}/lift`, { body: { reason: reason.trim() } });
+      notify("Sanction lifted.");
+      loadPlayer(user.canonical_id);
+    });
+    api("GET", `${API}/moderation/sanctions`, { query: { canonical_id: user.canonical_id, limit: 100 } }).then((page) => {
+      body.replaceChildren(page.items.length ? table(["Type", "Scope", "Reason", "Ends", "State", "By", ""],
+        page.items.map((item) => el("tr", {}, el("td", {}, item.type), el("td", {}, item.scope), el("td", { class: "wrap" }, item.reason, item.message ? ` — ${item.message}` : ""),
+          el("td", {}, item.ends_at ? when(item.ends_at) : "—"), el("td", {}, item.active ? badge("active") : (item.lifted_at ? "lifted" : "ended")),
+          el("td", {}, playerLink(item.imposed_by)), el("td", {}, item.active ? lift(item) : "")))) : emptyNote("No sanctions."));
+    }).catch((err) => { body.replaceChildren(emptyNote("Sanctions could not be loaded.")); showError(err); });
+    return section("Safety sanctions", body);
+  }
+
+  function actionButtonInline(label, run, cls = "danger") {
+    const button = el("button", { type: "button", class: cls }, label);
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      try { await run(); } catch (err) { showError(err); } finally { button.disabled = false; }
+    });
+    return button;
+  }
+
+  function choice(name, label, values) {
+    return el("label", {}, label, el("select", { name }, values.map((v) => el("option", { value: v }, v))));
   }
 
   function section(title, body) {
@@ -478,6 +556,25 @@
           return api("POST", `${API}/admin/users/${encodeURIComponent(user.canonical_id)}/ban`, { body });
         }, "Player banned.", "danger"));
     }
+    if (!self && user.status !== "merged") {
+      cards.push(actionForm("Sanction",
+        [choice("type", "Type", ["warning", "mute", "restriction", "suspension", "ban"]),
+          choice("scope", "Scope (a restriction names one)", ["all", "leaderboards", "ugc", "social", "name"]),
+          choice("reason", "Reason code (the player sees it)", ["cheating", "harassment", "hate", "spam", "inappropriate_name", "impersonation", "other"]),
+          el("label", {}, "Ends (your local time; empty: until lifted)", el("input", { type: "datetime-local", name: "ends_at", step: 1 })),
+          el("label", {}, "Words for the player (optional)", el("input", { name: "message", maxlength: 500 })),
+          el("label", {}, "Notes for staff (optional)", el("textarea", { name: "notes", rows: 2, maxlength: 2000 }))],
+        "Sanction", async (form) => {
+          const f = form.elements;
+          const body = { canonical_id: user.canonical_id, type: f.type.value, scope: f.scope.value, reason: f.reason.value };
+          const endsAt = localToIso(f.ends_at.value);
+          if (endsAt) body.ends_at = endsAt;
+          if (f.message.value.trim()) body.message = f.message.value.trim();
+          if (f.notes.value.trim()) body.notes = f.notes.value.trim();
+          await api("POST", `${API}/moderation/sanctions`, { body });
+          return api("GET", `${API}/admin/users/${encodeURIComponent(user.canonical_id)}`);
+        }, "Sanction placed.", "danger"));
+    }
     if (isAdmin() && user.status !== "merged") {
       const boxes = ROLES.map((role) => el("label", { class: "check" },
         el("input", { type: "checkbox", name: "roles", value: role, checked: (user.roles || []).includes(role) }), role));
@@ -489,10 +586,16 @@
     if (isAdmin() && user.status === "active") {
       cards.push(actionForm("Grant an item",
         [el("label", {}, "SKU id", el("input", { name: "sku_id", required: true, maxlength: 64 })),
-          el("label", {}, "Quantity", el("input", { name: "quantity", type: "number", min: 1, value: 1 })),
+          el("label", {}, "Quantity (purchases: a consumable gives its units per purchase for each)", el("input", { name: "quantity", type: "number", min: 1, value: 1 })),
           textarea("reason", "Reason (recorded in the audit log)")],
         "Grant", async (form) => {
           const body = { sku_id: form.elements.sku_id.value.trim(), quantity: Number(form.elements.quantity.value || 1), reason: form.elements.reason.value.trim() };
+          // A consumable's quantity counts purchases: say how many units that is before granting.
+          const sku = await api("GET", `${API}/admin/skus/${encodeURIComponent(body.sku_id)}`);
+          if (sku.type === "consumable" && sku.quantity !== 1) {
+            const units = body.quantity * sku.quantity;
+            if (!window.confirm(`${body.quantity} × ${sku.name || sku.sku_id} is ${units} units (${sku.quantity} per purchase). Grant ${units} units?`)) return null;
+          }
           // One key per form submission: a double click or a retried request grants once.
           form.dataset.key = form.dataset.key || crypto.randomUUID();
           await api("POST", `${API}/admin/users/${encodeURIComponent(user.canonical_id)}/grants`, { body, extraHeaders: { "Idempotency-Key": form.dataset.key } });
@@ -661,63 +764,128 @@
 
   views.mailbox = { adminOnly: true, open: () => mailbox.reload().catch(() => {}) };
 
-  // -- Moderation -------------------------------------------------------------------------
+  // -- Moderation: the one queue ------------------------------------------------------------
 
-  const MODERATION = {
-    pending_review: { head: ["Item", "Type", "Creator", "Status", "Scanned", "Created"], actions: ["approve", "reject", "remove"] },
-    flagged: { head: ["Item", "Type", "Creator", "Status", "Scanned", "Created"], actions: ["restore", "remove", "reject"] },
-    reports: { head: ["Report", "Item", "Reporter", "Reason", "Status", "Created"], actions: ["uphold", "dismiss"] },
-    appeals: { head: ["Appeal", "Item", "Creator", "Message", "Status", "Created"], actions: ["grant", "deny"] },
-  };
-  const moderationQueue = () => $("#moderation-filters").elements.queue.value;
+  const QUEUE_HEAD = ["Item", "Kind", "Priority", "Age", "Assignee", "About"];
+  const UGC_ACTIONS = ["approve", "reject", "remove", "restore"];
+  const FEEDBACK_STATUSES = ["new", "triaged", "in_progress", "resolved", "wont_fix", "duplicate"];
 
-  function moderationPath(queue) {
-    if (queue === "reports") return `${API}/moderation/reports`;
-    if (queue === "appeals") return `${API}/moderation/appeals`;
-    return `${API}/moderation/ugc`;
+  function age(seconds) {
+    if (seconds < 3600) return `${Math.floor(seconds / 60)} min`;
+    if (seconds < 86400) return `${Math.floor(seconds / 3600)} h`;
+    return `${Math.floor(seconds / 86400)} d`;
   }
 
-  function decisionPath(queue, id) {
-    if (queue === "reports") return `${API}/moderation/reports/${encodeURIComponent(id)}/decision`;
-    if (queue === "appeals") return `${API}/moderation/appeals/${encodeURIComponent(id)}/decision`;
-    return `${API}/moderation/ugc/${encodeURIComponent(id)}/decision`;
-  }
-
-  const creatorOf = (item) => (item.creator ? item.creator.canonical_id : item.creator_id);
-
-  function moderationCells(queue, item) {
-    if (queue === "reports") {
-      return [el("td", {}, code(item.report_id || item.id)), el("td", {}, code(item.ugc_id)), el("td", {}, item.reporter_id ? playerLink(item.reporter_id) : "—"),
-        el("td", { class: "wrap" }, dash(item.reason)), el("td", {}, badge(item.status)), el("td", {}, when(item.created_at))];
+  // What the item is about, in one line: the content's name, the reasons and counts, the
+  // appeal's target, the feedback's category.
+  function about(item) {
+    const s = item.subject || {};
+    if (item.type === "ugc_review") {
+      const reports = Object.entries(s.reports || {}).map(([reason, n]) => `${reason} ×${n}`).join(", ");
+      return [code(s.ugc_id), " ", dash(s.name), " · ", dash(s.ugc_type), reports ? ` · reported: ${reports}` : ""];
     }
-    if (queue === "appeals") {
-      return [el("td", {}, code(item.appeal_id || item.id)), el("td", {}, code(item.ugc_id)), el("td", {}, item.creator_id ? playerLink(item.creator_id) : "—"),
-        el("td", { class: "wrap" }, dash(item.message)), el("td", {}, badge(item.status)), el("td", {}, when(item.created_at))];
+    if (item.type === "report") {
+      const reasons = Object.entries(s.reasons || {}).map(([reason, n]) => `${reason} ×${n}`).join(", ");
+      const target = s.target || {};
+      return [dash(target.type), " ", code(target.id), ` · ${dash(s.reporters)} reporters · ${reasons}`];
     }
-    const creator = creatorOf(item);
-    return [el("td", {}, code(item.ugc_id), " ", dash(item.name)), el("td", {}, item.type), el("td", {}, creator ? playerLink(creator) : "—"),
-      el("td", {}, badge(item.status)), el("td", {}, item.unscanned ? el("span", { class: "badge badge-failure" }, "unscanned") : "yes"), el("td", {}, when(item.created_at))];
+    if (item.type === "appeal") {
+      const target = s.target || {};
+      return [`appeal against ${dash(target.type)} `, code(target.id), " · ", dash(s.message)];
+    }
+    return [dash(s.category), " · ", dash(s.message)];
   }
 
-  function moderationDetail(queue, item, rowsToDrop) {
-    const notes = el("textarea", { name: "notes", rows: 2, maxlength: 2000, placeholder: "Notes (recorded in the audit log)" });
-    const buttons = MODERATION[queue].actions.map((action) => {
-      const button = el("button", { type: "button", class: action === "remove" || action === "uphold" || action === "deny" ? "danger" : "primary" }, action);
-      button.addEventListener("click", async () => {
-        button.disabled = true;
-        try {
-          await api("POST", decisionPath(queue, item.report_id || item.appeal_id || item.ugc_id || item.id), { body: { action, notes: notes.value.trim() } });
-          for (const row of rowsToDrop()) row.remove();
-          notify(`Decision recorded: ${action}.`);
-        } catch (err) {
-          showError(err);
-        } finally {
-          button.disabled = false;
-        }
-      });
-      return button;
+  function queueCells(item) {
+    return [el("td", {}, code(item.item_id)), el("td", {}, item.type), el("td", {}, String(item.priority)),
+      el("td", {}, age(item.age_seconds)), el("td", {}, item.assignee ? playerLink(item.assignee) : el("span", { class: "muted" }, "nobody")),
+      el("td", { class: "wrap" }, about(item))];
+  }
+
+  // The content under review as a moderator needs to see it: the image, the text, the files.
+  function previewOf(preview) {
+    if (!preview) return null;
+    if (preview.kind === "image") return el("img", { class: "preview", src: preview.url, alt: "content under review" });
+    if (preview.kind === "video") return el("video", { class: "preview", src: preview.url, controls: true });
+    if (preview.kind === "text") return el("pre", { class: "json preview" }, preview.text, preview.truncated ? "\n…" : "");
+    if (preview.kind === "files") {
+      const rows = (preview.files || []).map((f) => el("tr", {}, el("td", {}, f.name), el("td", {}, String(f.size))));
+      return el("div", {}, el("p", {}, `Archive of ${preview.size} bytes`), preview.files ? table(["File", "Bytes"], rows) : el("p", { class: "muted" }, "too large to list"));
+    }
+    return el("p", { class: "muted" }, `No preview: ${dash(preview.reason)}`);
+  }
+
+  function actionButton(label, danger, run) {
+    const button = el("button", { type: "button", class: danger ? "danger" : "primary" }, label);
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      try {
+        await run();
+        notify(`Done: ${label}.`);
+        views.moderation.open();
+      } catch (err) {
+        showError(err);
+      } finally {
+        button.disabled = false;
+      }
     });
-    return el("div", { class: "audit-detail" }, json(item), el("div", { class: "filters" }, notes, buttons));
+    return button;
+  }
+
+  function queueActions(item, notes) {
+    const s = item.subject || {};
+    const id = encodeURIComponent;
+    if (item.type === "ugc_review") {
+      return UGC_ACTIONS.map((action) => actionButton(action, action === "remove" || action === "reject", () =>
+        api("POST", `${API}/moderation/ugc/${id(s.ugc_id)}/decision`, { body: { action, notes: notes.value.trim() || undefined } })));
+    }
+    if (item.type === "report") {
+      return [
+        actionButton("action taken", false, () => api("POST", `${API}/moderation/report-groups/${id(s.group_id)}/decision`, { body: { action: "action", notes: notes.value.trim() || undefined } })),
+        actionButton("dismiss", true, () => api("POST", `${API}/moderation/report-groups/${id(s.group_id)}/decision`, { body: { action: "dismiss", notes: notes.value.trim() || undefined } })),
+      ];
+    }
+    if (item.type === "appeal") {
+      return ["grant", "deny"].map((action) => actionButton(action, action === "deny", () =>
+        api("POST", `${API}/moderation/appeals/${id(s.appeal_id || item.subject.appeal_id)}/decision`, { body: { action, notes: notes.value.trim() || undefined } })));
+    }
+    const status = el("select", { name: "status", "aria-label": "Feedback status" }, FEEDBACK_STATUSES.map((v) => el("option", { value: v }, v)));
+    const reply = el("textarea", { name: "reply", rows: 2, maxlength: 4000, placeholder: "Reply to the player (optional)" });
+    return [status, reply, actionButton("save", false, () => api("PATCH", `${API}/moderation/feedback/${id(s.feedback_id)}`, {
+      body: { status: status.value, notes: notes.value.trim() || undefined, reply: reply.value.trim() || undefined },
+    }))];
+  }
+
+  // Feedback's attachments: a clean one opens by a short-lived link; others say why not.
+  async function feedbackFiles(feedbackId) {
+    const feedback = await api("GET", `${API}/moderation/feedback/${encodeURIComponent(feedbackId)}`);
+    if (!feedback.attachments.length) return el("p", { class: "muted" }, "No attachments.");
+    return table(["File", "Bytes", "Scan", ""], feedback.attachments.map((a) => el("tr", {},
+      el("td", {}, a.filename), el("td", {}, String(a.size)), el("td", {}, a.scan_state),
+      el("td", {}, a.scan_state === "clean" ? actionButtonInline("open", async () => {
+        const link = await api("GET", `${API}/moderation/feedback/${encodeURIComponent(feedbackId)}/attachments/${encodeURIComponent(a.filename)}`);
+        window.open(link.url, "_blank", "noopener");
+      }, "primary") : ""))));
+  }
+
+  function queueDetail(item) {
+    const box = el("div", { class: "audit-detail" }, el("p", { class: "muted" }, "Loading…"));
+    let loaded = false;
+    box.load = async () => {
+      if (loaded) return;
+      loaded = true;
+      try {
+        const detail = await api("GET", `${API}/moderation/queue/${encodeURIComponent(item.item_id)}`);
+        const notes = el("textarea", { name: "notes", rows: 2, maxlength: 2000, placeholder: "Notes (recorded in the audit log)" });
+        const take = actionButton("take", false, () => api("POST", `${API}/moderation/queue/${encodeURIComponent(item.item_id)}/assign`));
+        const extra = detail.type === "feedback" ? await feedbackFiles(detail.subject.feedback_id) : "";
+        box.replaceChildren(previewOf(detail.preview) || "", extra, json(detail.subject), el("div", { class: "filters" }, take, notes, queueActions(detail, notes)));
+      } catch (err) {
+        loaded = false;
+        showError(err);
+      }
+    };
+    return box;
   }
 
   const moderation = pager({
@@ -725,23 +893,22 @@
     empty: $("#moderation-empty"),
     more: $("#moderation-more"),
     fetchPage: (cursor) => {
-      const queue = moderationQueue();
-      const query = { cursor };
-      if (queue === "pending_review" || queue === "flagged") query.status = queue;
-      else query.status = "open";
-      return api("GET", moderationPath(queue), { query });
+      const form = $("#moderation-filters").elements;
+      const query = { cursor, status: form.status.value };
+      for (const name of ["type", "assignee", "older_than"]) if (form[name].value) query[name] = form[name].value;
+      return api("GET", `${API}/moderation/queue`, { query });
     },
     render: (item) => {
-      const queue = moderationQueue();
-      let pair = [];
-      pair = expandable(moderationCells(queue, item), moderationDetail(queue, item, () => pair), 6);
+      const detail = queueDetail(item);
+      const pair = expandable(queueCells(item), detail, QUEUE_HEAD.length);
+      pair[0].addEventListener("click", () => detail.load());
       return pair;
     },
   });
 
   views.moderation = {
     open: () => {
-      $("#moderation-head").replaceChildren(...MODERATION[moderationQueue()].head.map((h) => el("th", {}, h)));
+      $("#moderation-head").replaceChildren(...QUEUE_HEAD.map((h) => el("th", {}, h)));
       moderation.reload().catch(() => {});
     },
   };
@@ -883,6 +1050,411 @@
 
   views.seasons = { adminOnly: true, open: () => seasons.reload().catch(() => {}) };
 
+  // -- Live configuration -------------------------------------------------------------------
+
+  let configEtag = "\"0\"";
+
+  async function loadConfig() {
+    try {
+      const doc = await api("GET", `${API}/admin/config`);
+      configEtag = `"${doc.version}"`;
+      $("#config-version").textContent = doc.version ? `Version ${doc.version} by ${doc.author}` : "No version yet";
+      $("#config-form").elements.document.value = JSON.stringify({ values: doc.values, schemas: doc.schemas, overrides: doc.overrides }, null, 2);
+    } catch (err) {
+      showError(err);
+    }
+    configHistory.reload().catch(() => {});
+  }
+
+  async function saveConfig(event) {
+    const form = event.currentTarget;
+    let doc;
+    try {
+      doc = JSON.parse(form.elements.document.value);
+    } catch {
+      showBanner("The document is not valid JSON.", { codeText: "client_error" });
+      return;
+    }
+    const body = { values: doc.values || {}, schemas: doc.schemas || {}, overrides: doc.overrides || [] };
+    const reason = form.elements.reason.value.trim();
+    if (reason) body.reason = reason;
+    try {
+      await api("PUT", `${API}/admin/config`, { body, extraHeaders: { "If-Match": configEtag } });
+      form.elements.reason.value = "";
+      notify("Saved as a new version.");
+      loadConfig();
+    } catch (err) {
+      showError(err); // a 422 lists each failing value with its path
+    }
+  }
+
+  const configHistory = pager({
+    rows: $("#config-history"),
+    empty: $("#config-history-empty"),
+    more: $("#config-history-more"),
+    fetchPage: (cursor) => api("GET", `${API}/admin/config/history`, { query: { cursor } }),
+    render: historyRow,
+  });
+
+  function historyRow(item) {
+    const back = el("button", { type: "button", class: "small" }, "Roll back to this");
+    back.addEventListener("click", async () => {
+      if (!window.confirm(`Bring back version ${item.version} as a new version?`)) return;
+      try {
+        await api("POST", `${API}/admin/config/rollback`, { body: { version: item.version } });
+        notify(`Version ${item.version} is live again.`);
+        loadConfig();
+      } catch (err) {
+        showError(err);
+      }
+    });
+    const diff = item.diff.length
+      ? table(["Key", "Change", "Old", "New"], item.diff.map((c) => el("tr", {},
+        el("td", {}, code(c.key)), el("td", {}, c.op), el("td", {}, cellValue(c.old)), el("td", {}, cellValue(c.new)))))
+      : emptyNote("Nothing changed.");
+    const reason = item.rolled_back_to ? `${dash(item.reason)} (rollback to ${item.rolled_back_to})` : dash(item.reason);
+    return expandable([el("td", { class: "num" }, item.version), el("td", {}, when(item.created_at)), el("td", {}, code(item.author)),
+      el("td", {}, reason), el("td", {}, back)], diff, 5);
+  }
+
+  views.config = { adminOnly: true, open: loadConfig };
+
+  // -- Flags and experiments ----------------------------------------------------------------
+
+  async function loadFlags() {
+    try {
+      const [flags, experiments] = await Promise.all([api("GET", `${API}/admin/flags`), api("GET", `${API}/admin/experiments`)]);
+      $("#flags-rows").replaceChildren(...flags.flatMap(flagRow));
+      $("#flags-empty").hidden = flags.length > 0;
+      $("#experiments-rows").replaceChildren(...experiments.flatMap(experimentRow));
+      $("#experiments-empty").hidden = experiments.length > 0;
+    } catch (err) {
+      showError(err);
+    }
+  }
+
+  function flagBody(flag, enabled) {
+    const body = { enabled };
+    if (flag.rollout_percent !== null && flag.rollout_percent !== undefined) body.rollout_percent = flag.rollout_percent;
+    if (flag.segment) body.segment = flag.segment;
+    if (flag.description) body.description = flag.description;
+    return body;
+  }
+
+  function flagRow(flag) {
+    const toggle = el("button", { type: "button", class: flag.enabled ? "small danger" : "small" }, flag.enabled ? "Kill" : "Enable");
+    toggle.addEventListener("click", async () => {
+      if (flag.enabled && !window.confirm(`Turn ${flag.name} off for everyone?`)) return;
+      try {
+        await api("PUT", `${API}/admin/flags/${encodeURIComponent(flag.name)}`, { body: flagBody(flag, !flag.enabled) });
+        notify(flag.enabled ? "Flag off for everyone." : "Flag on.");
+        loadFlags();
+      } catch (err) {
+        showError(err);
+      }
+    });
+    const remove = el("button", { type: "button", class: "small ghost" }, "Delete");
+    remove.addEventListener("click", async () => {
+      if (!window.confirm(`Delete the flag ${flag.name}?`)) return;
+      try {
+        await api("DELETE", `${API}/admin/flags/${encodeURIComponent(flag.name)}`);
+        notify("Flag deleted.");
+        loadFlags();
+      } catch (err) {
+        showError(err);
+      }
+    });
+    return expandable([el("td", {}, code(flag.name)), el("td", {}, flag.enabled ? badge("active") : el("span", { class: "badge" }, "off")),
+      el("td", { class: "num" }, dash(flag.rollout_percent)), el("td", {}, cellValue(flag.segment)), el("td", {}, when(flag.updated_at)),
+      el("td", {}, toggle, " ", remove)], json(flag), 6);
+  }
+
+  function experimentRow(experiment) {
+    const variants = experiment.variants.map((v) => `${v.name} (${v.weight})`).join(", ");
+    const exposures = el("button", { type: "button", class: "small" }, "Download exposures (CSV)");
+    exposures.addEventListener("click", () => downloadExposures(experiment.name).catch(showError));
+    return expandable([el("td", {}, code(experiment.name)), el("td", {}, variants), el("td", {}, when(experiment.starts_at)),
+      el("td", {}, when(experiment.ends_at)), el("td", {}, cellValue(experiment.segment))], el("div", {}, json(experiment), exposures), 5);
+  }
+
+  // The CSV needs the bearer token, so it is fetched here and handed to the browser as a file.
+  async function downloadExposures(name) {
+    if (Date.now() > session.expiresAt - 5000) await refreshSession();
+    const response = await fetch(`${API}/admin/experiments/${encodeURIComponent(name)}/exposures`, {
+      headers: { Authorization: `Bearer ${session.access}` }, credentials: "omit", cache: "no-store",
+    });
+    if (!response.ok) throw new ApiError(response.status, await response.json().catch(() => ({})));
+    const url = URL.createObjectURL(await response.blob());
+    const link = el("a", { href: url, download: `${name}-exposures.csv` });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+  }
+
+  async function putFlag(event) {
+    const form = event.currentTarget;
+    try {
+      const f = form.elements;
+      const body = { enabled: f.enabled.checked };
+      if (f.rollout_percent.value !== "") body.rollout_percent = Number(f.rollout_percent.value);
+      const segment = parseJsonField(form, "segment", null);
+      if (segment) body.segment = segment;
+      await api("PUT", `${API}/admin/flags/${encodeURIComponent(f.name.value.trim())}`, { body });
+      form.reset();
+      notify("Flag saved.");
+      loadFlags();
+    } catch (err) {
+      showError(err);
+    }
+  }
+
+  async function putExperiment(event) {
+    const form = event.currentTarget;
+    try {
+      const f = form.elements;
+      const body = { variants: parseJsonField(form, "variants", []), starts_at: localToIso(f.starts_at.value), ends_at: localToIso(f.ends_at.value) };
+      const segment = parseJsonField(form, "segment", null);
+      if (segment) body.segment = segment;
+      await api("PUT", `${API}/admin/experiments/${encodeURIComponent(f.name.value.trim())}`, { body });
+      form.reset();
+      notify("Experiment saved.");
+      loadFlags();
+    } catch (err) {
+      showError(err);
+    }
+  }
+
+  views.flags = { adminOnly: true, open: loadFlags };
+
+  // -- Data requests (export and erasure) ---------------------------------------------------
+
+  async function loadPrivacy() {
+    const f = $("#privacy-filters").elements;
+    try {
+      const requests = await api("GET", `${API}/admin/privacy-requests`, { query: { kind: f.kind.value, status: f.status.value } });
+      $("#privacy-rows").replaceChildren(...requests.map((r) => {
+        const url = typeof r.download_url === "string" && r.download_url.startsWith("http") ? r.download_url : null;
+        return el("tr", {}, el("td", {}, code(r.request_id)), el("td", {}, r.kind), el("td", {}, badge(r.status)),
+          el("td", {}, playerLink(r.canonical_id)), el("td", {}, code(r.requested_by)), el("td", {}, when(r.created_at)),
+          el("td", {}, when(r.erase_at)), el("td", {}, when(r.completed_at)),
+          el("td", {}, url ? el("a", { href: url, rel: "noreferrer" }, "Download") : null));
+      }));
+      $("#privacy-empty").hidden = requests.length > 0;
+    } catch (err) {
+      showError(err);
+    }
+  }
+
+  async function askPrivacy(event) {
+    const form = event.currentTarget;
+    const id = form.elements.canonical_id.value.trim();
+    const action = form.elements.action.value === "erase" ? "erase" : "export";
+    if (action === "erase" && !window.confirm(`Schedule the erasure of ${id}? They are signed out now; signing in again before it runs cancels it.`)) return;
+    try {
+      if (action === "erase") await api("POST", `${API}/admin/users/${encodeURIComponent(id)}/erase`);
+      else await api("POST", `${API}/admin/users/${encodeURIComponent(id)}/export`);
+      form.reset();
+      notify(action === "erase" ? "Erasure scheduled." : "Export asked for.");
+      loadPrivacy();
+    } catch (err) {
+      showError(err);
+    }
+  }
+
+  views.privacy = { adminOnly: true, open: loadPrivacy };
+
+  // -- Drops ------------------------------------------------------------------------------
+
+  const campaigns = pager({
+    rows: $("#campaigns-rows"),
+    empty: $("#campaigns-empty"),
+    more: $("#campaigns-more"),
+    fetchPage: async (cursor) => itemsOf(await api("GET", `${API}/admin/campaigns`, { query: { cursor } })),
+    render: campaignRow,
+  });
+
+  function campaignRow(campaign) {
+    const stats = el("div", {}, el("p", { class: "muted" }, "Loading the numbers…"));
+    const rewards = campaign.rewards.map((r) => `${r.benefit_id} → ${r.grants.map((g) => `${g.quantity} × ${g.sku_id}`).join(", ")}`);
+    const cells = [
+      el("td", {}, code(campaign.campaign_id)), el("td", {}, campaign.name), el("td", {}, code(campaign.twitch_game_id)),
+      el("td", {}, when(campaign.starts_at)), el("td", {}, when(campaign.ends_at)), el("td", {}, badge(campaign.status)),
+      el("td", { class: "wrap" }, rewards.join("; "))];
+    const next = { draft: "active", active: "ended" }[campaign.status];
+    const change = next ? el("button", { type: "button", class: "small" }, next === "active" ? "Activate" : "End") : null;
+    const pair = expandable(cells, el("div", {}, stats, change, json(campaign)), 7);
+    pair[0].addEventListener("click", async () => {
+      try {
+        const s = await api("GET", `${API}/admin/campaigns/${encodeURIComponent(campaign.campaign_id)}/stats`);
+        stats.replaceChildren(table(["Granted", "Waiting for a link", "Fulfilled", "Failed"], [el("tr", {},
+          el("td", { class: "num" }, s.granted), el("td", { class: "num" }, s.pending_link),
+          el("td", { class: "num" }, s.fulfilled), el("td", { class: "num" }, s.failed))]));
+      } catch (err) {
+        stats.replaceChildren(emptyNote("The numbers could not be loaded."));
+      }
+    }, { once: true });
+    if (change) {
+      change.addEventListener("click", async () => {
+        change.disabled = true;
+        try {
+          const updated = await api("PATCH", `${API}/admin/campaigns/${encodeURIComponent(campaign.campaign_id)}`, { body: { status: next } });
+          pair[0].replaceWith(...campaignRow(updated));
+          pair[1].remove();
+          notify(`Campaign ${next === "active" ? "activated" : "ended"}.`);
+        } catch (err) {
+          change.disabled = false;
+          showError(err);
+        }
+      });
+    }
+    return pair;
+  }
+
+  const unmapped = pager({
+    rows: $("#unmapped-rows"),
+    empty: $("#unmapped-empty"),
+    more: $("#unmapped-more"),
+    fetchPage: async (cursor) => itemsOf(await api("GET", `${API}/admin/drops/unmapped`, { query: { cursor } })),
+    render: (d) => el("tr", {}, el("td", {}, code(d.entitlement_id)), el("td", {}, code(d.benefit_id)), el("td", {}, code(d.game_id)),
+      el("td", {}, code(d.twitch_user_id)), el("td", {}, d.source), el("td", {}, when(d.created_at))),
+  });
+
+  async function loadSubscriptions() {
+    const subs = await api("GET", `${API}/admin/twitch/subscriptions`);
+    $("#subscriptions-rows").replaceChildren(...subs.map((s) => el("tr", {},
+      el("td", {}, code(s.subscription_id)), el("td", {}, `${s.type} v${s.version}`),
+      el("td", {}, Object.entries(s.condition).map(([k, v]) => `${k}=${v}`).join(", ")),
+      el("td", {}, badge(s.status)), el("td", {}, when(s.updated_at)), el("td", {}, when(s.revoked_at)))));
+    $("#subscriptions-empty").hidden = subs.length > 0;
+  }
+
+  function loadDrops() {
+    campaigns.reload().catch(() => {});
+    unmapped.reload().catch(() => {});
+    loadSubscriptions().catch(() => {});
+  }
+
+  async function createCampaign(event) {
+    const form = event.currentTarget;
+    try {
+      const f = form.elements;
+      const body = { name: f.name.value.trim(), twitch_game_id: f.twitch_game_id.value.trim(),
+        starts_at: localToIso(f.starts_at.value), ends_at: localToIso(f.ends_at.value),
+        rewards: parseJsonField(form, "rewards", []), status: f.status.value };
+      await api("POST", `${API}/admin/campaigns`, { body });
+      form.reset();
+      notify("Campaign created.");
+      campaigns.reload().catch(() => {});
+    } catch (err) {
+      showError(err);
+    }
+  }
+
+  views.drops = { adminOnly: true, open: loadDrops };
+
+  // -- Webhooks ---------------------------------------------------------------------------
+
+  const webhooks = pager({
+    rows: $("#webhooks-rows"),
+    empty: $("#webhooks-empty"),
+    more: $("#webhooks-more"),
+    fetchPage: (cursor) => {
+      const f = $("#webhooks-filters").elements;
+      return api("GET", `${API}/admin/webhook-events`, { query: { provider: f.provider.value, status: f.status.value, cursor } });
+    },
+    render: webhookRow,
+  });
+
+  function webhookRow(event) {
+    const replay = el("button", { type: "button", class: "small" }, "Replay");
+    const cells = [
+      el("td", {}, code(event.event_id)), el("td", {}, event.provider),
+      el("td", {}, event.subscription_type ? `${event.message_type} (${event.subscription_type})` : event.message_type),
+      el("td", {}, badge(event.status)), el("td", { class: "num" }, event.attempts),
+      el("td", { class: "wrap error-text" }, dash(event.last_error)), el("td", {}, when(event.received_at)), el("td", {}, replay)];
+    const pair = expandable(cells, el("div", {}, json(event)), 8);
+    replay.addEventListener("click", async (click) => {
+      click.stopPropagation();
+      replay.disabled = true;
+      try {
+        const again = await api("POST", `${API}/admin/webhook-events/${encodeURIComponent(event.event_id)}/replay`);
+        pair[0].replaceWith(...webhookRow(again));
+        pair[1].remove();
+        notify("Event queued again.");
+      } catch (err) {
+        replay.disabled = false;
+        showError(err);
+      }
+    });
+    return pair;
+  }
+
+  views.webhooks = { adminOnly: true, open: () => webhooks.reload().catch(() => {}) };
+
+  // -- Broadcasts -------------------------------------------------------------------------
+
+  const broadcasts = pager({
+    rows: $("#broadcasts-rows"),
+    empty: $("#broadcasts-empty"),
+    more: $("#broadcasts-more"),
+    fetchPage: async (cursor) => itemsOf(await api("GET", `${API}/admin/broadcasts`, { query: { cursor } })),
+    render: broadcastRow,
+  });
+
+  function broadcastRow(b) {
+    const cancel = b.status === "scheduled" ? el("button", { type: "button", class: "small danger" }, "Cancel") : null;
+    const cells = [
+      el("td", {}, code(b.broadcast_id)), el("td", {}, b.kind), el("td", {}, dash(b.title.en)), el("td", {}, badge(b.status)),
+      el("td", {}, when(b.send_at)), el("td", {}, when(b.expires_at)), el("td", { class: "num" }, dash(b.recipients)),
+      el("td", { class: "num" }, dash(b.read)), el("td", { class: "num" }, dash(b.claimed)), el("td", {}, cancel)];
+    const pair = expandable(cells, el("div", {}, json(b)), 10);
+    if (cancel) {
+      cancel.addEventListener("click", async () => {
+        if (!window.confirm(`Cancel ${b.broadcast_id}? Players will never see it.`)) return;
+        cancel.disabled = true;
+        try {
+          const cancelled = await api("POST", `${API}/admin/broadcasts/${encodeURIComponent(b.broadcast_id)}/cancel`);
+          pair[0].replaceWith(...broadcastRow(cancelled));
+          pair[1].remove();
+        } catch (err) {
+          cancel.disabled = false;
+          showError(err);
+        }
+      });
+    }
+    return pair;
+  }
+
+  function textOrLocales(value) {
+    const text = value.trim();
+    if (text.startsWith("{")) {
+      try { return JSON.parse(text); } catch { return text; }
+    }
+    return text;
+  }
+
+  async function createBroadcast(event) {
+    const form = event.currentTarget;
+    try {
+      const f = form.elements;
+      const body = { kind: f.kind.value, title: textOrLocales(f.title.value), body: textOrLocales(f.body.value),
+        attachments: parseJsonField(form, "attachments", []) };
+      const segment = parseJsonField(form, "segment", null);
+      if (segment) body.segment = segment;
+      if (f.send_at.value) body.send_at = localToIso(f.send_at.value);
+      if (f.expires_at.value) body.expires_at = localToIso(f.expires_at.value);
+      const sent = await api("POST", `${API}/admin/broadcasts`, { body });
+      form.reset();
+      notify(sent.status === "scheduled" ? "Broadcast scheduled." : "Broadcast sent.");
+      broadcasts.reload().catch(() => {});
+    } catch (err) {
+      showError(err);
+    }
+  }
+
+  views.broadcasts = { adminOnly: true, open: () => broadcasts.reload().catch(() => {}) };
+
   // -- Wiring -----------------------------------------------------------------------------
 
   function onSubmit(selector, handler) {
@@ -901,11 +1473,24 @@
     onSubmit("#jobs-filters", loadJobs);
     onSubmit("#mailbox-filters", () => mailbox.reload().catch(() => {}));
     onSubmit("#moderation-filters", () => views.moderation.open());
+    // Choosing another kind of work shows it at once (it used to wait for a button press).
+    $("#moderation-filters select[name=type]").addEventListener("change", () => views.moderation.open());
     onSubmit("#sku-form", createSku);
     onSubmit("#refund-form", refundOrder);
     onSubmit("#season-form", createSeason);
+    onSubmit("#broadcast-form", createBroadcast);
+    $("#broadcasts-refresh").addEventListener("click", () => broadcasts.reload().catch(() => {}));
+    onSubmit("#campaign-form", createCampaign);
+    onSubmit("#webhooks-filters", () => webhooks.reload().catch(() => {}));
+    $("#drops-refresh").addEventListener("click", loadDrops);
     $("#catalog-refresh").addEventListener("click", () => catalog.reload().catch(() => {}));
     $("#seasons-refresh").addEventListener("click", () => seasons.reload().catch(() => {}));
+    onSubmit("#config-form", saveConfig);
+    onSubmit("#flag-form", putFlag);
+    onSubmit("#experiment-form", putExperiment);
+    $("#flags-refresh").addEventListener("click", loadFlags);
+    onSubmit("#privacy-filters", loadPrivacy);
+    onSubmit("#privacy-form", askPrivacy);
     window.addEventListener("hashchange", route);
 
     if (!sessionStorage.getItem(REFRESH_KEY)) {

@@ -52,6 +52,13 @@ async def test_migrate_admin_create_and_key_rotation(cli_database: str) -> None:
     assert promoted.returncode == 0, promoted.stderr
     assert "Updated admin" in promoted.stdout
 
+    totp = _run(["admin", "totp", "--email", "ops@studio.test"], url)
+    assert totp.returncode == 0, totp.stderr
+    assert totp.stdout.startswith("otpauth://totp/") and "secret=" in totp.stdout
+    nobody = _run(["admin", "totp", "--email", "nobody@studio.test"], url)
+    assert nobody.returncode != 0
+    assert "no staff account" in nobody.stderr
+
     weak = _run(
         ["admin", "create", "--email", "weak@studio.test", "--password", "password123"], url
     )
@@ -80,3 +87,21 @@ def test_help_lists_the_commands() -> None:
     result = subprocess.run([*CLI, "--help"], capture_output=True, text=True, check=True)
     for command in ("serve", "migrate", "admin", "keys", "emulate"):
         assert command in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("host", "port", "url"),
+    [
+        ("127.0.0.1", 8080, "http://127.0.0.1:8080"),
+        ("0.0.0.0", 9000, "http://127.0.0.1:9000"),
+        ("::", 9000, "http://[::1]:9000"),
+        ("::1", 80, "http://[::1]:80"),
+        ("game.internal", 8080, "http://game.internal:8080"),
+    ],
+)
+def test_serving_url_is_where_this_machine_reaches_the_server(
+    host: str, port: int, url: str
+) -> None:
+    from playerplatform.cli import serving_url
+
+    assert serving_url(host, port) == url

@@ -1,4 +1,4 @@
-"""`playerplatform demo` fills an empty install through the API, and only an empty one."""
+"""`playerplatform demo` adds its data through the API, beside whatever the install has."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from playerplatform.leaderboards.models import LeaderboardEntry
 from tests.conftest import SHAPE, fresh_database
 
 
-async def test_demo_fills_an_empty_install_once(
+async def test_demo_adds_its_data_beside_existing_data(
     make_settings: Callable[..., Settings], tmp_path: Path
 ) -> None:
     async with fresh_database(tmp_path) as url:
@@ -48,7 +48,8 @@ async def test_demo_fills_an_empty_install_once(
 
         first = await asyncio.to_thread(demo)
         assert first.returncode == 0, first.stdout + first.stderr
-        assert "Demo ready: 20 players, SKUs gems, golden-sword, starter-pack" in first.stdout
+        assert "Demo ready: 20 players, SKUs demo-" in first.stdout
+        assert "-gems, demo-" in first.stdout and "-starter-pack, season demo-" in first.stdout
         assert "3 UGC items published, 0 waiting for a scan" in first.stdout
         # The scores reached the database before the demo's process ended (in the embedded
         # shape its hot store ends with it).
@@ -61,6 +62,9 @@ async def test_demo_fills_an_empty_install_once(
         finally:
             await database.dispose()
         assert stored == 20
+        # A used install (the first run's data is there) takes a second set beside it.
         again = await asyncio.to_thread(demo)
-        assert again.returncode == 1
-        assert "only fills an empty one" in again.stderr
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert "Demo ready: 20 players" in again.stdout
+        skus = {line.split("SKUs ")[1].split(" season")[0] for line in (first.stdout, again.stdout)}
+        assert len(skus) == 2, skus

@@ -3,20 +3,74 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
+import os
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
+from pathlib import Path
 from typing import Any
 
 import click
 
 from playerplatform.kit.settings import Settings
 
+# The domains' command groups, by `module:attribute`. Each is imported only when it is used
+# (importing them all would slow every command); a module that does not exist stops the
+# command line at start-up.
+COMMANDS: dict[str, str] = {
+    "commerce": "playerplatform.commerce.cli:group",
+    "emulate": "playerplatform.platforms.cli:emulate",
+    "erase-user": "playerplatform.privacy.cli:erase_user",
+    "export-user": "playerplatform.privacy.cli:export_user",
+    "leaderboards": "playerplatform.leaderboards.cli:group",
+    "parked": "playerplatform.jobs.parked_cli:group",
+    "twitch": "playerplatform.drops.cli:group",
+    "ugc": "playerplatform.ugc.cli:group",
+    "worker": "playerplatform.jobs.cli:worker",
+}
+
+
+class CommandLine(click.Group):
+    """The commands declared in this module plus the domains' (`commands`), loaded when
+    used."""
+
+    def __init__(self, *args: Any, commands_by_reference: Mapping[str, str], **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        for name, reference in commands_by_reference.items():
+            module = reference.partition(":")[0]
+            if not _module_exists(module):
+                raise RuntimeError(f"command {name!r}: module {module} does not exist")
+        self.by_reference = dict(commands_by_reference)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.by_reference})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        reference = self.by_reference.get(cmd_name)
+        if reference is None:
+            return super().get_command(ctx, cmd_name)
+        module, _, attribute = reference.partition(":")
+        command = getattr(importlib.import_module(module), attribute, None)
+        if not isinstance(command, click.Command):
+            raise RuntimeError(f"command {cmd_name!r}: {reference} is not a click command")
+        return command
+
+
+def _module_exists(module: str) -> bool:
+    """Whether the platform has `module`, found without importing its packages (which
+    `importlib.util.find_spec` would do, at the cost of most of the platform's import time)."""
+    package, _, rest = module.partition(".")
+    if package != __package__ or not rest:
+        return False
+    path = Path(__file__).parent.joinpath(*rest.split("."))
+    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
+
 
 def _run(factory: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
     return asyncio.run(factory())
 
 
-@click.group()
+@click.group(cls=CommandLine, commands_by_reference=COMMANDS)
 def main() -> None:
     """Player Platform: identity, commerce, UGC, leaderboards and safety for games."""
 
@@ -26,12 +80,15 @@ def main() -> None:
 @click.option("--port", default=8080, show_default=True, type=int)
 @click.option("--workers", default=1, show_default=True, type=int, help="API processes")
 @click.option("--no-migrate", is_flag=True, help="Do not apply pending migrations first.")
-def serve(host: str, port: int, workers: int, no_migrate: bool) -> None:
+@click.option(
+    "--password-hint",
+    default="$PP_BOOTSTRAP_ADMIN_PASSWORD",
+    hidden=True,
+    help="How the printed sign-in command reads the bootstrap admin's password (`make run`).",
+)
+def serve(host: str, port: int, workers: int, no_migrate: bool, password_hint: str) -> None:
     """Migrate if needed, then serve the API and the console."""
-    import uvicorn
-
-    from playerplatform.kit import migrate
-    from playerplatform.kit.serving import HttpProtocol
+    from playerplatform.serving import serve_api
 
     settings = Settings()
     if settings.shape == "embedded" and not settings.redis_url and workers > 1:
@@ -39,36 +96,91 @@ def serve(host: str, port: int, workers: int, no_migrate: bool) -> None:
             "The embedded shape keeps its hot store in one process: use --workers 1, or set "
             "PP_REDIS_URL (and a PostgreSQL PP_DATABASE_URL) to run several workers."
         )
+    derived = "public_url" not in settings.model_fields_set
+    if derived:
+        # Links in mail and signed URLs must reach this server: without PP_PUBLIC_URL they
+        # point at the address it serves on. The API processes read it from the environment.
+        settings = settings.model_copy(update={"public_url": serving_url(host, port)})
+        os.environ["PP_PUBLIC_URL"] = settings.public_url
     if not no_migrate:
+        from playerplatform.kit import migrate
+
         click.echo(f"Migrating {_redact(settings.database_url)} ...")
         migrate.upgrade(settings.database_url)
     _prepare_metrics_dir(settings, workers)
-    base = f"http://{host}:{port}"
+    if settings.metrics_port:
+        from playerplatform.kit.metrics import serve_metrics
+
+        serve_metrics(settings.metrics_host, settings.metrics_port)
+    base = serving_url(host, port)
     click.echo(
-        f"Player Platform ({settings.shape} shape) on {base}\n"
-        f"  API docs   {base}/docs\n  OpenAPI    {base}/openapi.json\n"
-        f"  Health     {base}/healthz  (ready: {base}/readyz)"
+        f"\nPlayer Platform ({settings.shape} shape) on {base}\n"
+        f"  API docs     {base}/docs\n"
+        f"  OpenAPI      {base}/openapi.json\n"
+        f"  health       {base}/healthz  (readiness: {base}/readyz)\n"
+        f"  console      {base}/admin\n"
+        f"  public URL   {settings.public_url}"
+        + (" (from the serving address; set PP_PUBLIC_URL to override)" if derived else "")
     )
+    if settings.metrics_port:
+        click.echo(f"  Metrics    http://{settings.metrics_host}:{settings.metrics_port}/metrics")
     if settings.bootstrap_admin_email:
-        click.echo(f"  Admin      {settings.bootstrap_admin_email} (bootstrap admin)")
-    uvicorn.run(
-        "playerplatform.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        loop="uvloop",
-        http=HttpProtocol,
-        access_log=False,
-        log_config=None,
-        proxy_headers=False,
-        server_header=False,
+        click.echo(_bootstrap_banner(settings, base, password_hint))
+    serve_api(settings, host=host, port=port, workers=workers)
+
+
+def serving_url(host: str, port: int) -> str:
+    """The address a client on this machine reaches `serve --host HOST --port PORT` at: a
+    wildcard host (all interfaces) is reached on the loopback address."""
+    if host in ("", "0.0.0.0"):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
+def _bootstrap_banner(settings: Settings, base: str, password_hint: str) -> str:
+    """The bootstrap admin's sign-in, printed only when it works: the admin is created (when
+    no admin exists) before the server starts, then the email and password are checked."""
+    from playerplatform.auth.bootstrap import bootstrap_sign_in, ensure_bootstrap_admin
+    from playerplatform.runtime import Runtime
+
+    async def check() -> tuple[bool, str]:
+        runtime = Runtime.build(settings)
+        try:
+            await ensure_bootstrap_admin(runtime)
+            return await bootstrap_sign_in(runtime)
+        finally:
+            await runtime.close()
+
+    works, detail = _run(check)
+    if not works:
+        return (
+            f"\nNo bootstrap admin sign-in to show: {detail}.\n"
+            "  Sign in with an existing admin, or make one:\n"
+            "  playerplatform admin create --email you@example.com --role admin\n"
+        )
+    body = f'{{\\"email\\": \\"{detail}\\", \\"password\\": \\"{password_hint}\\"}}'
+    return (
+        f"\nBootstrap admin\n"
+        f"  email        {detail}\n"
+        f"  password     {password_hint}\n"
+        f"  sign in      curl -s {base}/api/v1/auth/email/login "
+        f"-H 'Content-Type: application/json' \\\n"
+        f'                 -d "{body}"\n'
     )
 
 
 def _prepare_metrics_dir(settings: Settings, workers: int) -> None:
-    """Several workers share metrics through prometheus_client's multiprocess directory."""
-    if workers > 1:
+    """Several workers share metrics through prometheus_client's multiprocess directory, and so
+    does one Granian worker with the process serving `/metrics` on its own port (Granian runs
+    the app in a process of its own even then)."""
+    if workers > 1 or settings.server == "granian":
+        # Announced before prometheus_client is imported here: Granian forks its workers
+        # from this process, and the client picks file-backed values at import.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(Path(settings.metrics_multiproc_dir).resolve())
         from playerplatform.kit.metrics import prepare_multiprocess_dir
 
         prepare_multiprocess_dir(settings.metrics_multiproc_dir)
@@ -132,6 +244,27 @@ def admin_create(email: str, password: str | None, role: str) -> None:
     click.echo(f"{verb} {role} {email.strip().lower()} ({canonical_id}).")
 
 
+@admin.command("totp")
+@click.option("--email", required=True)
+def admin_totp(email: str) -> None:
+    """Give a staff member a new TOTP second factor (replacing theirs; their sessions end)
+    and print its otpauth:// URI, to scan into an authenticator app."""
+    from playerplatform.auth.bootstrap import enrol_staff_totp
+
+    async def enrol() -> str:
+        runtime = await _runtime()
+        try:
+            return await enrol_staff_totp(runtime, email=email)
+        finally:
+            await runtime.close()
+
+    try:
+        uri = _run(enrol)
+    except Exception as exc:  # shown to the operator, not a stack trace
+        raise click.ClickException(str(exc)) from None
+    click.echo(uri)
+
+
 @main.group()
 def keys() -> None:
     """Access-token signing keys."""
@@ -177,7 +310,7 @@ async def _runtime() -> Any:
 
 @main.command()
 def demo() -> None:
-    """Fill an empty install with demo players, SKUs, a season and UGC (through the API)."""
+    """Add demo players, SKUs, a season and UGC beside existing data (through the API)."""
     from playerplatform.demo import DemoRefused, run_demo
 
     settings = Settings()
@@ -195,23 +328,6 @@ def demo() -> None:
         f"Console: {settings.public_url}/admin  staff sign-in {report.admin_email} / "
         f"{report.admin_password}"
     )
-
-
-def _register_optional_commands() -> None:
-    from playerplatform.commerce.cli import group as commerce
-    from playerplatform.jobs.cli import worker
-    from playerplatform.leaderboards.cli import group as leaderboards
-    from playerplatform.platforms.cli import emulate
-    from playerplatform.ugc.cli import group as ugc
-
-    main.add_command(emulate)
-    main.add_command(worker)
-    main.add_command(commerce)
-    main.add_command(leaderboards)
-    main.add_command(ugc)
-
-
-_register_optional_commands()
 
 
 if __name__ == "__main__":

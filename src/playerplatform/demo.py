@@ -1,8 +1,10 @@
-"""`playerplatform demo`: fill an empty install with demo players, SKUs, a season and UGC.
+"""`playerplatform demo`: add demo players, SKUs, a season and UGC to an install.
 
 Everything goes through the public API of an in-process app (the same validation, audit rows
-and jobs as a real game would cause), so the demo doubles as a tour of the API. The staff
-account it creates is printed with its password once.
+and jobs as a real game would cause), so the demo doubles as a tour of the API. Each run's
+SKUs and season carry a tag of their own (`demo-<tag>-gems`, `demo-<tag>`), so the demo adds
+its data beside whatever the install already has, and running it again adds another set. The
+staff account it creates is printed with its password once.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ DEMO_NAMES = (
     "Aria", "Bram", "Cleo", "Dax", "Edda", "Finn", "Gwen", "Hugo", "Ines", "Jory",
     "Kira", "Lars", "Mira", "Nils", "Orla", "Pim", "Quinn", "Rhea", "Soren", "Tova",
 )  # fmt: skip
+# SKU ids are the run's tag followed by these; `{tag}` in contents names the run's own SKUs.
 DEMO_SKUS = (
     {"sku_id": "gems", "type": "consumable", "name": "Gems", "quantity": 100,
      "description": "The game's soft currency."},
@@ -32,7 +35,8 @@ DEMO_SKUS = (
      "description": "Shiny, and a little heavier than it looks."},
     {"sku_id": "starter-pack", "type": "bundle", "name": "Starter pack",
      "description": "The sword and 500 gems.",
-     "contents": [{"sku_id": "golden-sword", "quantity": 1}, {"sku_id": "gems", "quantity": 5}]},
+     "contents": [{"sku_id": "{tag}golden-sword", "quantity": 1},
+                  {"sku_id": "{tag}gems", "quantity": 5}]},
 )  # fmt: skip
 DEMO_MAPS = (
     ("Harbour at dusk", "A small harbour with two capture points.", ["ctf", "small"]),
@@ -43,7 +47,7 @@ REVIEW_WAIT_SECONDS = 30.0
 
 
 class DemoRefused(Exception):
-    """The install is not empty, or something the demo needs is missing."""
+    """A step of the demo failed (the API refused it, or something it needs is missing)."""
 
 
 @dataclass
@@ -69,13 +73,7 @@ async def run_demo(settings: Settings, echo: Callable[[str], None]) -> DemoRepor
         runtime = app.state.runtime
         transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 40000))
         async with httpx.AsyncClient(transport=transport, base_url=settings.public_url) as client:
-            catalog = await _call(client, "GET", "/commerce/skus")
-            seasons = await _call(client, "GET", "/leaderboards/seasons")
-            if _items(catalog) or _items(seasons):
-                raise DemoRefused(
-                    "This install already has a catalog or seasons: the demo only fills an "
-                    "empty one."
-                )
+            tag = f"demo-{secrets.token_hex(2)}-"
             report.admin_email = f"demo-admin-{secrets.token_hex(3)}@example.com"
             report.admin_password = secrets.token_urlsafe(12)
             await create_staff_account(
@@ -88,9 +86,11 @@ async def run_demo(settings: Settings, echo: Callable[[str], None]) -> DemoRepor
             staff = {"Authorization": f"Bearer {admin['access_token']}"}
             echo(f"staff account {report.admin_email}")
 
-            for sku in DEMO_SKUS:
+            for template in DEMO_SKUS:
+                sku = _tagged(template, tag)
                 await _call(client, "POST", "/admin/skus", json=sku, headers=staff)
                 report.skus.append(str(sku["sku_id"]))
+            gems = f"{tag}gems"
             echo(f"catalog: {', '.join(report.skus)}")
 
             tokens = []
@@ -103,14 +103,14 @@ async def run_demo(settings: Settings, echo: Callable[[str], None]) -> DemoRepor
                 await _call(client, "PATCH", "/users/me", json={"display_name": name}, headers=me)
                 await _call(
                     client, "POST", f"/admin/users/{login['user']['canonical_id']}/grants",
-                    json={"sku_id": "gems", "quantity": 1 + index % 3, "reason": "demo welcome gift"},
-                    headers={**staff, "Idempotency-Key": f"demo-gift-{index}"},
+                    json={"sku_id": gems, "quantity": 1 + index % 3, "reason": "demo welcome gift"},
+                    headers={**staff, "Idempotency-Key": f"{tag}gift-{index}"},
                 )  # fmt: skip
                 tokens.append(me)
             report.players = len(tokens)
             echo(f"players: {report.players} guests, each with a welcome gift of gems")
 
-            report.season = f"demo-{dt.datetime.now(dt.UTC):%Y-%m}"
+            report.season = tag.rstrip("-")
             now = dt.datetime.now(dt.UTC)
             await _call(
                 client, "POST", "/admin/seasons",
@@ -143,8 +143,15 @@ async def run_demo(settings: Settings, echo: Callable[[str], None]) -> DemoRepor
     return report
 
 
-def _items(page: Any) -> list[Any]:
-    return list(page if isinstance(page, list) else page.get("items", []))
+def _tagged(template: dict[str, Any], tag: str) -> dict[str, Any]:
+    """A demo SKU with the run's tag in its id and in the ids of its contents."""
+    sku = {**template, "sku_id": f"{tag}{template['sku_id']}"}
+    if "contents" in template:
+        sku["contents"] = [
+            {**line, "sku_id": line["sku_id"].replace("{tag}", tag)}
+            for line in template["contents"]
+        ]
+    return sku
 
 
 async def _call(client: httpx.AsyncClient, method: str, path: str, **kwargs: Any) -> Any:

@@ -3,7 +3,9 @@ it: a real subprocess on a real port."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -104,3 +106,52 @@ def test_a_request_head_that_never_ends_is_cut_off(granian: str) -> None:
     assert not answer or answer.startswith(b"HTTP/1.1 408")
     # The server itself is fine afterwards.
     assert httpx.get(f"{granian}/healthz").status_code == 200
+
+
+def test_a_worker_that_does_not_stop_is_killed_and_the_server_ends(tmp_path: Path) -> None:
+    """A stop always ends: a worker that never answers its stop signal (here: a stopped
+    process) is killed after `PP_SERVER_STOP_TIMEOUT_SECONDS` instead of holding the server."""
+    served = _serve(tmp_path, "granian", PP_SERVER_STOP_TIMEOUT_SECONDS="2")
+    port = next(served).rsplit(":", 1)[1]
+    (server,) = (
+        pid
+        for pid in _children(os.getpid())
+        if f"\0--port\0{port}\0" in Path(f"/proc/{pid}/cmdline").read_text()
+    )
+    workers = _children(server)
+    assert workers, "Granian serves from worker processes"
+    for worker in workers:
+        os.kill(worker, signal.SIGSTOP)
+    started = time.monotonic()
+    try:
+        os.kill(server, signal.SIGINT)
+        while _alive(server) and time.monotonic() - started < 20:
+            time.sleep(0.1)
+        stopped = time.monotonic() - started
+    finally:
+        for worker in workers:  # a stopped orphan would hold its port for ever
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(worker, signal.SIGKILL)
+        served.close()
+    assert stopped < 10, f"the server was still stopping after {stopped:.1f}s"
+
+
+def _children(pid: int) -> list[int]:
+    """The running processes whose parent is `pid`."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """Whether `pid` (a child of this process) still runs; reaps it once it ended."""
+    try:
+        return os.waitpid(pid, os.WNOHANG) == (0, 0)
+    except ChildProcessError:
+        return False

@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     # HTTP server (`playerplatform serve`): "granian" or "uvicorn" (`playerplatform.serving`).
     server: Literal["granian", "uvicorn"] = "granian"
     header_read_timeout_seconds: float = Field(default=10.0, gt=0)
+    # A stopping server process that is not gone within this long is killed: it finishes its
+    # requests and, in the embedded shape, its jobs (`job_shutdown_grace_seconds`) before.
+    server_stop_timeout_seconds: float = Field(default=40.0, gt=0)
 
     # Gateway.
     max_body_bytes: int = 1_048_576

@@ -25,8 +25,10 @@ fi
 # The project's own modules compiled ahead (only what changed since): with
 # PYTHONDONTWRITEBYTECODE set, as on many CI machines, every process (each `serve`, worker and
 # command, each restart of `make run`) would otherwise compile the whole source tree again.
+# On an unchanged tree one process is quickest: a pool of them costs more to start than the
+# files cost to check (`make run` pays it on every restart).
 compile_sources() {
-    "$VENV/bin/python" -m compileall -q -j 0 src >/dev/null
+    "$VENV/bin/python" -m compileall -q "$@" src >/dev/null
 }
 
 wanted="$(cat requirements-dev.lock pyproject.toml | sha256sum | cut -d' ' -f1)"
@@ -41,6 +43,6 @@ pip=("$VENV/bin/python" -m pip --disable-pip-version-check --no-input)
 quiet() { "$@" 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }; }
 quiet "${pip[@]}" install -q -r requirements-dev.lock
 quiet "${pip[@]}" install -q --no-deps -e .
-compile_sources
+compile_sources -j 0
 echo "$wanted" >"$STAMP"
 echo "venv: ready"

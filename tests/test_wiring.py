@@ -3,6 +3,8 @@ declared twice, and says which domains declared what."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 
 import click
@@ -139,9 +141,37 @@ def test_a_route_served_twice_is_refused() -> None:
     async def me() -> dict[str, str]:
         return {}
 
-    message = _refused(Domain("profiles", routers=[Mount(router, wiring.API_PREFIX)]))
-    assert message == "route GET /api/v1/users/me is declared by both users and profiles"
-    platform_wiring([Domain("profiles", routers=[Mount(router, "/v2")])])  # elsewhere: fine
+    twice = platform_wiring([Domain("profiles", routers=[Mount(router, wiring.API_PREFIX)])])
+    with pytest.raises(WiringError) as refused:
+        twice.mounts()
+    assert str(refused.value) == "route GET /api/v1/users/me is declared by both users and profiles"
+    with pytest.raises(WiringError):
+        create_app(Settings(), wiring=twice)
+    platform_wiring([Domain("profiles", routers=[Mount(router, "/v2")])]).mounts()  # elsewhere
+
+
+def test_a_router_named_by_a_module_that_does_not_exist_is_refused_without_importing() -> None:
+    message = _refused(Domain("loyalty", routers=[Mount("playerplatform.loyalty.router:router")]))
+    assert message == (
+        "router 'playerplatform.loyalty.router:router' of loyalty: no such module:attribute"
+    )
+    not_a_router = platform_wiring(
+        [Domain("odd", routers=[Mount("playerplatform.wiring:DOMAINS")])]
+    )
+    with pytest.raises(WiringError, match="is not a FastAPI router"):
+        not_a_router.mounts()
+
+
+def test_commands_and_workers_do_not_import_the_routers() -> None:
+    """Building the wiring and a runtime imports no router module: only an app does."""
+    code = (
+        "import sys; from playerplatform.wiring import platform_wiring; platform_wiring(); "
+        "print(sorted(m for m in sys.modules if m.endswith(('router', '.pages', '.console'))))"
+    )
+    imported = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert imported == "[]"
 
 
 def test_extra_contributions_come_after_the_platforms() -> None:
@@ -152,7 +182,7 @@ def test_extra_contributions_come_after_the_platforms() -> None:
         ]
     )
     assert [c.name for c in built.ready_checks] == ["cache", "queue"]
-    assert built.jobs.handlers == {} and built.routers == ()
+    assert built.jobs.handlers == {} and built.mounts() == ()
 
 
 def test_a_command_group_in_a_module_that_does_not_exist_stops_the_command_line() -> None:

@@ -14,7 +14,7 @@ from playerplatform.kit.edge_route import unchecked_routes
 from playerplatform.kit.errors import install_error_handlers
 from playerplatform.kit.gateway import install_gateway
 from playerplatform.kit.logging import configure_logging
-from playerplatform.kit.metrics import tune_gc, watch_gc
+from playerplatform.kit.metrics import settle_gc, watch_gc
 from playerplatform.kit.settings import Settings
 from playerplatform.runtime import Runtime
 from playerplatform.wiring import API_PREFIX, platform_wiring
@@ -42,8 +42,7 @@ def create_app(
             if owned:
                 await rt.start()
             await _on_start(rt)
-            if rt.settings.gc_tuning:
-                tune_gc()
+            settle_gc(tune=rt.settings.gc_tuning)
             if owned:
                 await rt.jobs.serve(rt)  # relay or embedded worker, and the scheduler
             yield
@@ -67,8 +66,8 @@ def create_app(
     install_gateway(
         app, settings, body_limit_exempt=wiring.body_limit_exempt, capped_prefixes=(API_PREFIX,)
     )
-    for mount in wiring.routers:
-        app.include_router(mount.router, prefix=mount.prefix)
+    for mount in wiring.mounts():
+        app.include_router(mount.load(), prefix=mount.prefix)
     unchecked = unchecked_routes(app.routes, API_PREFIX)
     if unchecked:  # every route under the API takes its input under the edge rule
         raise RuntimeError(f"routes outside the edge rule: {unchecked}")

@@ -7,8 +7,11 @@ checks (`ReadyCheck`), sections of the admin user detail (`UserDetailSection`), 
 from the JSON body limit, and each domain's part of a player's data export and erasure
 (`Exporter`). `Wiring.of(domains)` checks them together and refuses to build (`WiringError`, before
 anything serves) when one is malformed, named twice, or needs something no domain provides:
-a schedule whose queue has no handler for its jobs, a route declared twice, a section that
-would overwrite a built-in field. What the running platform uses is `runtime.wiring`.
+a schedule whose queue has no handler for its jobs, a router module that does not exist, a
+section that would overwrite a built-in field. Routers are named by reference and imported
+only by `Wiring.mounts()`, when an application is made (commands and job workers never serve a
+route, and building every route is a fifth of their start); a route declared twice is refused
+there, before anything serves. What the running platform uses is `runtime.wiring`.
 
 A new kind of contribution (the exporters of a privacy export, say) is a field of `Domain`
 holding small frozen records with a `name`, a field of `Wiring` with every domain's, gathered
@@ -18,9 +21,11 @@ kind needs; its users read it from `runtime.wiring`.
 
 from __future__ import annotations
 
+import importlib
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from fastapi import APIRouter
@@ -64,10 +69,20 @@ class ErasureSubject:
 
 @dataclass(frozen=True, slots=True)
 class Mount:
-    """A router served under `prefix` (`/api/v1` for the API, empty for ops routes)."""
+    """A router served under `prefix` (`/api/v1` for the API, empty for ops routes): the
+    router itself, or its `module:attribute` reference, imported by `load`."""
 
-    router: APIRouter
+    router: APIRouter | str
     prefix: str = ""
+
+    def load(self) -> APIRouter:
+        if isinstance(self.router, APIRouter):
+            return self.router
+        module, _, attribute = self.router.partition(":")
+        router = getattr(importlib.import_module(module), attribute, None)
+        if not isinstance(router, APIRouter):
+            raise WiringError(f"router {self.router!r} is not a FastAPI router")
+        return router
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +160,6 @@ class Wiring:
     """Every domain's contributions, checked together; built once, at start-up."""
 
     domains: tuple[Domain, ...]
-    routers: tuple[Mount, ...]
     jobs: JobRegistry
     merge_hooks: tuple[MergeHook, ...]  # run in this order
     link_hooks: tuple[LinkHook, ...]
@@ -166,9 +180,9 @@ class Wiring:
                 check_section_name(section.name)
             except ValueError as exc:
                 raise WiringError(f"user detail section: {exc}") from None
+        _check_router_references(domains)
         return cls(
             domains=domains,
-            routers=_mounts(domains),
             jobs=_job_registry(domains),
             merge_hooks=_unique("merge hook", _named(domains, "merge_hooks")),
             link_hooks=_unique("link hook", _named(domains, "link_hooks")),
@@ -177,6 +191,28 @@ class Wiring:
             body_limit_exempt=_exempt_prefixes(domains),
             exporters=_exporters(domains),
         )
+
+    def mounts(self) -> tuple[Mount, ...]:
+        """Every domain's routers, imported now, in declaration order; one method and path
+        served by two routes is refused (the second would never be reached)."""
+        served: dict[tuple[str, str], str] = {}
+        mounts = []
+        for domain in self.domains:
+            for mount in domain.routers:
+                router = mount.load()
+                for route in router.routes:
+                    if not isinstance(route, APIRoute):
+                        continue
+                    for method in sorted(route.methods):
+                        where = (method, mount.prefix + route.path)
+                        if where in served:
+                            raise WiringError(
+                                f"route {method} {where[1]} is declared by both "
+                                f"{served[where]} and {domain.name}"
+                            )
+                        served[where] = domain.name
+                mounts.append(Mount(router, mount.prefix))
+        return tuple(mounts)
 
 
 class _Named(Protocol):
@@ -234,24 +270,22 @@ def _job_registry(domains: Sequence[Domain]) -> JobRegistry:
     return registry
 
 
-def _mounts(domains: Sequence[Domain]) -> tuple[Mount, ...]:
-    """Every domain's routers; one method and path served by two routes is refused (the
-    second would never be reached)."""
-    served: dict[tuple[str, str], str] = {}
+def _check_router_references(domains: Sequence[Domain]) -> None:
+    """A router named by a module that does not exist stops the platform at once, found
+    without importing it (`importlib.util.find_spec` would import its packages)."""
+    root = Path(__file__).parent
     for domain in domains:
         for mount in domain.routers:
-            for route in mount.router.routes:
-                if not isinstance(route, APIRoute):
-                    continue
-                for method in sorted(route.methods):
-                    where = (method, mount.prefix + route.path)
-                    if where in served:
-                        raise WiringError(
-                            f"route {method} {where[1]} is declared by both {served[where]}"
-                            f" and {domain.name}"
-                        )
-                    served[where] = domain.name
-    return tuple(mount for domain in domains for mount in domain.routers)
+            if isinstance(mount.router, APIRouter):
+                continue
+            module, _, attribute = mount.router.partition(":")
+            package, _, rest = module.partition(".")
+            path = root.joinpath(*rest.split("."))
+            exists = path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
+            if package != __package__ or not rest or not attribute or not exists:
+                raise WiringError(
+                    f"router {mount.router!r} of {domain.name}: no such module:attribute"
+                )
 
 
 def _exporters(domains: Sequence[Domain]) -> tuple[Exporter, ...]:

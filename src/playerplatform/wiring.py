@@ -10,7 +10,8 @@ How a new domain (messaging, webhooks, drops, safety, config, privacy, ...) plug
    `repository.py`, `schemas.py`, `models.py`, `jobs.py`); its tables go into
    `playerplatform.models` and a migration.
 2. Declare what it contributes here, as a `Domain` next to the others, and add it to
-   `DOMAINS`: its routers (`Mount`, under `API_PREFIX` for the API), job handlers (the
+   `DOMAINS`: its routers (`Mount("playerplatform.<domain>.router:router", API_PREFIX)`,
+   named so that only an app imports them), job handlers (the
    functions stay in its `jobs.py`; `JobHandler` names their queue and payload kind), periodic
    work (`Schedule`: a cron expression, a queue, a kind), merge hooks, readiness checks,
    sections of the admin user detail, paths whose bodies are not JSON.
@@ -29,22 +30,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from playerplatform.admin import console
-from playerplatform.admin import router as admin_router
 from playerplatform.audit import privacy as audit_privacy
-from playerplatform.audit import router as audit_router
 from playerplatform.auth import email as auth_email
 from playerplatform.auth import jobs as auth_jobs
-from playerplatform.auth import pages as auth_pages
 from playerplatform.auth import privacy as auth_privacy
-from playerplatform.auth import router as auth_router
 from playerplatform.auth import second_factor_privacy
 from playerplatform.commerce import grants as commerce_grants
 from playerplatform.commerce import jobs as commerce_jobs
 from playerplatform.commerce import privacy as commerce_privacy
-from playerplatform.commerce import router as commerce_router
 from playerplatform.config import privacy as config_privacy
-from playerplatform.config import router as config_router
 from playerplatform.contributions import (
     Domain,
     Exporter,
@@ -58,52 +52,39 @@ from playerplatform.contributions import (
 from playerplatform.drops import grants as drops_grants
 from playerplatform.drops import jobs as drops_jobs
 from playerplatform.drops import privacy as drops_privacy
-from playerplatform.drops import router as drops_router
 from playerplatform.jobs import maintenance
 from playerplatform.jobs import privacy as jobs_privacy
-from playerplatform.jobs import router as jobs_router
 from playerplatform.jobs.registry import JobHandler, Schedule
-from playerplatform.kit.objects import router as objects_router
+from playerplatform.kit.objects import local as local_objects
 from playerplatform.leaderboards import jobs as leaderboards_jobs
 from playerplatform.leaderboards import moderation as leaderboards_moderation
 from playerplatform.leaderboards import privacy as leaderboards_privacy
-from playerplatform.leaderboards import router as leaderboards_router
-from playerplatform.messaging import admin_router as messaging_admin_router
 from playerplatform.messaging import jobs as messaging_jobs
 from playerplatform.messaging import mail as messaging_mail
 from playerplatform.messaging import notify as messaging_notify
 from playerplatform.messaging import privacy as messaging_privacy
-from playerplatform.messaging import realtime as messaging_realtime
-from playerplatform.messaging import router as messaging_router
-from playerplatform.ops import router as ops_router
 from playerplatform.privacy import jobs as privacy_jobs
 from playerplatform.privacy import records as privacy_records
-from playerplatform.privacy import router as privacy_router
 from playerplatform.privacy import service as privacy_service
 from playerplatform.safety import attachments as safety_attachments
 from playerplatform.safety import jobs as safety_jobs
 from playerplatform.safety import merge as safety_merge
-from playerplatform.safety import moderation_router as safety_moderation_router
 from playerplatform.safety import privacy as safety_privacy
-from playerplatform.safety import router as safety_router
 from playerplatform.ugc import jobs as ugc_jobs
 from playerplatform.ugc import merge as ugc_merge
 from playerplatform.ugc import privacy as ugc_privacy
-from playerplatform.ugc import router as ugc_router
 from playerplatform.ugc import scanning as ugc_scanning
 from playerplatform.ugc import service as ugc_service
 from playerplatform.users import merge as users_merge
 from playerplatform.users import privacy as users_privacy
-from playerplatform.users import router as users_router
 from playerplatform.webhooks import processing as webhooks_processing
-from playerplatform.webhooks import router as webhooks_router
 from playerplatform.webhooks import service as webhooks_service
 
 API_PREFIX = "/api/v1"
 
 OPS = Domain(
     "ops",
-    routers=[Mount(ops_router.router)],
+    routers=[Mount("playerplatform.ops.router:router")],
     ready_checks=[
         ReadyCheck("database", lambda rt: rt.db.ping()),
         ReadyCheck("hot_store", lambda rt: rt.hot.ping()),
@@ -112,17 +93,19 @@ OPS = Domain(
 
 OBJECTS = Domain(
     "objects",
-    routers=[Mount(objects_router.router)],  # the local store's signed URLs
+    routers=[Mount("playerplatform.kit.objects.router:router")],  # the local store's signed URLs
     ready_checks=[ReadyCheck("objects", lambda rt: rt.objects.ping())],
-    body_limit_exempt=objects_router.BODY_LIMIT_EXEMPT,
+    body_limit_exempt=local_objects.BODY_LIMIT_EXEMPT,
 )
 
 AUTH = Domain(
     "auth",
     routers=[
-        Mount(auth_router.router, API_PREFIX),
-        Mount(auth_router.admin_router, API_PREFIX),  # service accounts
-        Mount(auth_pages.router),  # the pages that verification and reset mails link to
+        Mount("playerplatform.auth.router:router", API_PREFIX),
+        Mount("playerplatform.auth.router:admin_router", API_PREFIX),  # service accounts
+        Mount(
+            "playerplatform.auth.pages:router"
+        ),  # the pages that verification and reset mails link to
     ],
     job_handlers=[
         JobHandler(
@@ -148,7 +131,7 @@ AUTH = Domain(
 
 USERS = Domain(
     "users",
-    routers=[Mount(users_router.router, API_PREFIX)],
+    routers=[Mount("playerplatform.users.router:router", API_PREFIX)],
     merge_hooks=[MergeHook("users", users_merge.merge_users_domain)],
     exporters=[
         Exporter(
@@ -159,12 +142,15 @@ USERS = Domain(
 
 ADMIN = Domain(
     "admin",
-    routers=[Mount(console.router), Mount(admin_router.router, API_PREFIX)],
+    routers=[
+        Mount("playerplatform.admin.console:router"),
+        Mount("playerplatform.admin.router:router", API_PREFIX),
+    ],
 )
 
 AUDIT = Domain(
     "audit",
-    routers=[Mount(audit_router.router, API_PREFIX)],
+    routers=[Mount("playerplatform.audit.router:router", API_PREFIX)],
     exporters=[
         Exporter(
             "audit", audit_privacy.TABLES, audit_privacy.export_audit, audit_privacy.erase_audit
@@ -174,7 +160,7 @@ AUDIT = Domain(
 
 JOBS = Domain(
     "jobs",
-    routers=[Mount(jobs_router.router, API_PREFIX)],
+    routers=[Mount("playerplatform.jobs.router:router", API_PREFIX)],
     job_handlers=[JobHandler(maintenance.QUEUE, maintenance.prune_jobs, kind="prune_jobs")],
     schedules=[Schedule("jobs_prune", "*/5 * * * *", queue=maintenance.QUEUE, kind="prune_jobs")],
     ready_checks=[ReadyCheck("broker", lambda rt: rt.jobs.ping())],
@@ -184,9 +170,9 @@ JOBS = Domain(
 MESSAGING = Domain(
     "messaging",
     routers=[
-        Mount(messaging_router.router, API_PREFIX),
-        Mount(messaging_admin_router.router, API_PREFIX),
-        Mount(messaging_realtime.router, API_PREFIX),  # the WebSocket
+        Mount("playerplatform.messaging.router:router", API_PREFIX),
+        Mount("playerplatform.messaging.admin_router:router", API_PREFIX),
+        Mount("playerplatform.messaging.realtime:router", API_PREFIX),  # the WebSocket
     ],
     job_handlers=[
         JobHandler(
@@ -228,7 +214,7 @@ MESSAGING = Domain(
 
 COMMERCE = Domain(
     "commerce",
-    routers=[Mount(commerce_router.router, API_PREFIX)],
+    routers=[Mount("playerplatform.commerce.router:router", API_PREFIX)],
     job_handlers=[
         JobHandler("grant_entitlement", commerce_jobs.grant_entitlement),
         JobHandler("revoke_entitlement", commerce_jobs.revoke_entitlement),
@@ -262,7 +248,7 @@ COMMERCE = Domain(
 
 LEADERBOARDS = Domain(
     "leaderboards",
-    routers=[Mount(leaderboards_router.router, API_PREFIX)],
+    routers=[Mount("playerplatform.leaderboards.router:router", API_PREFIX)],
     job_handlers=[
         JobHandler(leaderboards_jobs.QUEUE, leaderboards_jobs.write_scores_behind, kind="flush"),
         JobHandler(leaderboards_jobs.QUEUE, leaderboards_jobs.close_season, kind="close"),
@@ -280,7 +266,7 @@ LEADERBOARDS = Domain(
 
 UGC = Domain(
     "ugc",
-    routers=[Mount(ugc_router.router, API_PREFIX)],
+    routers=[Mount("playerplatform.ugc.router:router", API_PREFIX)],
     job_handlers=[
         JobHandler(ugc_service.SCAN_QUEUE, ugc_jobs.scan_content),
         JobHandler(ugc_service.SCAN_QUEUE, ugc_jobs.purge_drafts, kind="purge_drafts"),
@@ -307,7 +293,7 @@ UGC = Domain(
 
 CONFIG = Domain(
     "config",
-    routers=[Mount(config_router.router, API_PREFIX)],
+    routers=[Mount("playerplatform.config.router:router", API_PREFIX)],
     exporters=[
         Exporter(
             "config",
@@ -320,7 +306,7 @@ CONFIG = Domain(
 
 PRIVACY = Domain(
     "privacy",
-    routers=[Mount(privacy_router.router, API_PREFIX)],
+    routers=[Mount("playerplatform.privacy.router:router", API_PREFIX)],
     job_handlers=[
         JobHandler(
             privacy_service.QUEUE, privacy_jobs.build_export, kind=privacy_service.EXPORT_KIND
@@ -343,8 +329,8 @@ PRIVACY = Domain(
 SAFETY = Domain(
     "safety",
     routers=[
-        Mount(safety_router.router, API_PREFIX),
-        Mount(safety_moderation_router.router, API_PREFIX),
+        Mount("playerplatform.safety.router:router", API_PREFIX),
+        Mount("playerplatform.safety.moderation_router:router", API_PREFIX),
     ],
     job_handlers=[
         JobHandler(
@@ -367,8 +353,8 @@ SAFETY = Domain(
 WEBHOOKS = Domain(
     "webhooks",
     routers=[
-        Mount(webhooks_router.router, API_PREFIX),
-        Mount(webhooks_router.admin_router, API_PREFIX),
+        Mount("playerplatform.webhooks.router:router", API_PREFIX),
+        Mount("playerplatform.webhooks.router:admin_router", API_PREFIX),
     ],
     job_handlers=[
         JobHandler(
@@ -384,7 +370,10 @@ WEBHOOKS = Domain(
 
 DROPS = Domain(
     "drops",
-    routers=[Mount(drops_router.router, API_PREFIX), Mount(drops_router.admin_router, API_PREFIX)],
+    routers=[
+        Mount("playerplatform.drops.router:router", API_PREFIX),
+        Mount("playerplatform.drops.router:admin_router", API_PREFIX),
+    ],
     job_handlers=[  # on the webhooks' queue: drops are work that webhooks start
         JobHandler(drops_grants.QUEUE, drops_jobs.fulfil_drops, kind=drops_grants.FULFIL_KIND),
         JobHandler(drops_grants.QUEUE, drops_jobs.grant_linked, kind=drops_grants.LINK_KIND),

@@ -12,6 +12,7 @@ import click
 import structlog
 
 from playerplatform.kit.logging import configure_logging
+from playerplatform.kit.metrics import settle_gc
 from playerplatform.kit.settings import Settings
 
 log = structlog.get_logger("playerplatform.jobs")
@@ -52,6 +53,7 @@ async def _serve_worker(
         await runtime.jobs.run_worker(
             runtime, queues=queues, concurrency=concurrency, prefetch=prefetch
         )
+        settle_gc(tune=settings.gc_tuning)  # the command line started it with the collector off
         log.info(
             "worker_started",
             broker=bool(settings.broker_url),

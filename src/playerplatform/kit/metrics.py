@@ -165,11 +165,17 @@ def watch_gc() -> None:
 GC_THRESHOLDS = (20_000, 10, 10)
 
 
-def tune_gc() -> None:
-    """Call once the process has started: everything alive now (modules, the app's routes
-    and models, the runtime) lives as long as the process, so it is frozen out of the cycle
-    collector's sight, and young collections run less often. A full collection then walks
-    what requests and caches built since, not the whole program."""
-    gc.collect()
+def settle_gc(*, tune: bool, collect: bool = True) -> None:
+    """Call once the process has started (a command line may have started it with the cycle
+    collector off): everything alive now (modules, the app's routes and models, the runtime)
+    lives as long as the process, so it is frozen out of the cycle collector's sight and the
+    collector runs again; with `tune`, young collections run less often. A full collection
+    then walks what requests and caches built since, not the whole program. Without
+    `collect`, the garbage of start-up is frozen with the rest (a full collection of a
+    program this size takes a fifth of a second)."""
+    if collect:
+        gc.collect()
     gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
+    if tune:
+        gc.set_threshold(*GC_THRESHOLDS)
+    gc.enable()

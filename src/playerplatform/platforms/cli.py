@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import click
 from fastapi import FastAPI
 
+from playerplatform.kit.metrics import settle_gc
+
 DEV_STEAM_APP_ID = 480
 DEV_STEAM_PUBLISHER_KEY = "dev-publisher-key"
 DEV_EPIC_CLIENT_ID = "dev-epic-client"
@@ -125,6 +127,7 @@ def _serve(host: str, emulators: list[Emulator]) -> None:
     async def serve_all() -> None:
         await asyncio.gather(*(server.serve() for server in servers))
 
+    settle_gc(tune=False)  # the command line started it with the collector off
     asyncio.run(serve_all())
 
 
@@ -265,4 +268,5 @@ def apns(host: str, port: int, team_id: str, key_id: str, topic: str, out: str) 
         async with server:
             await server.serve_forever()
 
+    settle_gc(tune=False)  # the command line started it with the collector off
     asyncio.run(run())

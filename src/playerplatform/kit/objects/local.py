@@ -38,6 +38,8 @@ from playerplatform.kit.objects.keys import validate_key
 from playerplatform.kit.settings import Settings
 
 ROUTE_PREFIX = "/objects"
+# Uploads are not JSON: the app exempts these paths from the JSON body limit.
+BODY_LIMIT_EXEMPT = (f"{ROUTE_PREFIX}/",)
 CHUNK = 65_536
 
 

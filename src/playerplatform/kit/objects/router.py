@@ -2,7 +2,7 @@
 API prefix: clients get these URLs from API responses and use them as they would S3's).
 
 No unit of work: these routes never touch the database. The JSON body limit does not apply
-here (`BODY_LIMIT_EXEMPT`, which the wiring names); an upload is bound to the exact size and
+here (`local.BODY_LIMIT_EXEMPT`, which the wiring names); an upload is bound to the exact size and
 type that were signed.
 """
 
@@ -17,8 +17,6 @@ from playerplatform.kit.objects.keys import InvalidObjectKey, validate_key
 from playerplatform.kit.objects.local import ROUTE_PREFIX, LocalObjectStore
 
 router = APIRouter(prefix=ROUTE_PREFIX, tags=["objects"])
-# Uploads are not JSON: the app exempts these paths from the JSON body limit.
-BODY_LIMIT_EXEMPT = (f"{ROUTE_PREFIX}/",)
 
 
 def _local_store(request: Request) -> LocalObjectStore:

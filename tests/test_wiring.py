@@ -53,6 +53,7 @@ def test_the_platform_wiring_holds_every_domains_contributions() -> None:
     assert [c.name for c in built.ready_checks] == ["database", "hot_store", "objects", "broker"]
     assert [s.name for s in built.user_detail_sections] == ["entitlements", "balances", "orders"]
     assert set(built.jobs.schedules) == {
+        "auth_prune",
         "jobs_prune",
         "commerce_reconcile",
         "commerce_purge_idempotency",

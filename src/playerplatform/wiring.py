@@ -103,14 +103,17 @@ AUTH = Domain(
     routers=[
         Mount("playerplatform.auth.router:router", API_PREFIX),
         Mount("playerplatform.auth.router:admin_router", API_PREFIX),  # service accounts
-        Mount(
-            "playerplatform.auth.pages:router"
-        ),  # the pages that verification and reset mails link to
+        # The pages that verification and reset mails link to.
+        Mount("playerplatform.auth.pages:router"),
     ],
     job_handlers=[
         JobHandler(
             auth_email.RESET_QUEUE, auth_jobs.send_password_reset, kind=auth_email.RESET_KIND
         ),
+        JobHandler(maintenance.QUEUE, auth_jobs.prune_sign_ins, kind=auth_jobs.PRUNE_KIND),
+    ],
+    schedules=[
+        Schedule("auth_prune", "*/5 * * * *", queue=maintenance.QUEUE, kind=auth_jobs.PRUNE_KIND)
     ],
     # First among the erasers: it signs the player out under the canonical id they still have.
     exporters=[

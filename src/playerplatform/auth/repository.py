@@ -129,6 +129,8 @@ async def previous_holders(uow: UnitOfWork, provider: str, provider_id: str) -> 
 
 # Sessions and refresh tokens.
 
+PRUNE_STATEMENT_ROWS = 500  # ids per DELETE: well inside SQLite's bound on parameters
+
 
 async def find_refresh_token(
     uow: UnitOfWork, token_hash: str
@@ -159,6 +161,40 @@ async def revoke_session(uow: UnitOfWork, session_id: uuid.UUID, reason: str) ->
         .values(status="revoked", revoked_at=utcnow(), revoke_reason=reason)
     )
     return bool(result.rowcount)
+
+
+async def delete_ended_sessions(uow: UnitOfWork, *, before: dt.datetime, limit: int) -> int:
+    """Delete up to `limit` sessions that were revoked or expired before `before`, with their
+    refresh tokens; how many sessions went."""
+    ended = sa.select(Session.id).where(
+        sa.or_(Session.revoked_at < before, Session.expires_at < before)
+    )
+    ids = list((await uow.session.execute(ended.limit(limit))).scalars())
+    for start in range(0, len(ids), PRUNE_STATEMENT_ROWS):
+        chunk = ids[start : start + PRUNE_STATEMENT_ROWS]
+        await uow.session.execute(sa.delete(RefreshToken).where(RefreshToken.session_id.in_(chunk)))
+        await uow.session.execute(sa.delete(Session).where(Session.id.in_(chunk)))
+    return len(ids)
+
+
+async def delete_expired_refresh_tokens(uow: UnitOfWork, *, before: dt.datetime, limit: int) -> int:
+    """Delete up to `limit` refresh tokens (used or not) that expired before `before`."""
+    expired = (
+        sa.select(RefreshToken.token_hash).where(RefreshToken.expires_at < before).limit(limit)
+    )
+    result = await uow.session.execute(
+        sa.delete(RefreshToken).where(RefreshToken.token_hash.in_(expired.scalar_subquery()))
+    )
+    return int(result.rowcount)
+
+
+async def delete_expired_email_tokens(uow: UnitOfWork, *, before: dt.datetime, limit: int) -> int:
+    """Delete up to `limit` mailed tokens (used or not) that expired before `before`."""
+    expired = sa.select(EmailToken.token_hash).where(EmailToken.expires_at < before).limit(limit)
+    result = await uow.session.execute(
+        sa.delete(EmailToken).where(EmailToken.token_hash.in_(expired.scalar_subquery()))
+    )
+    return int(result.rowcount)
 
 
 async def find_session(uow: UnitOfWork, public_id: str) -> Session | None:

@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     refresh_token_ttl: int = 30 * 24 * 3600
     merge_token_ttl: int = 600
     email_token_ttl: int = 24 * 3600
+    # Ended sessions and expired tokens are deleted this long after they ended (`auth_prune`).
+    session_retention_days: float = Field(default=7.0, gt=0)
 
     # HTTP server (`playerplatform serve`): "granian" or "uvicorn" (`playerplatform.serving`).
     server: Literal["granian", "uvicorn"] = "granian"

@@ -63,6 +63,19 @@ async def replicated_database(tmp_path_factory: pytest.TempPathFactory) -> Async
     """A migrated database of this module's own on the primary, once the replica has it."""
     async with fresh_database(tmp_path_factory.mktemp("replicas"), "production") as url:
         await migrate.upgrade_async(url)
+        # Autovacuum truncating a table takes an exclusive lock the replica replays: with
+        # replay paused between its lock and its release, reads of that table on the replica
+        # would wait (and, past the read timeout, go to the primary) in tests that pause.
+        primary = await asyncpg.connect(_asyncpg_dsn(url))
+        try:
+            for (table,) in await primary.fetch(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+            ):
+                await primary.execute(
+                    f'ALTER TABLE "{table}" SET (vacuum_truncate = false, toast.vacuum_truncate = false)'
+                )
+        finally:
+            await primary.close()
         deadline = time.monotonic() + 30
         while not await _replica_has(make_url(url).database or ""):
             assert time.monotonic() < deadline, "the replica never showed the database"
@@ -87,6 +100,10 @@ async def replicated(replicated_database: str) -> AsyncIterator[tuple[str, str, 
         await resume_replay()
         await proxy.close()
         await turn.close()  # the lock goes with the session
+
+
+def _asyncpg_dsn(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(False)
 
 
 def replica_settings(
@@ -256,6 +273,45 @@ async def test_a_replica_down_is_skipped_without_a_503(
         await runtime.db.replicas.check()
         assert replica.up is True
         assert (await client.get("/api/v1/leaderboards/seasons")).status_code == 200
+
+
+async def test_a_read_the_replica_holds_is_answered_by_the_primary(
+    make_settings: Callable[..., Settings], replicated: tuple[str, str, TcpProxy]
+) -> None:
+    """A replica replaying an exclusive lock holds reads of that table until it replays the
+    release, for ever while replay is paused: such a read is cancelled on the replica after
+    `replica_read_timeout_seconds` and answered by the primary."""
+    url, replica_url, _proxy = replicated
+    settings = replica_settings(make_settings, url, replica_url, replica_read_timeout_seconds=1.0)
+    async with running_app(settings) as (app, runtime), asgi_client(app) as client:
+        player = await device_login(client)
+        await until(lambda: _up(runtime), "the replica never came up")
+        database = make_url(url).database
+        primary = await asyncpg.connect(_asyncpg_dsn(url))
+        try:
+            holder = primary.transaction()
+            await holder.start()
+            await primary.execute("LOCK TABLE profiles IN ACCESS EXCLUSIVE MODE")
+
+            async def replica_holds_the_lock() -> bool:
+                held = await _replica_admin(
+                    "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database"
+                    f" WHERE d.datname = '{database}' AND l.mode = 'AccessExclusiveLock'"
+                )
+                return bool(held)
+
+            await until(replica_holds_the_lock, "the replica never replayed the lock")
+            await pause_replay()
+            await holder.rollback()  # released on the primary; the replica holds it on
+        finally:
+            await primary.close()
+
+        started = time.monotonic()
+        answer = await asyncio.wait_for(profile(client, player), timeout=20)
+        waited = time.monotonic() - started
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["profile"]["display_name"] == player["user"]["profile"]["display_name"]
+        assert 0.9 < waited < 10, f"answered after {waited:.1f}s"
 
 
 async def _up(runtime: Runtime) -> bool:

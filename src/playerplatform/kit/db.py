@@ -179,6 +179,7 @@ class Database:
             check_seconds=settings.replica_check_seconds,
             # A replica that does not answer soon is skipped: the primary serves meanwhile.
             timeout=min(settings.database_timeout_seconds, 2.0),
+            read_timeout=settings.replica_read_timeout_seconds,
             pool_size=settings.database_pool_size,
             engine_options=_JSON_CODEC,
         )

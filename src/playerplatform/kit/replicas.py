@@ -13,7 +13,9 @@ measure on the primary's clock alone, which a paused or cut-off replica cannot f
 idle. A replica is skipped while it is down, not in recovery, or behind more than
 `replica_max_lag_seconds`. One that fails under a request is marked down at once and the
 request is read again from the primary: a replica going away never fails a read the primary
-can answer (so never a 503 while the primary is up).
+can answer (so never a 503 while the primary is up). A read the replica holds (it waits for a
+lock the replica is replaying, for ever while replay is paused) is cancelled by the replica
+after `replica_read_timeout_seconds` and read again from the primary the same way.
 
 Read-your-writes is by LSN, not by a time pin. After a route's write commits, the WAL position
 of the primary (read after the commit, so it covers the commit record) is kept in the hot store
@@ -180,6 +182,7 @@ class Replicas:
         max_lag: float,
         check_seconds: float,
         timeout: float,
+        read_timeout: float,
         pool_size: int,
         engine_options: dict[str, Any],
     ) -> None:
@@ -194,7 +197,13 @@ class Replicas:
                 pool_size=pool_size,
                 max_overflow=pool_size,
                 pool_timeout=timeout,
-                connect_args={"timeout": timeout},
+                # The server cancels a read that outlasts `read_timeout` (a replica holds
+                # reads on a relation while it replays a lock on it, for ever while replay is
+                # paused): the read fails here and is repeated on the primary.
+                connect_args={
+                    "timeout": timeout,
+                    "server_settings": {"statement_timeout": str(round(read_timeout * 1000))},
+                },
                 isolation_level="AUTOCOMMIT",
                 **engine_options,
             )

@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     database_replica_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
     replica_max_lag_seconds: float = Field(default=5.0, gt=0)
     replica_check_seconds: float = Field(default=1.0, gt=0)  # each process checks this often
+    # A read on a replica still running after this long is cancelled there and read again from
+    # the primary (a replica replaying a lock, or paused under one, holds reads until then).
+    replica_read_timeout_seconds: float = Field(default=5.0, gt=0)
     redis_url: str | None = None
     redis_cluster: bool = False
     redis_prefix: str = "pp:"

@@ -1,6 +1,7 @@
 """The census: every route a game or the console calls, under one load, against references
 measured on the same machine in the same run. `make bench` runs it and it rewrites
-BENCHMARKS.md whole. `.venv/bin/python bench/census.py [--duration 15] [--quick]`.
+BENCHMARKS.md whole. `.venv/bin/python bench/census.py [--duration 15] [--quick]
+[--only CALL ...]`.
 
 One production-shape server (`playerplatform serve --workers 2`, PostgreSQL + Redis) on a
 fresh database with players, a catalog, wallets, a season and published UGC; each scenario is
@@ -431,8 +432,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=wrk.DURATION_SECONDS)
     parser.add_argument("--quick", action="store_true", help="3 s per scenario, nothing recorded")
+    parser.add_argument(
+        "--only",
+        action="append",
+        metavar="CALL",
+        help='only this call (repeatable), e.g. "POST /api/v1/commerce/wallet/spend", beside'
+        " `GET /api/v1/users/me`, fast dispatch on; printed, nothing recorded",
+    )
     args = parser.parse_args()
     duration = 3 if args.quick else args.duration
+    if args.only:
+        return _only(args.only, duration)
     wrk.ensure_wrk()
     load_at_start = wrk.warn_if_busy()
     SERVER.reset()
@@ -488,6 +498,30 @@ def main() -> int:
         else:
             wrk.BENCHMARKS_MD.write_text(document)
             print(f"bench: wrote {wrk.BENCHMARKS_MD.relative_to(wrk.ROOT)}", flush=True)
+    except wrk.BenchError as failure:
+        print(f"bench: FAILED: {failure}", file=sys.stderr)
+        return 1
+    finally:
+        SERVER.clean()
+    return 0
+
+
+def _only(names: list[str], duration: int) -> int:
+    """A few calls and the proxy they are held to, for working on them; nothing recorded."""
+    unknown = set(names) - {entry.name for entry in CENSUS}
+    if unknown:
+        print(f"bench: no such call: {', '.join(sorted(unknown))}", file=sys.stderr)
+        return 2
+    calls = [e for e in CENSUS if e.name in names or e.name == "GET /api/v1/users/me"]
+    wrk.ensure_wrk()
+    wrk.warn_if_busy()
+    SERVER.reset()
+    try:
+        with tempfile.TemporaryDirectory() as scratch, SERVER.running():
+            world = prepare(Path(scratch))
+            wrk.run_wrk(f"{BASE}/healthz", duration_seconds=3)
+            healthz = wrk.run_scenario("GET /healthz", f"{BASE}/healthz", duration_seconds=duration)
+            census_run(world, calls, duration, healthz.result)
     except wrk.BenchError as failure:
         print(f"bench: FAILED: {failure}", file=sys.stderr)
         return 1

@@ -211,7 +211,9 @@ def prepare(scratch: Path) -> World:
     players.write_text("\n".join(lines) + "\n")
     staff_line = scratch / "admin.txt"
     staff_line.write_text(f"{staff} {admin['user']['canonical_id']} -\n")
-    creator = lines[0].split()[1]
+    # The items are the staff account's: a census player rating an item of their own would
+    # be refused (403, creators cannot rate their own), and a census run tolerates no refusal.
+    creator = admin["user"]["canonical_id"]
     items = seed(ITEMS, creator, database=SERVER.database, ids_file=scratch / "items.txt")
     item = items.read_text().split()[0]
     return World(players, staff_line, season, item)

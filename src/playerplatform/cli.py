@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from playerplatform.kit.settings import Settings
+from playerplatform.references import module_exists
 
 # The domains' command groups, by `module:attribute`. Each is imported only when it is used
 # (importing them all would slow every command); a module that does not exist stops the
@@ -39,7 +40,7 @@ class CommandLine(click.Group):
         super().__init__(*args, **kwargs)
         for name, reference in commands_by_reference.items():
             module = reference.partition(":")[0]
-            if not _module_exists(module):
+            if not module_exists(module):
                 raise RuntimeError(f"command {name!r}: module {module} does not exist")
         self.by_reference = dict(commands_by_reference)
 
@@ -69,16 +70,6 @@ class CommandLine(click.Group):
         if not isinstance(command, click.Command):
             raise RuntimeError(f"command {cmd_name!r}: {reference} is not a click command")
         return command
-
-
-def _module_exists(module: str) -> bool:
-    """Whether the platform has `module`, found without importing its packages (which
-    `importlib.util.find_spec` would do, at the cost of most of the platform's import time)."""
-    package, _, rest = module.partition(".")
-    if package != __package__ or not rest:
-        return False
-    path = Path(__file__).parent.joinpath(*rest.split("."))
-    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
 
 
 def _run(factory: Callable[[], Coroutine[Any, Any, Any]]) -> Any:

@@ -25,7 +25,6 @@ import importlib
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from fastapi import APIRouter
@@ -34,6 +33,7 @@ from fastapi.routing import APIRoute
 from playerplatform.admin.service import check_section_name
 from playerplatform.jobs.registry import JobHandler, JobRegistry, Schedule
 from playerplatform.kit.db import UnitOfWork
+from playerplatform.references import reference_exists
 
 if TYPE_CHECKING:
     from playerplatform.runtime import Runtime
@@ -272,17 +272,10 @@ def _job_registry(domains: Sequence[Domain]) -> JobRegistry:
 
 def _check_router_references(domains: Sequence[Domain]) -> None:
     """A router named by a module that does not exist stops the platform at once, found
-    without importing it (`importlib.util.find_spec` would import its packages)."""
-    root = Path(__file__).parent
+    without importing it."""
     for domain in domains:
         for mount in domain.routers:
-            if isinstance(mount.router, APIRouter):
-                continue
-            module, _, attribute = mount.router.partition(":")
-            package, _, rest = module.partition(".")
-            path = root.joinpath(*rest.split("."))
-            exists = path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
-            if package != __package__ or not rest or not attribute or not exists:
+            if isinstance(mount.router, str) and not reference_exists(mount.router):
                 raise WiringError(
                     f"router {mount.router!r} of {domain.name}: no such module:attribute"
                 )

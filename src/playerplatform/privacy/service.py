@@ -48,7 +48,8 @@ SPOOL_BYTES = 16 * 1024 * 1024
 
 
 def _public_id() -> str:
-    return secrets.token_urlsafe(16)
+    # Hex: a request id names its export's object, and a key segment may not start with "-".
+    return secrets.token_hex(16)
 
 
 def _actor_id(actor: Principal | str) -> str:

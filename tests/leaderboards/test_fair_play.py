@@ -3,6 +3,7 @@ every view, and merging two accounts keeps the better entry."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 
 import httpx
@@ -157,5 +158,35 @@ async def test_a_write_behind_never_writes_back_a_merged_away_account(boards: Bo
             )
         )
     await boards.write_behind(season_id)
+    stored = await boards.stored(season_id)
+    assert {cid: row.score for cid, row in stored.items()} == {survivor: 20}
+
+
+async def test_a_write_behind_waits_for_a_merge_in_progress(boards: Boards) -> None:
+    """The merge holds both accounts while it moves their entries; a write-behind that starts
+    meanwhile must not write the merged-away account's entry once the merge commits."""
+    season_id = (await boards.season())["season_id"]
+    old, new = await device_login(boards.client), await device_login(boards.client)
+    await boards.scored(season_id, old, 10)
+    await boards.scored(season_id, new, 20)
+    [gone, survivor] = ids([old, new])
+    async with boards.runtime.db.unit_of_work() as uow:  # the merge, holding both accounts
+        locked = sa.select(User).where(User.canonical_id.in_([gone, survivor])).order_by(User.id)
+        if uow.dialect == "postgresql":
+            locked = locked.with_for_update()
+        await uow.session.execute(locked)
+        await uow.session.execute(
+            sa.update(User)
+            .where(User.canonical_id == gone)
+            .values(
+                status="merged",
+                merged_into_id=sa.select(User.id)
+                .where(User.canonical_id == survivor)
+                .scalar_subquery(),
+            )
+        )
+        flushing = asyncio.create_task(boards.write_behind(season_id))
+        await asyncio.sleep(0.5)  # the write-behind reads the accounts while they are held
+    await flushing
     stored = await boards.stored(season_id)
     assert {cid: row.score for cid, row in stored.items()} == {survivor: 20}

@@ -81,12 +81,18 @@ async def user_ids(
 ) -> dict[str, uuid.UUID]:
     """Internal ids by canonical id. `merged=False` leaves out accounts merged into another
     (their entries moved with them: a write-behind that read one before the merge must not
-    write it back)."""
+    write it back). On PostgreSQL it also holds the accounts (FOR KEY SHARE, the lock the
+    entries' foreign key takes anyway) until the caller's transaction ends: a merge locks
+    both accounts before it moves their entries, so either it waits for this writer to
+    commit and then moves what it wrote, or this read waits for the merge and sees the
+    account merged."""
     if not canonical_ids:
         return {}
     query = sa.select(User.canonical_id, User.id).where(User.canonical_id.in_(list(canonical_ids)))
     if not merged:
         query = query.where(User.status != "merged")
+        if uow.dialect == "postgresql":
+            query = query.with_for_update(read=True, key_share=True)
     rows = await uow.session.execute(query)
     return {cid: uid for cid, uid in rows}
 

@@ -262,7 +262,13 @@ CALLS = [
 
 
 async def measure(
-    client: Client, world: World, call: Call, requests: int, profile: int, callers: list[str]
+    client: Client,
+    world: World,
+    call: Call,
+    requests: int,
+    profile: int,
+    callers: list[str],
+    dump: str | None = None,
 ) -> tuple[float, str]:
     counter = itertools.count(1)
     players = world.players
@@ -309,6 +315,8 @@ async def measure(
         for pattern in callers:
             stats.print_callers(pattern)
         report = out.getvalue()
+        if dump:
+            stats.dump_stats(dump)
     return 1000 * spent / requests, report
 
 
@@ -323,6 +331,9 @@ async def main() -> int:
         action="append",
         default=[],
         help="with --profile: who calls functions matching this",
+    )
+    parser.add_argument(
+        "--dump", help="with --profile: write each call's statistics to DUMP-<n>.pstats"
     )
     args = parser.parse_args()
     run = secrets.token_hex(4)
@@ -353,11 +364,12 @@ async def main() -> int:
             client = Client(app)
             world = await prepare(client, database)
             print(f"fast dispatch {args.fast_dispatch}, {args.requests} requests per call")
-            for call in CALLS:
+            for n, call in enumerate(CALLS):
                 if args.only and call.name not in args.only:
                     continue
+                dump = f"{args.dump}-{n}.pstats" if args.dump else None
                 ms, report = await measure(
-                    client, world, call, args.requests, args.profile, args.callers
+                    client, world, call, args.requests, args.profile, args.callers, dump
                 )
                 print(f"{ms:7.2f} ms  {call.name}", flush=True)
                 if report:

@@ -241,6 +241,8 @@ async def test_compiled_routes_skip_the_framework_path_only_when_on(fast: bool) 
 async def test_every_api_route_of_the_platform_is_compiled(app: FastAPI) -> None:
     dispatch = Dispatch(app)
     assert dispatch.uncompiled == {}
+    # No route sends a request to a worker thread for a plain function (either dispatch).
+    assert dispatch.threaded == {}
     api = [
         r
         for r in app.routes

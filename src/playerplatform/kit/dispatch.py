@@ -567,6 +567,14 @@ def _literal_prefix(route: BaseRoute) -> list[str] | None:
 MATCH_MEMO_SIZE = 8192
 
 
+def _plain_calls(plan: _Call) -> set[str]:
+    """The qualified names of the plan's callables that are not coroutine functions."""
+    found = set() if plan.is_async else {f"{plan.call.__module__}.{plan.call.__qualname__}"}
+    for _name, sub in plan.dependencies:
+        found |= _plain_calls(sub)
+    return found
+
+
 class Dispatch:
     """Every compilable route of an app, and the lookup of the route a request is for (the
     router's answer: the first route in order that matches the path and method)."""
@@ -575,13 +583,20 @@ class Dispatch:
         self.routes: list[BaseRoute] = list(app.routes)
         self.compiled: dict[int, CompiledRoute] = {}
         self.uncompiled: dict[str, str] = {}
+        # Routes calling a plain function (dependency or endpoint): the framework runs each on
+        # a worker thread, a hand-over that costs more than most endpoints do.
+        self.threaded: dict[str, list[str]] = {}
         handlers = _ErrorHandlers(dict(app.exception_handlers))
         for index, route in enumerate(self.routes):
             if isinstance(route, APIRoute):
+                name = f"{sorted(route.methods or ())} {route.path}"
                 try:
-                    self.compiled[index] = compile_route(route, handlers)
+                    compiled = self.compiled[index] = compile_route(route, handlers)
                 except NotCompilable as why:
-                    self.uncompiled[f"{sorted(route.methods or ())} {route.path}"] = str(why)
+                    self.uncompiled[name] = str(why)
+                    continue
+                if plain := sorted(_plain_calls(compiled.plan)):
+                    self.threaded[name] = plain
         self._root = _Node()
         self._everywhere: list[int] = []
         for index, route in enumerate(self.routes):

@@ -39,7 +39,7 @@ SeasonId = Path(pattern=SEASON_ID, description="The season's id.")
 Region = Query(None, pattern=REGION, description="Only this region's board.")
 
 
-def live_boards(request: Request) -> LiveBoards:
+async def live_boards(request: Request) -> LiveBoards:
     """The process's leaderboards state (dependency)."""
     live: LiveBoards = request.app.state.runtime.leaderboards
     return live

@@ -22,7 +22,6 @@ from playerplatform.auth.deps import (
 )
 from playerplatform.kit.db import UnitOfWork
 from playerplatform.kit.http import (
-    ClientInfo,
     TransactionalRoute,
     client_info,
     get_uow,
@@ -224,9 +223,9 @@ async def report_ugc(
     request: Request,
     ugc_id: str = UgcId,
     principal: Principal = Depends(require_user),
-    client: ClientInfo = Depends(client_info),
     uow: UnitOfWork = Depends(get_uow),
 ) -> ReportOut:
+    client = client_info(request)
     return await moderation.report_item(uow, runtime_of(request), principal, ugc_id, body, client)
 
 

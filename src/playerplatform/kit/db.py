@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, ORMExecuteState, Session
 
 from playerplatform.kit.replicas import (
     REPLICA_FAILED,
@@ -143,6 +143,28 @@ def _sqlite_engine(url: str, *, immediate: bool, pool_size: int) -> AsyncEngine:
     return engine
 
 
+class _UnitSession(Session):
+    """The sessions of units of work (a class of their own to hang their events on)."""
+
+
+@event.listens_for(_UnitSession, "do_orm_execute")
+def _skip_needless_synchronize(state: ORMExecuteState) -> None:
+    """An UPDATE or DELETE of mapped rows brings the session's loaded objects in line with
+    it, by default by compiling its WHERE clause into Python and testing every object, which
+    costs more than running the statement. When the session holds no object of that class
+    there is nothing to bring in line."""
+    if not (state.is_update or state.is_delete):
+        return
+    if "synchronize_session" in state.execution_options:
+        return
+    mapper = state.bind_mapper
+    if mapper is None:
+        return
+    target = mapper.class_
+    if not any(isinstance(obj, target) for obj in state.session.identity_map.values()):
+        state.update_execution_options(synchronize_session=False)
+
+
 class Database:
     """Owns the engines. On SQLite, writes and reads use separate pools so only writers
     serialise; on PostgreSQL one pool serves both, and reads that tolerate lag may go to a
@@ -169,9 +191,13 @@ class Database:
             )
             # Reads run in autocommit: no BEGIN/COMMIT round trips around a GET's SELECTs.
             self.read_engine = self.write_engine.execution_options(isolation_level="AUTOCOMMIT")
-        self._writers = async_sessionmaker(self.write_engine, expire_on_commit=False)
+        self._writers = async_sessionmaker(
+            self.write_engine, expire_on_commit=False, sync_session_class=_UnitSession
+        )
         self._driver_statements: dict[sa.Executable, DriverStatement] = {}
-        self._readers = async_sessionmaker(self.read_engine, expire_on_commit=False)
+        self._readers = async_sessionmaker(
+            self.read_engine, expire_on_commit=False, sync_session_class=_UnitSession
+        )
         self.replicas = Replicas(
             [] if self.is_sqlite else settings.database_replica_urls,
             primary=self.write_engine,

@@ -203,6 +203,7 @@ CALLS = [
         lambda n, me, o: {"device_id": me.device},
     ),
     Call("GET /api/v1/users/me", "GET", "/api/v1/users/me"),
+    Call("GET /api/v1/users/{other}", "GET", "/api/v1/users/{other}"),
     Call(
         "PATCH /api/v1/users/me",
         "PATCH",
@@ -215,6 +216,8 @@ CALLS = [
         "/api/v1/users/me/friends/{other}",
         lambda n, me, o: {},
     ),
+    Call("GET /api/v1/commerce/skus", "GET", "/api/v1/commerce/skus"),
+    Call("GET /api/v1/commerce/wallet", "GET", "/api/v1/commerce/wallet"),
     Call("GET /api/v1/commerce/orders", "GET", "/api/v1/commerce/orders"),
     Call(
         "GET /api/v1/commerce/wallet/ledger",
@@ -226,6 +229,11 @@ CALLS = [
         "POST",
         "/api/v1/commerce/wallet/spend",
         lambda n, me, o: {"sku_id": "cpu-coins", "quantity": 1, "reason": "cpu"},
+    ),
+    Call(
+        "GET /api/v1/leaderboards/seasons?active=true",
+        "GET",
+        "/api/v1/leaderboards/seasons?active=true",
     ),
     Call(
         "POST /api/v1/leaderboards/{season}/scores",
@@ -244,6 +252,9 @@ CALLS = [
         "/api/v1/leaderboards/{season}/around-me",
     ),
     Call("GET /api/v1/leaderboards/{season}/me", "GET", "/api/v1/leaderboards/{season}/me"),
+    Call("GET /api/v1/ugc?sort=newest&limit=20", "GET", "/api/v1/ugc?sort=newest&limit=20"),
+    Call("GET /api/v1/ugc/hot?limit=20", "GET", "/api/v1/ugc/hot?limit=20"),
+    Call("GET /api/v1/ugc/{item}", "GET", "/api/v1/ugc/{item}"),
     Call(
         "PUT /api/v1/ugc/{item}/rating",
         "PUT",

@@ -24,7 +24,9 @@ from tests.support.commerce import (
     overlay,
     owned,
     spend,
+    start_order,
     steam_player,
+    verify,
 )
 from tests.support.db import count, rows, scalar
 from tests.support.platforms import steam_ticket
@@ -374,3 +376,40 @@ async def test_debt_follows_the_steam_account_to_a_fresh_player_account(
     assert repaid.status_code == 200
     await buy(client, emulators, fresh, gems["sku_id"])
     assert await balance(client, fresh, gems["sku_id"]) == 100
+
+
+async def test_the_cached_order_list_and_ledger_follow_every_change(
+    client: httpx.AsyncClient, emulators: dict[str, str], runtime: Runtime, admin: dict[str, Any]
+) -> None:
+    """Both lists are cached views: a purchase, a spend and a refund found by a background
+    reconciliation (a unit of work of its own, no request) each show on the next read."""
+    gems = await create_sku(client, admin, type="consumable", quantity=100)
+    player = await steam_player(client, emulators)
+
+    async def orders() -> list[tuple[str, str]]:
+        listed = await client.get("/api/v1/commerce/orders", headers=auth(player))
+        return [(o["order_id"], o["status"]) for o in listed.json()["items"]]
+
+    async def ledger() -> list[tuple[str, int]]:
+        listed = await client.get(
+            "/api/v1/commerce/wallet/ledger",
+            params={"sku_id": gems["sku_id"]},
+            headers=auth(player),
+        )
+        return [(e["change_type"], e["change"]) for e in listed.json()["items"]]
+
+    assert await orders() == [] and await ledger() == []
+    started = await start_order(client, player, gems["sku_id"])  # nothing granted yet
+    assert await orders() == [(started["order_id"], "pending")]
+    await overlay(emulators, started["provider_order_id"], "approve")
+    assert (await verify(client, player, started["order_id"])).status_code == 200
+    order = started
+    assert await orders() == [(order["order_id"], "verified")]
+    assert await ledger() == [("grant", 100)]
+    assert (await spend(client, player, gems["sku_id"], 10)).status_code == 200
+    assert await ledger() == [("spend", -10), ("grant", 100)]
+
+    await overlay(emulators, order["provider_order_id"], "refund")
+    await reconcile_now(runtime)
+    assert await orders() == [(order["order_id"], "refunded")]
+    assert await ledger() == [("clawback", -100), ("spend", -10), ("grant", 100)]

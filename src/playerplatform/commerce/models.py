@@ -52,6 +52,12 @@ class Sku(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+def wallet_owner(user_id: uuid.UUID) -> str:
+    """The owner of a player's cached commerce views (`kit.views`): wallet, entitlements,
+    ledger and orders."""
+    return f"wallet:{user_id}"
+
+
 class Order(Base):
     """A purchase with a provider. `items` holds one line per SKU bought: `{sku_id, quantity,
     itemid, amount, status}` where `status` turns `reversed` when that line is refunded."""
@@ -79,6 +85,10 @@ class Order(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     verified_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     refunded_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+
+    def views_owner(self) -> str:
+        """Changing an order makes the player's order list stale (`kit.views`)."""
+        return wallet_owner(self.user_id)
 
 
 class Entitlement(Base):

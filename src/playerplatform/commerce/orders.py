@@ -19,7 +19,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from playerplatform.auth import service as identities
 from playerplatform.commerce import repository
-from playerplatform.commerce.models import Order, Sku
+from playerplatform.commerce.models import Order, Sku, wallet_owner
 from playerplatform.commerce.schemas import (
     OrderItemOut,
     OrderOut,
@@ -48,6 +48,7 @@ from playerplatform.kit.errors import (
     ValidationFailed,
 )
 from playerplatform.kit.pagination import Page, PageParams, decode_cursor, paginate
+from playerplatform.kit.views import Views
 from playerplatform.platforms import steam as steam_api
 from playerplatform.platforms.steam import SteamTxn, SteamTxnError, SteamWallet
 
@@ -427,6 +428,18 @@ async def grant_order(
 
 
 # -- Reading. -----------------------------------------------------------------------------------
+
+
+async def orders_json(uow: UnitOfWork, cache: Views, user_id: uuid.UUID, page: PageParams) -> bytes:
+    """A page of `GET /commerce/orders`, encoded, from the cached view while current (an
+    order added or changed through the session renews it: `Order.views_owner`)."""
+
+    async def load() -> bytes:
+        found = await list_orders(uow, user_id, page)
+        return found.model_dump_json().encode()
+
+    name = f"orders:{page.limit}:{page.cursor or ''}"
+    return await cache.read(wallet_owner(user_id), name, load)
 
 
 async def list_orders(uow: UnitOfWork, user_id: uuid.UUID, page: PageParams) -> Page[OrderOut]:

@@ -147,11 +147,13 @@ async def verify_receipt(
 
 @player_router.get("/orders", response_model=Page[OrderOut])
 async def list_orders(
+    request: Request,
     page: PageParams = Depends(page_params),
     user_id: uuid.UUID = Depends(my_user_id),
     uow: UnitOfWork = Depends(get_uow),
-) -> Page[OrderOut]:
-    return await orders.list_orders(uow, user_id, page)
+) -> Response:
+    views = runtime_of(request).views
+    return json_answer(await orders.orders_json(uow, views, user_id, page))
 
 
 @player_router.get("/orders/{order_id}", response_model=OrderOut)
@@ -199,12 +201,14 @@ async def get_wallet(
 
 @player_router.get("/wallet/ledger", response_model=Page[LedgerEntryOut])
 async def get_ledger(
+    request: Request,
     sku_id: str | None = Query(None, pattern=SKU_PATTERN.pattern),
     page: PageParams = Depends(page_params),
     user_id: uuid.UUID = Depends(my_user_id),
     uow: UnitOfWork = Depends(get_uow),
-) -> Page[LedgerEntryOut]:
-    return await wallet.ledger_page(uow, user_id, sku_id, page)
+) -> Response:
+    views = runtime_of(request).views
+    return json_answer(await wallet.ledger_json(uow, views, user_id, sku_id, page))
 
 
 @player_router.post("/wallet/spend", response_model=None, responses={200: {"model": SpendOut}})

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from playerplatform.commerce import repository
-from playerplatform.commerce.models import Entitlement, Sku
+from playerplatform.commerce.models import Entitlement, Sku, wallet_owner
 from playerplatform.commerce.schemas import (
     BalanceOut,
     EntitlementOut,
@@ -58,11 +58,6 @@ class SkuUnavailable(AppError):
 
 def new_public_id(prefix: str) -> str:
     return prefix + secrets.token_hex(12)
-
-
-def wallet_owner(user_id: uuid.UUID) -> str:
-    """The owner of a player's cached commerce views (`kit.views`): wallet and entitlements."""
-    return f"wallet:{user_id}"
 
 
 def ownership_key(canonical_id: str, sku_id: str) -> str:
@@ -473,6 +468,20 @@ async def entitlements_page(
         lambda r: TimeCursor(t=r[0].created_at, i=r[0].entitlement_id),
         lambda r: entitlement_out(r[0], r[1]),
     )
+
+
+async def ledger_json(
+    uow: UnitOfWork, cache: Views, user_id: uuid.UUID, sku_id: str | None, page: PageParams
+) -> bytes:
+    """A page of `GET /commerce/wallet/ledger`, encoded, from the cached view while current
+    (every ledger entry moves a balance, so whatever writes one renews the wallet's views)."""
+
+    async def load() -> bytes:
+        found = await ledger_page(uow, user_id, sku_id, page)
+        return found.model_dump_json().encode()
+
+    name = f"ledger:{sku_id or ''}:{page.limit}:{page.cursor or ''}"
+    return await cache.read(wallet_owner(user_id), name, load)
 
 
 async def ledger_page(

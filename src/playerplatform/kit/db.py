@@ -143,11 +143,12 @@ def _sqlite_engine(url: str, *, immediate: bool, pool_size: int) -> AsyncEngine:
     return engine
 
 
-class _UnitSession(Session):
-    """The sessions of units of work (a class of their own to hang their events on)."""
+class UnitSession(Session):
+    """The sessions of units of work (a class of their own to hang their events on); each
+    names its unit in `info["unit"]`."""
 
 
-@event.listens_for(_UnitSession, "do_orm_execute")
+@event.listens_for(UnitSession, "do_orm_execute")
 def _skip_needless_synchronize(state: ORMExecuteState) -> None:
     """An UPDATE or DELETE of mapped rows brings the session's loaded objects in line with
     it, by default by compiling its WHERE clause into Python and testing every object, which
@@ -192,11 +193,11 @@ class Database:
             # Reads run in autocommit: no BEGIN/COMMIT round trips around a GET's SELECTs.
             self.read_engine = self.write_engine.execution_options(isolation_level="AUTOCOMMIT")
         self._writers = async_sessionmaker(
-            self.write_engine, expire_on_commit=False, sync_session_class=_UnitSession
+            self.write_engine, expire_on_commit=False, sync_session_class=UnitSession
         )
         self._driver_statements: dict[sa.Executable, DriverStatement] = {}
         self._readers = async_sessionmaker(
-            self.read_engine, expire_on_commit=False, sync_session_class=_UnitSession
+            self.read_engine, expire_on_commit=False, sync_session_class=UnitSession
         )
         self.replicas = Replicas(
             [] if self.is_sqlite else settings.database_replica_urls,
@@ -355,6 +356,7 @@ class UnitOfWork:
             if self.closed:
                 raise RuntimeError("the unit of work is closed")
             session = self._session = self._sessions()
+            session.info["unit"] = self
             self.touched = True
         return session
 

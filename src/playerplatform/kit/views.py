@@ -32,7 +32,10 @@ import contextlib
 import secrets
 from collections.abc import Awaitable, Callable
 
-from playerplatform.kit.db import UnitOfWork
+from sqlalchemy import event
+from sqlalchemy.orm import Session, UOWTransaction
+
+from playerplatform.kit.db import UnitOfWork, UnitSession
 from playerplatform.kit.hotstore import UNAVAILABLE, HotStore
 from playerplatform.kit.replicas import reading_from
 
@@ -136,6 +139,25 @@ def changed(uow: UnitOfWork, *owners: str) -> None:
     if pending is None:
         pending = uow.info[_PENDING] = set()
     pending.update(owners)
+
+
+@event.listens_for(UnitSession, "after_flush")
+def _owners_of_flushed(session: Session, _flush: UOWTransaction) -> None:
+    """Mapped objects whose class names the owner of the views that show them
+    (`views_owner(self) -> str`) make those views stale when they are added, changed or
+    deleted through the session, wherever in the code that happens. Statements that write
+    such rows without the session (bulk UPDATEs, INSERT ... ON CONFLICT) call `changed`."""
+    unit = session.info.get("unit")
+    if unit is None:
+        return
+    owners = {
+        obj.views_owner()
+        for group in (session.new, session.dirty, session.deleted)
+        for obj in group
+        if hasattr(obj, "views_owner")
+    }
+    if owners:
+        changed(unit, *owners)
 
 
 def _token() -> str:

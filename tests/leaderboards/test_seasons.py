@@ -363,3 +363,32 @@ async def test_a_due_season_closes_behind_a_thousand_that_have_not_started(
     finally:
         async with runtime.db.unit_of_work() as uow:
             await uow.session.execute(sa.delete(Season).where(Season.series == "later"))
+
+
+async def test_the_cached_season_list_follows_writes_and_the_clock(boards: Boards) -> None:
+    """The list is a cached view: a season created, renamed or reaching its start or end
+    shows on the next read, though nothing is written when a season starts or ends."""
+
+    async def listed(active: bool) -> dict[str, str]:
+        params = {"active": str(active).lower(), "limit": 100}
+        page = await boards.client.get("/api/v1/leaderboards/seasons", params=params)
+        assert page.status_code == 200, page.text
+        return {s["season_id"]: s["name"] for s in page.json()["items"]}
+
+    await listed(True), await listed(False)  # stored
+    start = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=2)
+    end = start + dt.timedelta(seconds=2)
+    season = (
+        await boards.season(name="Soon", start_date=start.isoformat(), end_date=end.isoformat())
+    )["season_id"]
+    assert season not in await listed(True) and season in await listed(False)
+    renamed = await boards.client.patch(
+        f"/api/v1/admin/seasons/{season}", json={"name": "Sooner"}, headers=auth(boards.admin)
+    )
+    assert renamed.status_code == 200, renamed.text
+    assert (await listed(False))[season] == "Sooner"
+
+    await asyncio.sleep((start - dt.datetime.now(dt.UTC)).total_seconds() + 0.2)
+    assert season in await listed(True) and season not in await listed(False)
+    await asyncio.sleep((end - dt.datetime.now(dt.UTC)).total_seconds() + 0.2)
+    assert season not in await listed(True) and season in await listed(False)

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 
 from sqlalchemy import event
@@ -40,6 +41,7 @@ from playerplatform.kit.hotstore import UNAVAILABLE, HotStore
 from playerplatform.kit.replicas import reading_from
 
 PREFIX = "view:"  # tracked by the near cache (`Runtime`)
+_UNTIL = "@"  # in a stored view's tag: the moment it goes stale (generations have no "@")
 DEFAULT_TTL = 300.0
 
 
@@ -78,6 +80,23 @@ class Views:
         """The view `name` of `owner`: the stored one when it is of the owner's current
         generation, else `load()`'s, stored for the next reader for `ttl` seconds at most (a
         view that shows counters nobody renews a generation for, say, bounds their lag)."""
+
+        async def timed() -> tuple[bytes, float | None]:
+            return await load(), None
+
+        return await self.read_until(owner, name, timed, ttl=ttl)
+
+    async def read_until(
+        self,
+        owner: str,
+        name: str,
+        load: Callable[[], Awaitable[tuple[bytes, float | None]]],
+        *,
+        ttl: float | None = None,
+    ) -> bytes:
+        """As `read`, for a view that also goes stale at a moment no write marks (a season
+        starting): `load()` answers the body and that moment (epoch seconds, or None), and
+        the stored view is served only before it, in every process."""
         keys = [_generation_key(owner), view_key(owner, name)]
         try:
             values = self.hot.peek_near(keys)
@@ -86,18 +105,20 @@ class Views:
             generation, stored = values
             if generation is not None and stored is not None:
                 tag, _, body = stored.partition("\n")
-                if tag == generation:
+                tag, _, until = tag.partition(_UNTIL)
+                if tag == generation and (not until or time.time() < float(until)):
                     return body.encode()
             if generation is None:
                 generation = await self._start_generation(owner)
         except UNAVAILABLE:
-            return await load()  # the hot store is down: read through, store nothing
-        body_bytes = await load()
+            return (await load())[0]  # the hot store is down: read through, store nothing
+        body_bytes, until_at = await load()
         replica = reading_from.get()
         if replica is not None and replica.replayed < _position(generation):
             return body_bytes  # maybe older than the generation says: answered, not kept
+        tag = generation if until_at is None else f"{generation}{_UNTIL}{until_at!r}"
         with contextlib.suppress(*UNAVAILABLE):
-            await self.hot.set(keys[1], f"{generation}\n{body_bytes.decode()}", ttl=ttl or self.ttl)
+            await self.hot.set(keys[1], f"{tag}\n{body_bytes.decode()}", ttl=ttl or self.ttl)
         return body_bytes
 
     async def after_commit(self, uow: UnitOfWork) -> None:

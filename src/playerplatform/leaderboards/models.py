@@ -16,6 +16,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from playerplatform.kit.db import Base, JSONType, new_uuid, utcnow
 
+SEASONS_OWNER = "seasons"  # of the cached season lists (`kit.views`)
 OPEN = "open"
 CLOSING = "closing"  # end reached or closed by an admin; the worker is freezing ranks
 CLOSED = "closed"  # ranks frozen, hot keys freed
@@ -45,6 +46,10 @@ class Season(Base):
     closed_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    def views_owner(self) -> str:
+        """Changing a season makes the season lists stale (`kit.views`)."""
+        return SEASONS_OWNER
 
 
 class LeaderboardEntry(Base):

@@ -9,8 +9,15 @@ from typing import Any, cast
 
 import sqlalchemy as sa
 
+from playerplatform.kit import views
 from playerplatform.kit.db import UnitOfWork, insert_ignoring_conflicts, new_uuid
-from playerplatform.leaderboards.models import CLOSED, OPEN, LeaderboardEntry, Season
+from playerplatform.leaderboards.models import (
+    CLOSED,
+    OPEN,
+    SEASONS_OWNER,
+    LeaderboardEntry,
+    Season,
+)
 from playerplatform.users.models import User
 
 _ENTRIES = cast(sa.Table, LeaderboardEntry.__table__)
@@ -32,7 +39,10 @@ async def insert_season(uow: UnitOfWork, season: Season) -> bool:
         for c in Season.__table__.columns
     }
     stmt = insert_ignoring_conflicts(uow, Season.__table__).returning(Season.__table__.c.id)
-    return (await uow.session.execute(stmt, row)).first() is not None
+    inserted = (await uow.session.execute(stmt, row)).first() is not None
+    if inserted:
+        views.changed(uow, SEASONS_OWNER)  # written past the session: its flush does not tell
+    return inserted
 
 
 async def list_seasons(uow: UnitOfWork, *, not_closed: bool = False) -> list[Season]:
@@ -71,6 +81,18 @@ async def season_page(
             )
         )
     return list((await uow.session.execute(query.limit(limit))).scalars())
+
+
+async def next_boundary(uow: UnitOfWork, now: dt.datetime) -> dt.datetime | None:
+    """The first moment after `now` at which an open season starts or ends (when whether
+    it takes scores changes without any write)."""
+    starts = sa.select(Season.start_date.label("at")).where(
+        Season.state == OPEN, Season.start_date > now
+    )
+    ends = sa.select(Season.end_date.label("at")).where(Season.state == OPEN, Season.end_date > now)
+    moments = sa.union_all(starts, ends).subquery()
+    found = (await uow.session.execute(sa.select(sa.func.min(moments.c.at)))).scalar()
+    return cast("dt.datetime | None", found)
 
 
 # Entries.

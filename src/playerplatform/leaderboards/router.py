@@ -13,7 +13,13 @@ from playerplatform.auth.deps import (
     require_user,
 )
 from playerplatform.kit.db import UnitOfWork
-from playerplatform.kit.http import TransactionalRoute, client_info, get_uow, replica_reads
+from playerplatform.kit.http import (
+    TransactionalRoute,
+    client_info,
+    get_uow,
+    json_answer,
+    replica_reads,
+)
 from playerplatform.kit.pagination import Page, PageParams, page_params
 from playerplatform.leaderboards import moderation, seasons, service
 from playerplatform.leaderboards.live import LiveBoards
@@ -51,11 +57,13 @@ async def live_boards(request: Request) -> LiveBoards:
 @router.get("/leaderboards/seasons", response_model=Page[SeasonOut], tags=["leaderboards"])
 @replica_reads
 async def list_seasons(
+    request: Request,
     active: bool | None = Query(None, description="Only seasons taking scores now (or not)."),
     page: PageParams = Depends(page_params),
     uow: UnitOfWork = Depends(get_uow),
-) -> Page[SeasonOut]:
-    return await seasons.list_seasons(uow, page, active=active)
+) -> Response:
+    views = request.app.state.runtime.views
+    return json_answer(await seasons.seasons_json(uow, views, page, active=active))
 
 
 @router.post(

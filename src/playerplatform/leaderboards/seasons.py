@@ -23,9 +23,10 @@ from playerplatform.kit.db import UnitOfWork, new_uuid, utcnow
 from playerplatform.kit.errors import AppError, Conflict, NotFound, ValidationFailed
 from playerplatform.kit.http import ClientInfo
 from playerplatform.kit.pagination import Page, PageParams, decode_cursor, paginate
+from playerplatform.kit.views import Views
 from playerplatform.leaderboards import durability, repository, rewards
 from playerplatform.leaderboards.live import CLOSED_FLAG_TTL, LiveBoards
-from playerplatform.leaderboards.models import CLOSED, CLOSING, OPEN, Season
+from playerplatform.leaderboards.models import CLOSED, CLOSING, OPEN, SEASONS_OWNER, Season
 from playerplatform.leaderboards.schemas import SeasonCursor, SeasonIn, SeasonOut, SeasonPatch
 
 if TYPE_CHECKING:
@@ -70,6 +71,22 @@ def season_out(season: Season, now: dt.datetime | None = None) -> SeasonOut:
 
 def _audit_view(season: Season) -> dict[str, Any]:
     return season_out(season).model_dump(mode="json", exclude={"is_active"})
+
+
+async def seasons_json(
+    uow: UnitOfWork, cache: Views, page: PageParams, *, active: bool | None
+) -> bytes:
+    """A page of `GET /leaderboards/seasons`, encoded, from the cached view while current: a
+    season written renews it (`Season.views_owner`), and a stored page is not served past the
+    next moment an open season starts or ends."""
+
+    async def load() -> tuple[bytes, float | None]:
+        found = await list_seasons(uow, page, active=active)
+        boundary = await repository.next_boundary(uow, utcnow())
+        return found.model_dump_json().encode(), boundary.timestamp() if boundary else None
+
+    name = f"list:{active}:{page.limit}:{page.cursor or ''}"
+    return await cache.read_until(SEASONS_OWNER, name, load)
 
 
 async def list_seasons(

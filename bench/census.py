@@ -113,8 +113,8 @@ CENSUS = [
     Call("commerce", "GET", "/api/v1/commerce/wallet", cached=True),
     Call("commerce", "GET", "/api/v1/commerce/entitlements", cached=True),
     Call("commerce", "GET", "/api/v1/commerce/entitlements/check?sku_id=census-cape", cached=True),
-    Call("commerce", "GET", "/api/v1/commerce/orders"),
-    Call("commerce", "GET", "/api/v1/commerce/wallet/ledger?sku_id=census-coins"),
+    Call("commerce", "GET", "/api/v1/commerce/orders", cached=True),
+    Call("commerce", "GET", "/api/v1/commerce/wallet/ledger?sku_id=census-coins", cached=True),
     Call(
         "commerce",
         "POST",

@@ -9,6 +9,7 @@ from typing import Any
 from playerplatform.kit.views import view_key
 from playerplatform.ugc.access import item_owner
 from playerplatform.ugc.discovery import HOT_CURRENT
+from playerplatform.ugc.service import ITEM_VIEW
 from tests.support.ugc import World
 
 
@@ -89,9 +90,9 @@ async def test_metadata_is_cached_and_every_change_invalidates_it(local: World) 
     creator = await local.player()
     ugc_id = await local.published(creator, b"cached item", name="Old name")
     assert (await local.client.get(f"/api/v1/ugc/{ugc_id}")).json()["name"] == "Old name"
-    cached = await local.runtime.hot.get(view_key(item_owner(ugc_id), "item"))
+    cached = await local.runtime.hot.get(view_key(item_owner(ugc_id), ITEM_VIEW))
     assert cached is not None and "Old name" in cached
-    ttl = await local.runtime.hot.ttl(view_key(item_owner(ugc_id), "item"))
+    ttl = await local.runtime.hot.ttl(view_key(item_owner(ugc_id), ITEM_VIEW))
     assert ttl is not None and 0 < ttl <= 300
 
     patched = await local.client.patch(

@@ -141,7 +141,7 @@ async def get_ugc(
     viewer: Principal | None = Depends(optional_principal),
     uow: UnitOfWork = Depends(get_uow),
 ) -> Response:
-    return as_json(await service.get_item(uow, runtime_of(request), ugc_id, viewer))
+    return json_answer(await service.get_item(uow, runtime_of(request), ugc_id, viewer))
 
 
 @players.patch("/{ugc_id}", response_model=UgcOut)

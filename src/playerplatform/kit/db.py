@@ -380,6 +380,7 @@ class UnitOfWork:
         begins anew."""
         session, self._session = self._session, None
         if session is not None:
+            session.info.pop("unit", None)  # no cycle left for the collector
             await session.close()
 
     async def commit(self) -> None:
@@ -411,6 +412,7 @@ class UnitOfWork:
         if not self.closed:
             self.closed = True
             if self._session is not None:
+                self._session.info.pop("unit", None)  # no cycle left for the collector
                 await self._session.close()
 
     async def __aenter__(self) -> UnitOfWork:

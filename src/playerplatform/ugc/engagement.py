@@ -78,9 +78,10 @@ async def rate(
     uow: UnitOfWork, runtime: Runtime, principal: Principal, public_id: str, value: int
 ) -> MyRatingOut:
     """Set the caller's rating of a published item (creators cannot rate their own): the
-    item's row locked, then the rating and the item's sum and count in one statement."""
+    checks on the item as read, then the rating and the item's sum and count in one
+    statement, which holds the item's row only while it runs (`repository.rate_item`)."""
     assert principal.user_id is not None
-    item = seen_by(principal, await repository.lock_for_rating(uow, public_id))
+    item = seen_by(principal, await repository.rateable(uow, public_id))
     if item.status != "published":
         raise NotRateable("Only published items can be rated.")
     if item.creator_id == principal.user_id:

@@ -91,6 +91,9 @@ class UgcRating(Base):
         sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
     )
     value: Mapped[int] = mapped_column()
+    # The value this one replaced (set by the rating's upsert: the statement moves the item's
+    # sum by the difference without reading the rating first).
+    previous_value: Mapped[int | None] = mapped_column(default=None)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 

@@ -244,39 +244,43 @@ async def add_rating(uow: UnitOfWork, rating: UgcRating) -> None:
 _RATEABLE = sa.select(
     Ugc.id, Ugc.public_id, Ugc.creator_id, Ugc.status, Ugc.visibility, Ugc.status_reason
 ).where(Ugc.public_id == sa.bindparam("public_id"))
-_RATEABLE_LOCKED = _RATEABLE.with_for_update()
 
 
-async def lock_for_rating(uow: UnitOfWork, public_id: str) -> sa.Row[Any] | None:
-    """The item's id, creator, status, visibility and status reason, its row locked (on
-    PostgreSQL; SQLite writers are serialised) so its ratings change one at a time."""
-    query = _RATEABLE_LOCKED if uow.dialect == "postgresql" else _RATEABLE
-    return (await uow.session.execute(query, {"public_id": public_id})).first()
+async def rateable(uow: UnitOfWork, public_id: str) -> sa.Row[Any] | None:
+    """The item's id, creator, status, visibility and status reason. On PostgreSQL it is
+    read without a lock (`rate_item` is one statement); SQLite writers are serialised."""
+    return (await uow.session.execute(_RATEABLE, {"public_id": public_id})).first()
 
 
 # Set the player's rating and move the item's sum and count by the difference, in one
-# statement. Run under the item's row lock (`lock_for_rating`), so the previous rating it
-# reads is the committed one and no other rating of the item runs meanwhile. The rating row
-# changes only when the value does; the item's average and `updated_at` always.
+# statement that takes no lock before it runs: the upsert records the value it replaced
+# (`previous_value`, read from the row it updates, so two devices of one player rating at
+# once still move the sum by the true differences), and the item's row is updated
+# relative to what it holds when its lock is granted. A rating of an item that is no longer
+# published when the statement runs writes nothing. The rating row changes only when the
+# value does; the item's `updated_at` always.
 _RATE = sa.text(
     """
-    WITH prev AS (
-        SELECT value FROM ugc_ratings WHERE ugc_id = :ugc_id AND user_id = :user_id
-    ), rated AS (
-        INSERT INTO ugc_ratings (ugc_id, user_id, value, created_at, updated_at)
-        VALUES (:ugc_id, :user_id, :value, :now, :now)
+    WITH rated AS (
+        INSERT INTO ugc_ratings (ugc_id, user_id, value, previous_value, created_at, updated_at)
+        SELECT :ugc_id, :user_id, :value, NULL, :now, :now
+        WHERE EXISTS (SELECT 1 FROM ugc WHERE id = :ugc_id AND status = 'published')
         ON CONFLICT (ugc_id, user_id) DO UPDATE
-        SET value = excluded.value, updated_at = excluded.updated_at
+        SET value = excluded.value, previous_value = ugc_ratings.value,
+            updated_at = excluded.updated_at
         WHERE ugc_ratings.value <> excluded.value
+        RETURNING value, previous_value, (xmax = 0) AS inserted
     ), moved AS (
-        SELECT :value - coalesce((SELECT value FROM prev), 0) AS sum_by,
-               CASE WHEN EXISTS (SELECT 1 FROM prev) THEN 0 ELSE 1 END AS count_by
+        SELECT coalesce(sum(value - coalesce(previous_value, 0)), 0) AS sum_by,
+               count(*) FILTER (WHERE inserted) AS count_by
+        FROM rated
     )
     UPDATE ugc SET
         rating_sum = ugc.rating_sum + moved.sum_by,
         rating_count = ugc.rating_count + moved.count_by,
-        rating_average = CAST(ugc.rating_sum + moved.sum_by AS double precision)
-            / (ugc.rating_count + moved.count_by),
+        rating_average = CASE WHEN ugc.rating_count + moved.count_by = 0 THEN 0
+            ELSE CAST(ugc.rating_sum + moved.sum_by AS double precision)
+                / (ugc.rating_count + moved.count_by) END,
         updated_at = :now
     FROM moved WHERE ugc.id = :ugc_id
     RETURNING ugc.rating_sum, ugc.rating_count, ugc.rating_average
@@ -292,8 +296,8 @@ _RATE = sa.text(
 async def rate_item(
     uow: UnitOfWork, ugc_id: uuid.UUID, user_id: uuid.UUID, value: int, now: dt.datetime
 ) -> tuple[int, int, float]:
-    """Set `user_id`'s rating of the item (locked by `lock_for_rating`); returns the item's
-    rating sum, count and average after it."""
+    """Set `user_id`'s rating of the published item; returns the item's rating sum, count
+    and average after it."""
     params = {"ugc_id": ugc_id, "user_id": user_id, "value": value, "now": now}
     if uow.dialect == "postgresql":
         row = (await uow.session.execute(_RATE, params)).one()

@@ -27,6 +27,7 @@ from playerplatform.kit.http import (
     get_uow,
     json_answer,
     replica_reads,
+    single_statement_writes,
 )
 from playerplatform.kit.pagination import Page, PageParams, page_params
 from playerplatform.kit.textfilter import TextFilter, text_filter
@@ -207,6 +208,7 @@ async def download_ugc(
 
 
 @players.put("/{ugc_id}/rating", response_model=MyRatingOut)
+@single_statement_writes  # one statement on PostgreSQL (see `engagement.rate`)
 async def rate_ugc(
     body: RatingIn,
     request: Request,

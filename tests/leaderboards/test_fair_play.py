@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from playerplatform.audit.models import AuditLog
+from playerplatform.kit.db import UnitOfWork
 from playerplatform.runtime import Runtime
 from playerplatform.users.models import User
 from tests.support.leaderboards import Boards, ids
@@ -138,6 +139,16 @@ async def test_merging_accounts_keeps_the_better_entry(boards: Boards) -> None:
         assert {cid: row.score for cid, row in stored.items()} == {survivor: score}
 
 
+async def _mark_merged(uow: UnitOfWork, gone: str, survivor: str) -> None:
+    """What a merge does to the account merged away (its entries aside)."""
+    survivor_id = sa.select(User.id).where(User.canonical_id == survivor).scalar_subquery()
+    await uow.session.execute(
+        sa.update(User)
+        .where(User.canonical_id == gone)
+        .values(status="merged", merged_into_id=survivor_id)
+    )
+
+
 async def test_a_write_behind_never_writes_back_a_merged_away_account(boards: Boards) -> None:
     """A merge commits, then moves the account's live entries in the hot store: a
     write-behind running in between still finds the merged-away account's entry there."""
@@ -147,16 +158,7 @@ async def test_a_write_behind_never_writes_back_a_merged_away_account(boards: Bo
     await boards.scored(season_id, new, 20)
     [gone, survivor] = ids([old, new])
     async with boards.runtime.db.unit_of_work() as uow:  # the merge, committed
-        await uow.session.execute(
-            sa.update(User)
-            .where(User.canonical_id == gone)
-            .values(
-                status="merged",
-                merged_into_id=sa.select(User.id)
-                .where(User.canonical_id == survivor)
-                .scalar_subquery(),
-            )
-        )
+        await _mark_merged(uow, gone, survivor)
     await boards.write_behind(season_id)
     stored = await boards.stored(season_id)
     assert {cid: row.score for cid, row in stored.items()} == {survivor: 20}
@@ -175,16 +177,7 @@ async def test_a_write_behind_waits_for_a_merge_in_progress(boards: Boards) -> N
         if uow.dialect == "postgresql":
             locked = locked.with_for_update()
         await uow.session.execute(locked)
-        await uow.session.execute(
-            sa.update(User)
-            .where(User.canonical_id == gone)
-            .values(
-                status="merged",
-                merged_into_id=sa.select(User.id)
-                .where(User.canonical_id == survivor)
-                .scalar_subquery(),
-            )
-        )
+        await _mark_merged(uow, gone, survivor)
         flushing = asyncio.create_task(boards.write_behind(season_id))
         await asyncio.sleep(0.5)  # the write-behind reads the accounts while they are held
     await flushing

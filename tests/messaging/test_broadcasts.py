@@ -187,13 +187,15 @@ async def test_a_scheduled_broadcast_fires_once_across_two_schedulers(
             in_unit_of_work(runtime.db, lambda uow: broadcasts.fire_due_broadcasts(uow, runtime)),
             in_unit_of_work(other.db, lambda uow: broadcasts.fire_due_broadcasts(uow, other)),
         )
-        assert sum(planned["broadcast_id"] in ids for ids in fired) == 1
+        # At most one of them fired it: none when the first app's own schedule (every minute)
+        # came first, as it may on a slow machine while the second app starts.
+        assert sum(planned["broadcast_id"] in ids for ids in fired) <= 1
         after = await client.get(f"{BROADCASTS}/{planned['broadcast_id']}", headers=auth(admin))
         assert after.json()["status"] == "sent" and after.json()["sent_at"] is not None
         # Read through the process that fired it: the other one's cached list of live
         # broadcasts learns of it by invalidation, which in the embedded shape (one process by
         # design, here two) never crosses, and on Redis arrives a moment later.
-        reader = client if planned["broadcast_id"] in fired[0] else there
+        reader = there if planned["broadcast_id"] in fired[1] else client
         assert (await _titles(reader, player)).count("At the hour") == 1
 
 

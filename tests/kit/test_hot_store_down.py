@@ -41,13 +41,15 @@ async def assert_unavailable_quickly(boards: Boards, season: str, player: Player
     # The first requests may each wait out the timeout; once the breaker opens, none waits.
     for _ in range(4):
         await boards.submit(season, player, 1)
-    started = time.monotonic()
     for score in range(20):
+        started = time.monotonic()
         response = await boards.submit(season, player, score)
+        # Within a second each, well under the hot store's socket timeout (2 s): none waited
+        # on a socket (bounded per refusal, not in total, so a loaded machine is not a fault).
+        assert time.monotonic() - started < 1.0
         assert response.status_code == 503, response.text
         assert response.json()["code"] == "unavailable"
         assert int(response.headers["Retry-After"]) >= 1
-    assert time.monotonic() - started < 1.0  # twenty refusals, no socket timeouts
 
 
 async def assert_what_needs_no_redis_works(

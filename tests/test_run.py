@@ -74,6 +74,7 @@ class Server:
                 assert time.monotonic() - started < 90, self.output
                 time.sleep(0.05)
         self.seconds = time.monotonic() - started
+        self.cpu_seconds = _group_cpu_seconds(self.process.pid)
 
     @property
     def output(self) -> str:
@@ -96,6 +97,19 @@ class Server:
         deadline = time.monotonic() + 10
         while _running_in_group(self.process.pid) and time.monotonic() < deadline:
             time.sleep(0.05)
+
+
+def _group_cpu_seconds(pgid: int) -> float:
+    """The CPU time the group's processes have used so far, with that of the children they
+    reaped: unlike the time to the first answer, it does not grow with the load others put on
+    the machine."""
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == pgid:  # utime, stime, cutime, cstime
+                ticks += sum(int(f) for f in fields[11:15])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _running_in_group(pgid: int) -> bool:
@@ -191,9 +205,14 @@ def test_the_readme_example_serves_links_and_sign_in_on_its_own_port(
     # A restart: the database is at its head, the admin exists; only the server starts.
     server.stop()
     again = serve()  # type: ignore[operator]
-    print(f"first start {server.seconds:.2f} s, restart {again.seconds:.2f} s")
+    print(
+        f"first start {server.seconds:.2f} s ({server.cpu_seconds:.2f} s of CPU),"
+        f" restart {again.seconds:.2f} s ({again.cpu_seconds:.2f} s of CPU)"
+    )
     assert "sign in      curl" in again.output
-    assert again.seconds < server.seconds
+    # Less work than the first start (which migrated the database and made the admin),
+    # measured in CPU time: the time to the first answer moves with the machine's other load.
+    assert again.cpu_seconds < server.cpu_seconds
 
 
 def test_no_sign_in_is_printed_for_an_admin_that_was_not_created(

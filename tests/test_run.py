@@ -103,12 +103,8 @@ def _group_cpu_seconds(pgid: int) -> float:
     """The CPU time the group's processes have used so far, with that of the children they
     reaped: unlike the time to the first answer, it does not grow with the load others put on
     the machine."""
-    ticks = 0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError):
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            if int(fields[2]) == pgid:  # utime, stime, cutime, cstime
-                ticks += sum(int(f) for f in fields[11:15])
+    # utime, stime, cutime, cstime
+    ticks = sum(sum(int(f) for f in fields[11:15]) for fields in _in_group(pgid))
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
@@ -116,13 +112,17 @@ def _running_in_group(pgid: int) -> bool:
     """Whether a process of the group still runs. Zombies do not count: an orphan's
     zombie stays in its group for as long as nothing reaps it (a container whose first
     process never does keeps it for ever), and it holds no file."""
+    return any(fields[0] != "Z" for fields in _in_group(pgid))
+
+
+def _in_group(pgid: int) -> Iterator[list[str]]:
+    """The `/proc/<pid>/stat` fields after the command name of each process of the group."""
     for stat in Path("/proc").glob("[0-9]*/stat"):
         with contextlib.suppress(OSError):
             # pid (comm) state ppid pgrp ...: comm may hold spaces and parentheses.
             fields = stat.read_text().rsplit(")", 1)[1].split()
-            if fields[0] != "Z" and int(fields[2]) == pgid:
-                return True
-    return False
+            if int(fields[2]) == pgid:
+                yield fields
 
 
 @pytest.fixture

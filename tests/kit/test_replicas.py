@@ -102,6 +102,16 @@ async def replicated(replicated_database: str) -> AsyncIterator[tuple[str, str, 
         await turn.close()  # the lock goes with the session
 
 
+async def _flush_wal(url: str) -> None:
+    """Have the primary flush its WAL to here: a transaction with an id commits, and its
+    commit flushes every record before it."""
+    conn = await asyncpg.connect(_asyncpg_dsn(url))
+    try:
+        await conn.fetchval("SELECT pg_current_xact_id()")
+    finally:
+        await conn.close()
+
+
 def _asyncpg_dsn(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(False)
 
@@ -298,6 +308,9 @@ async def test_a_read_the_replica_holds_is_answered_by_the_primary(
             holder = primary.transaction()
             await holder.start()
             await primary.execute("LOCK TABLE profiles IN ACCESS EXCLUSIVE MODE")
+            # The lock's WAL record waits in the primary's buffers until something flushes
+            # them; on an otherwise idle server nothing would. A commit elsewhere does.
+            await _flush_wal(url)
 
             async def replica_holds_the_lock() -> bool:
                 held = await _replica_admin(

@@ -64,3 +64,39 @@ async def test_database_down_answers_503_and_recovers(
             assert response.status_code == 503, response.text
             assert time.monotonic() < deadline, "no recovery"
             await asyncio.sleep(0.2)
+
+
+async def test_a_database_gone_silent_under_open_connections_answers_503_and_recovers(
+    make_settings: Callable[..., Settings], proxied_postgres: tuple[str, TcpProxy]
+) -> None:
+    """A black hole, not a refusal: connections already in the pool stay open and get no
+    answer. Their statements give up after `database_statement_timeout_seconds`, the
+    connection is dropped (its cancellation would wait on the silent server for ever) and the
+    request answers 503; nothing hangs, readiness answers, and it all recovers by itself."""
+    url, proxy = proxied_postgres
+    settings = make_settings(
+        database_url=url, database_timeout_seconds=1.0, database_statement_timeout_seconds=1.0
+    )
+    async with running_app(settings) as (app, _runtime), asgi_client(app) as client:
+        # Several pooled connections open: a few sign-ins at once.
+        signed = await asyncio.gather(*(sign_in(client) for _ in range(4)))
+        assert all(response.status_code == 200 for response in signed)
+        proxy.silence()
+
+        for _ in range(3):
+            started = time.monotonic()
+            response = await asyncio.wait_for(sign_in(client), timeout=10)
+            assert response.status_code == 503, response.text
+            assert response.json()["code"] == "unavailable"
+            assert int(response.headers["Retry-After"]) >= 1
+            assert time.monotonic() - started < 4  # one statement's bound, and a connect's
+        ready = await asyncio.wait_for(client.get("/readyz"), timeout=10)
+        assert ready.status_code == 503 and ready.json()["checks"]["database"] != "ok"
+        assert (await client.get("/healthz")).status_code == 200
+
+        proxy.restore()
+        deadline = time.monotonic() + 10
+        while (response := await asyncio.wait_for(sign_in(client), timeout=10)).status_code != 200:
+            assert response.status_code == 503, response.text
+            assert time.monotonic() < deadline, "no recovery"
+            await asyncio.sleep(0.2)

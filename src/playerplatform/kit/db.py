@@ -5,6 +5,7 @@ or job. Services flush; only the edge commits.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import functools
@@ -166,6 +167,23 @@ def _skip_needless_synchronize(state: ORMExecuteState) -> None:
         state.update_execution_options(synchronize_session=False)
 
 
+def drop_unanswered_connections(engine: AsyncEngine) -> None:
+    """A PostgreSQL statement the server did not answer within the driver's command timeout,
+    or whose task was cancelled (a caller's own timeout), leaves its connection waiting for
+    the server to confirm the statement's cancellation, and everything later on that
+    connection (the rollback, the pool's reset, a graceful close) waits with it, for ever if
+    the server went silent. Such a connection is closed at once instead and counted as lost,
+    so its request fails (503) and the pool opens a new one."""
+
+    @event.listens_for(engine.sync_engine, "handle_error")
+    def _drop(context: Any) -> None:
+        if not isinstance(context.original_exception, TimeoutError | asyncio.CancelledError):
+            return
+        if context.connection is not None and not context.connection.invalidated:
+            context.connection.connection.driver_connection.terminate()
+        context.is_disconnect = True
+
+
 class Database:
     """Owns the engines. On SQLite, writes and reads use separate pools so only writers
     serialise; on PostgreSQL one pool serves both, and reads that tolerate lag may go to a
@@ -187,9 +205,13 @@ class Database:
                 max_overflow=settings.database_pool_size,
                 pool_pre_ping=False,
                 pool_timeout=settings.database_timeout_seconds,
-                connect_args={"timeout": settings.database_timeout_seconds},
+                connect_args={
+                    "timeout": settings.database_timeout_seconds,
+                    "command_timeout": settings.database_statement_timeout_seconds,
+                },
                 **_JSON_CODEC,
             )
+            drop_unanswered_connections(self.write_engine)
             # Reads run in autocommit: no BEGIN/COMMIT round trips around a GET's SELECTs.
             self.read_engine = self.write_engine.execution_options(isolation_level="AUTOCOMMIT")
         self._writers = async_sessionmaker(
@@ -210,6 +232,8 @@ class Database:
             pool_size=settings.database_pool_size,
             engine_options=_JSON_CODEC,
         )
+        for replica in self.replicas.replicas:
+            drop_unanswered_connections(replica.engine)
         # Run after every unit of work's commit (set by the composition root: cached views).
         self.commit_hooks: list[CommitHook] = []
 
@@ -294,8 +318,15 @@ class Database:
         if self.is_sqlite:
             raise RuntimeError("driver connections are for PostgreSQL")
         async with self.read_engine.connect() as conn:
-            raw = await conn.get_raw_connection()
-            yield raw.driver_connection
+            driver = (await conn.get_raw_connection()).driver_connection
+            assert driver is not None  # a connection just checked out is open
+            try:
+                yield driver
+            except (TimeoutError, asyncio.CancelledError):
+                # Below SQLAlchemy its error hook does not see the statement: drop it here.
+                driver.terminate()
+                await conn.invalidate()
+                raise
 
     async def ping(self) -> None:
         async with self.read_engine.connect() as conn:

@@ -200,8 +200,11 @@ class Replicas:
                 # The server cancels a read that outlasts `read_timeout` (a replica holds
                 # reads on a relation while it replays a lock on it, for ever while replay is
                 # paused): the read fails here and is repeated on the primary.
+                # A replica gone silent does not even cancel: the driver gives up a little
+                # later and the connection is dropped (`kit.db.drop_unanswered_connections`).
                 connect_args={
                     "timeout": timeout,
+                    "command_timeout": read_timeout + timeout,
                     "server_settings": {"statement_timeout": str(round(read_timeout * 1000))},
                 },
                 isolation_level="AUTOCOMMIT",

@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     database_pool_size: int = 20
     # PostgreSQL: connecting, and waiting for a pooled connection; past it, 503 `unavailable`.
     database_timeout_seconds: float = Field(default=5.0, gt=0)
+    # PostgreSQL: a statement with no answer after this long fails and its connection is
+    # dropped (a server gone silent under open connections); a request answers 503.
+    database_statement_timeout_seconds: float = Field(default=30.0, gt=0)
     # PostgreSQL read replicas (comma-separated URLs): routes declared `replica_reads` read
     # from one that is up and within `replica_max_lag_seconds`; a player's reads after their
     # own write wait for a replica that has replayed it, or go to the primary (kit.replicas).

@@ -1,4 +1,4 @@
-"""Commerce benchmark (issue 4): `.venv/bin/python bench/commerce.py [--duration 15]`.
+"""Commerce benchmark: `.venv/bin/python bench/commerce.py [--duration 15]`.
 
 Serves the production shape (PostgreSQL + Redis, two workers) on 127.0.0.1:18080 against a
 fresh database, with the Steam emulator on 127.0.0.1:18091. Creates 10,000 players with coins
@@ -30,7 +30,7 @@ from typing import Any
 import wrk
 from _server import BenchServer, psql, stop
 
-TITLE = "Commerce (issue 4)"
+TITLE = "Commerce"
 STEAM_PORT = 18091
 STEAM_URL = f"http://127.0.0.1:{STEAM_PORT}"
 STEAM_APP_ID = "480"
@@ -69,7 +69,7 @@ Redis or PostgreSQL. A spend locks the player's balance row, appends a ledger
 entry and records the Idempotency-Key answer, all in one transaction, with a fresh key per
 request; the verify-receipt replay repeats one verified order's request with its key, served
 from the Redis copy of the recorded answer. Run with `.venv/bin/python bench/commerce.py`.
-Target from the issue: the entitlement check at least 0.70 of `/healthz`.
+Target: the entitlement check at least 0.70 of `/healthz`.
 """
 
 

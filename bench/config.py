@@ -44,7 +44,7 @@ routes. `GET /api/v1/config` is resolved from the worker's in-process snapshot: 
 or Redis round trip while nothing changes (the change counter's copy is read in memory).
 Run with `.venv/bin/python bench/config.py`.
 
-Reference, from the issue: Nakama 3.40's own-account read on this machine class, 2,277 req/s
+Reference: Nakama 3.40's own-account read on this machine class, 2,277 req/s
 with both servers up, 0.96x of our own `GET /users/me` in the same run. Target: at least that.
 """
 

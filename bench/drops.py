@@ -36,7 +36,7 @@ from typing import Any
 import wrk  # bench/wrk.py: the script's own directory comes first on sys.path
 from _server import BenchServer, psql, stop
 
-TITLE = "Webhook intake and drops (issue 18)"
+TITLE = "Webhook intake and drops"
 RESULTS = wrk.ROOT / "bench" / "results"
 TWITCH_PORT = 18098
 TWITCH_URL = f"http://127.0.0.1:{TWITCH_PORT}"
@@ -80,7 +80,7 @@ one new entitlement, never a redelivery; every request is checked, stored (raw b
 the processing job it shares with the deliveries written in the same batch) and committed
 before its 202. Intake to grant: from the event row's `received_at` to the drop's
 `granted_at`, over the {events:,} events of the run, the worker draining the queue while the
-load runs. Run with `.venv/bin/python bench/drops.py`. Target from the issue: at least
+load runs. Run with `.venv/bin/python bench/drops.py`. Target: at least
 1,000 req/s with p99 under 50 ms.
 """
 

@@ -1,4 +1,4 @@
-"""Identity benchmark (issue 2): `.venv/bin/python bench/identity.py`.
+"""Identity benchmark: `.venv/bin/python bench/identity.py`.
 
 Serves the production shape (PostgreSQL + Redis, two workers) on 127.0.0.1:18080 against a fresh
 database, measures `GET /healthz`, guest device logins (a new device on every request) and
@@ -17,7 +17,7 @@ import urllib.request
 import wrk  # bench/wrk.py: the script's own directory comes first on sys.path
 from _server import BenchServer
 
-TITLE = "Identity (issue 2)"
+TITLE = "Identity"
 SERVER = BenchServer("identity", port=18080)
 BASE = SERVER.base
 
@@ -30,7 +30,7 @@ record, a session, a refresh token and an audit row, then signs an access token.
 `GET /api/v1/users/me` uses one bearer token from a device login made before the run.
 Run with `.venv/bin/python bench/identity.py`.
 
-Reference, from the issue: Nakama 3.40 on this same 2-core machine created 2,740 accounts/s
+Reference: Nakama 3.40 on this same 2-core machine created 2,740 accounts/s
 through its device authenticate, and served `/healthz` at 13-14k req/s. Targets: device login
 at least Nakama's; `users/me` at least 0.60 of `/healthz`.
 

@@ -1,4 +1,4 @@
-"""Jobs benchmark (issue 3): `.venv/bin/python bench/jobs.py [--jobs 10000]`.
+"""Jobs benchmark: `.venv/bin/python bench/jobs.py [--jobs 10000]`.
 
 Measures end-to-end job throughput (enqueue in a committed transaction -> a no-op handler
 done) and the delay from the commit to the handler's start, in both shapes:
@@ -10,7 +10,7 @@ done) and the delay from the commit to the handler's start, in both shapes:
 plus RabbitMQ's raw rate with a plain aio-pika producer (persistent messages, publisher
 confirms) and consumer (prefetch, acks) as the ceiling. Producers, relay and worker share
 one process, as they would in a single `playerplatform worker`. Records the section
-"Jobs (issue 3)" in BENCHMARKS.md. Every database, vhost and file of the run is removed at
+"Jobs" in BENCHMARKS.md. Every database, vhost and file of the run is removed at
 the end, also when it fails.
 """
 
@@ -46,7 +46,7 @@ from playerplatform.kit.logging import configure_logging
 from playerplatform.kit.settings import Settings
 from playerplatform.runtime import Runtime
 
-TITLE = "Jobs (issue 3)"
+TITLE = "Jobs"
 QUEUE = "bench_noop"
 PRODUCERS = 8
 PACED_RATE = 100  # jobs/s, well under capacity: the delay without a backlog

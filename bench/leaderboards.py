@@ -1,4 +1,4 @@
-"""Leaderboards benchmark (issue 5): `.venv/bin/python bench/leaderboards.py [--duration 15]`.
+"""Leaderboards benchmark: `.venv/bin/python bench/leaderboards.py [--duration 15]`.
 
 Serves the production shape (PostgreSQL + Redis, two workers) on 127.0.0.1:18081 against a
 fresh database, signs in 10,000 players who each post a score, then measures with wrk (2
@@ -39,7 +39,7 @@ from playerplatform.kit.hotstore.redis import RedisHotStore
 from playerplatform.leaderboards.boards import Board, BoardEntry
 from playerplatform.leaderboards.redis_boards import RedisBoards
 
-TITLE = "Leaderboards (issue 5)"
+TITLE = "Leaderboards"
 ADMIN_EMAIL = "bench-admin@studio.test"
 ADMIN_PASSWORD = secrets.token_urlsafe(18)
 SERVER = BenchServer(
@@ -68,7 +68,7 @@ entries) are one Lua script each plus display names from the process's cache. Al
 hot routes: the gateway hands their requests straight to the route (`HotLane`), the route
 search run once per season path. Run with `.venv/bin/python bench/leaderboards.py`.
 
-Reference, from the issue: Nakama 3.40 on this same machine, same load: 2,580-3,480 score
+Reference: Nakama 3.40 on this same machine, same load: 2,580-3,480 score
 writes/s, 1,480-1,500 top-100 reads/s, 1,720-1,915 around-owner reads/s (limit 20).
 
 At {big:,} entries (loaded straight into Redis; the caller's 20 neighbours are real players,

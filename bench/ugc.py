@@ -1,4 +1,4 @@
-"""UGC benchmark (issue 6): `.venv/bin/python bench/ugc.py [--duration 15] [--items 10000]`.
+"""UGC benchmark: `.venv/bin/python bench/ugc.py [--duration 15] [--items 10000]`.
 
 Serves the production shape (PostgreSQL + Redis, two workers, clamd on 127.0.0.1:3310, local
 object store) on 127.0.0.1:18086 against a fresh database seeded with published items,
@@ -29,7 +29,7 @@ from typing import Any
 import wrk  # bench/wrk.py: the script's own directory comes first on sys.path
 from _server import BenchServer, psql
 
-TITLE = "User-generated content (issue 6)"
+TITLE = "User-generated content"
 RESULTS = wrk.ROOT / "bench" / "results"
 OBJECTS = wrk.ROOT / "var" / "bench-ugc-objects"
 CLAMD = ("127.0.0.1", 3310)

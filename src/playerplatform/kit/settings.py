@@ -151,7 +151,7 @@ class Settings(BaseSettings):
     storage_signing_key: SecretStr | None = None
     smtp_timeout_seconds: float = 30.0
 
-    # Commerce (issue: commerce). Add commerce settings inside this section only.
+    # Commerce. Add commerce settings inside this section only.
     commerce_ownership_cache_seconds: float = 300.0  # entitlement-check cache entries
     commerce_catalog_cache_seconds: float = 5.0  # per-process copy of the SKU list
     commerce_idempotency_ttl_seconds: float = 24 * 3600.0  # Idempotency-Key answers kept

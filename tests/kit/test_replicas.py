@@ -29,6 +29,10 @@ from tests.support.proxy import TcpProxy
 
 REPLICA_PORT = 5433
 
+# Each test takes seconds; one that hangs (a wait nothing bounds) fails in two minutes and
+# names its own stack, instead of holding its run for the suite-wide five.
+pytestmark = pytest.mark.timeout(120)
+
 
 async def _replica_admin(sql: str) -> Any:
     conn = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:{REPLICA_PORT}/postgres")

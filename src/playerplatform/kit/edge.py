@@ -186,9 +186,12 @@ JsonObject = Annotated[dict[str, Any], JsonDocument()]
 def json_number(value: float) -> int | float:
     """How a number is written in every response: a whole number within ±2^53 as a JSON
     integer (`1155`, never `1155.0`), anything else as it is."""
-    if isinstance(value, float) and value.is_integer() and abs(value) <= 2**53:
+    if value.__class__ is float and value.is_integer() and -_WHOLE <= value <= _WHOLE:
         return int(value)
     return value
+
+
+_WHOLE = float(2**53)  # the largest whole number every JSON reader holds exactly
 
 
 class NotNull:

@@ -41,6 +41,21 @@ def psql(sql: str, database: str = "postgres") -> str:
     return done.stdout.strip()
 
 
+def seed_inbox_sql(sku_id: str, per_player: int) -> str:
+    """SQL giving every player `per_player` inbox messages, a minute apart, every other one a
+    gift of one `sku_id` (the API would take longer to fill than to measure)."""
+    return f"""INSERT INTO inbox_messages (id, message_id, user_id, kind, title, body, data,
+        attachments, created_at)
+        SELECT gen_random_uuid(), 'm' || substr(md5(random()::text || u.id::text || n), 1, 24),
+               u.id, CASE WHEN n % 2 = 0 THEN 'gift' ELSE 'system' END,
+               '{{"en": "Hello", "fr": "Bonjour"}}'::jsonb,
+               '{{"en": "A message from the studio."}}'::jsonb, '{{}}'::jsonb,
+               CASE WHEN n % 2 = 0 THEN '[{{"sku_id": "{sku_id}", "quantity": 1}}]'::jsonb
+                    ELSE '[]'::jsonb END,
+               now() - n * interval '1 minute'
+        FROM users u CROSS JOIN generate_series(1, {int(per_player)}) n"""
+
+
 def forget_redis_keys(prefix: str) -> None:
     keys = subprocess.run(
         ["redis-cli", "-h", "127.0.0.1", "--scan", "--pattern", f"{prefix}*"],

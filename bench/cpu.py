@@ -28,7 +28,7 @@ from typing import Any
 
 import asyncpg
 import orjson
-from _server import forget_redis_keys
+from _server import forget_redis_keys, seed_inbox_sql
 
 from playerplatform.app import create_app
 from playerplatform.kit import migrate
@@ -40,6 +40,7 @@ UNLIMITED = "100000000/minute"
 ADMIN_EMAIL = "cpu-admin@localhost.test"
 ADMIN_PASSWORD = "cpu-staple-horse-" + secrets.token_hex(6)
 PLAYERS = 120
+MESSAGES_PER_PLAYER = 50
 
 
 @dataclass
@@ -124,6 +125,7 @@ class World:
     admin: str
     season: str
     items: list[str]
+    gifts: dict[str, list[str]]  # unclaimed gift messages by player
 
 
 async def prepare(client: Client, database: str) -> World:
@@ -170,9 +172,18 @@ async def prepare(client: Client, database: str) -> World:
             players[0].canonical_id,
         )
         items = [r[0] for r in await conn.fetch("SELECT public_id FROM ugc ORDER BY public_id")]
+        # Inbox messages, half of them gifts with coins attached, as bench/messaging.py's.
+        await conn.execute(seed_inbox_sql("cpu-coins", MESSAGES_PER_PLAYER))
+        gifts: dict[str, list[str]] = {}
+        for canonical_id, message_id in await conn.fetch(
+            "SELECT u.canonical_id, m.message_id FROM inbox_messages m JOIN users u"
+            " ON u.id = m.user_id WHERE m.kind = 'gift'"
+        ):
+            gifts.setdefault(canonical_id, []).append(message_id)
+        await conn.execute("VACUUM ANALYZE")
     finally:
         await conn.close()
-    return World(players, staff, season, items)
+    return World(players, staff, season, items, gifts)
 
 
 @dataclass(frozen=True)
@@ -183,6 +194,7 @@ class Call:
     body: Callable[[int, Player, Player], Any] | None = None
     admin: bool = False
     new_device: bool = False
+    idempotent: bool = True  # a write sends a fresh Idempotency-Key
 
 
 def _n(n: int, _me: Player, _other: Player) -> Any:
@@ -269,6 +281,15 @@ CALLS = [
         admin=True,
     ),
     Call("GET /api/v1/admin/skus", "GET", "/api/v1/admin/skus", admin=True),
+    Call("GET /api/v1/inbox", "GET", "/api/v1/inbox"),
+    # As bench/messaging.py claims: without an Idempotency-Key (the claim is keyed by its
+    # message anyway).
+    Call(
+        "POST /api/v1/inbox/{message}/claim",
+        "POST",
+        "/api/v1/inbox/{message}/claim",
+        idempotent=False,
+    ),
 ]
 
 
@@ -291,8 +312,13 @@ async def measure(
         other = players[1 + (n * 7 + 3) % (len(players) - 1)]
         if other is me:
             other = players[1 + (n + 1) % (len(players) - 1)]
+        if "{message}" in call.path:
+            # Each claim takes a gift of its player's not claimed yet.
+            path = call.path.replace("{message}", world.gifts[me.canonical_id].pop())
+        else:
+            path = call.path
         path = (
-            call.path.replace("{season}", world.season)
+            path.replace("{season}", world.season)
             .replace("{item}", world.items[n % len(world.items)])
             .replace("{other}", other.canonical_id)
         )
@@ -302,7 +328,7 @@ async def measure(
         else:
             body = call.body(n, me, other) if call.body else None
             token = world.admin if call.admin else me.token
-        status, raw = await client.call(call.method, path, body, token)
+        status, raw = await client.call(call.method, path, body, token, call.idempotent)
         if status >= 300:
             raise RuntimeError(f"{call.name} answered {status}: {raw[:300]!r}")
 

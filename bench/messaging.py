@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import wrk
-from _server import BenchServer, psql
+from _server import BenchServer, psql, seed_inbox_sql
 
 ADMIN_EMAIL = "bench-admin@localhost.test"
 ADMIN_PASSWORD = "correct-horse-staple-bench-messaging"
@@ -88,18 +88,7 @@ def prepare(players: int, workdir: Path) -> tuple[str, Path, Path]:
 
     with ThreadPoolExecutor(max_workers=16) as pool:
         tokens = list(pool.map(player, range(players)))
-    sql(
-        f"""INSERT INTO inbox_messages (id, message_id, user_id, kind, title, body, data,
-        attachments, created_at)
-        SELECT gen_random_uuid(), 'm' || substr(md5(random()::text || u.id::text || n), 1, 24),
-               u.id, CASE WHEN n % 2 = 0 THEN 'gift' ELSE 'system' END,
-               '{{"en": "Hello", "fr": "Bonjour"}}'::jsonb,
-               '{{"en": "A message from the studio."}}'::jsonb, '{{}}'::jsonb,
-               CASE WHEN n % 2 = 0 THEN '[{{"sku_id": "bench-coins", "quantity": 1}}]'::jsonb
-                    ELSE '[]'::jsonb END,
-               now() - n * interval '1 minute'
-        FROM users u CROSS JOIN generate_series(1, {MESSAGES_PER_PLAYER}) n"""
-    )
+    sql(seed_inbox_sql("bench-coins", MESSAGES_PER_PLAYER))
     sql("VACUUM ANALYZE")
     tokens_file = workdir / "tokens.txt"
     tokens_file.write_text("\n".join(tokens) + "\n")

@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 
 from tests.support.leaderboards import Boards
+from tests.support.messaging import send
 from tests.support.players import auth, device_login
 from tests.support.safety import report, sanction
+from tests.support.staff import staff_login
 from tests.support.ugc import World
 
 
@@ -65,6 +67,36 @@ async def test_targets_that_do_not_exist_are_404(
 ) -> None:
     response = await report(world.client, await world.player(), target_type, target_id)
     assert response.status_code == 404, response.text
+
+
+async def test_a_message_is_reported_for_the_player_behind_it(world: World) -> None:
+    """A friend request's message carries its sender's name: reported, the sender is the
+    target's player. The studio's messages have no player behind them (422), and another
+    player's message cannot be found (404)."""
+    reporter, sender, bystander = await world.player(), await world.player(), await world.player()
+    sender_id = await world.canonical_id(sender)
+    reporter_id = await world.canonical_id(reporter)
+    requested = await world.client.put(f"/api/v1/users/me/friends/{reporter_id}", headers=sender)
+    assert requested.is_success, requested.text
+    mine = await world.client.get("/api/v1/inbox", headers=reporter)
+    (message,) = [m for m in mine.json()["items"] if m["kind"] == "social"]
+
+    filed = await report(world.client, reporter, "message", message["message_id"], "harassment")
+    assert filed.status_code == 201, filed.text
+    assert filed.json()["target"] == {"type": "message", "id": message["message_id"]}
+    group = await _group_of(world, await world.moderator(), message["message_id"])
+    assert group["subject"]["target"]["type"] == "message"
+    assert group["subject"]["target"]["canonical_id"] == sender_id
+
+    # Only the recipient can see (and so report) the message.
+    stranger = await report(world.client, bystander, "message", message["message_id"], "spam")
+    assert stranger.status_code == 404, stranger.text
+
+    admin = await staff_login(world.client, world.runtime)
+    notice = await send(world.client, admin, {"user": {"canonical_id": reporter_id}})
+    studio = await report(world.client, reporter, "message", notice["message_id"], "spam")
+    assert studio.status_code == 422, studio.text
+    assert studio.json()["errors"][0]["field"] == "target.id"
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import uuid
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -266,6 +267,35 @@ async def get_message(uow: UnitOfWork, who: Reader, message_id: str) -> MessageO
     if row is None:
         raise NotFound("No such message.")
     return message_out(row, who.locale)
+
+
+@dataclass(frozen=True, slots=True)
+class ReportedMessage:
+    """One of a player's messages as a report on it sees it. `author`: the canonical id of
+    the player whose action the message carries (a friend request's sender); None for what
+    the studio and the platform send (gifts, rewards, notices, broadcasts)."""
+
+    message_id: str
+    kind: str
+    title: str
+    author: str | None
+
+
+async def reported_message(
+    uow: UnitOfWork, user_id: uuid.UUID, message_id: str
+) -> ReportedMessage | None:
+    """`message_id` of `user_id`'s inbox, for a report on it; None when they have none such
+    (another player's message included)."""
+    row = await repository.get_message(uow, user_id, message_id)
+    if row is None:
+        return None
+    author = (row.data or {}).get("canonical_id") if row.kind == "social" else None
+    return ReportedMessage(
+        message_id=row.message_id,
+        kind=row.kind,
+        title=localize(row.title, "en"),
+        author=author if isinstance(author, str) else None,
+    )
 
 
 async def mark_read(uow: UnitOfWork, user_id: uuid.UUID, message_id: str) -> None:

@@ -24,6 +24,7 @@ from playerplatform.kit.errors import AppError, NotFound, ValidationFailed
 from playerplatform.kit.http import ClientInfo
 from playerplatform.kit.pagination import Page, PageParams, decode_cursor, paginate
 from playerplatform.leaderboards import service as leaderboards
+from playerplatform.messaging import inbox
 from playerplatform.safety import notices, queue, repository
 from playerplatform.safety.ids import new_public_id
 from playerplatform.safety.models import Report, ReportGroup
@@ -79,18 +80,40 @@ async def _entry(uow: UnitOfWork, runtime: Runtime, target_id: str) -> Target:
     return Target("leaderboard_entry", target_id, user.id, summary)
 
 
+async def _message(uow: UnitOfWork, reporter: Principal, target_id: str) -> Target:
+    """A message of the reporter's own inbox that carries another player's doing (a friend
+    request: its text shows the sender's name); the player behind it is the one reported."""
+    assert reporter.user_id is not None
+    found = await inbox.reported_message(uow, reporter.user_id, target_id)
+    if found is None:
+        raise NotFound("No such message.")
+    if found.author is None:
+        raise ValidationFailed(
+            "This message comes from the studio, not from a player: send feedback about it"
+            " instead.",
+            field="target.id",
+        )
+    user = await users.get_by_canonical(uow, found.author)
+    summary = {
+        "message_id": found.message_id,
+        "kind": found.kind,
+        "title": found.title,
+        "canonical_id": found.author,
+    }
+    return Target("message", found.message_id, user.id, summary)
+
+
 async def resolve_target(
     uow: UnitOfWork, runtime: Runtime, reporter: Principal, type_: str, target_id: str
 ) -> Target:
-    """The reported thing, as the reporter can see it; 404 when it does not exist for them.
-    Player messages are not stored by the platform yet, so none can be found."""
+    """The reported thing, as the reporter can see it; 404 when it does not exist for them."""
     if type_ == "player":
         return await _player(uow, target_id)
     if type_ == "ugc":
         return await _ugc(uow, reporter, target_id)
     if type_ == "leaderboard_entry":
         return await _entry(uow, runtime, target_id)
-    raise NotFound("No such message.")
+    return await _message(uow, reporter, target_id)
 
 
 def _out(report: Report, status: str) -> ReportOut:

@@ -238,3 +238,44 @@ async def test_random_boards_rank_like_a_reference_sort(
         ranks = {m: i for i, (m, _s) in enumerate(expected)}
         assert [e.rank if e else None for e in found] == [ranks.get(m) for m in MEMBERS]
     await store.drop(board)
+
+
+async def test_a_page_read_at_a_version_stays_current_until_the_board_changes(
+    hot: HotStore, store: BoardStore
+) -> None:
+    board = await _board(hot)
+    await store.submit(board, _sub("a", 5, 1, region="eu"))
+    first = await store.page(board, 0, 9, region=None, known=None)
+    assert first is not None and first.version
+    assert [e.member_id for e in first.entries] == ["a"] and first.total == 1
+    # Unchanged: every page of the board (any span, any region) is still current.
+    assert await store.page(board, 0, 9, region=None, known=first.version) is None
+    assert await store.page(board, 3, 5, region="eu", known=first.version) is None
+    assert (await store.submit(board, _sub("a", 1, 2))).status == "kept"  # no change
+    assert await store.page(board, 0, 9, region=None, known=first.version) is None
+
+    # Each change to the rankings makes a version of its own.
+    seen, known = {first.version}, first.version
+    changes = [
+        lambda: store.submit(board, _sub("b", 7, 3)),
+        lambda: store.submit(board, _sub("b", 8, 4, "latest")),
+        lambda: store.remove(board, "a", at=5),
+        lambda: store.load(board, [BoardEntry("c", 2.0, 6)]),
+    ]
+    for change in changes:
+        await change()
+        read = await store.page(board, 0, 9, region=None, known=known)
+        assert read is not None and read.version not in seen
+        seen.add(read.version)
+        known = read.version
+    assert [e.member_id for e in read.entries] == ["b", "c"]
+
+    # A board not loaded has no version (nothing read from it is kept); filled again, its
+    # versions are new even though its counter starts again.
+    await store.drop(board)
+    empty = await store.page(board, 0, 9, region=None, known=known)
+    assert empty is not None and empty.version == "" and empty.total == 0
+    await store.load(board, [BoardEntry("a", 5.0, 1)])
+    await hot.set(board.loaded, "2")
+    again = await store.page(board, 0, 9, region=None, known=None)
+    assert again is not None and again.version not in seen

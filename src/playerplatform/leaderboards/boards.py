@@ -13,7 +13,15 @@ on Redis Cluster unchanged:
     lb:{S}:dirty            hash: member id -> version, entries not yet written behind
     lb:{S}:regions          set: regions that have a board
     lb:{S}:closed           flag: the season takes no more scores
-    lb:{S}:loaded           flag: the board holds everything the database holds
+    lb:{S}:loaded           flag: the board holds everything the database holds (its value,
+                            the time of the load, names this filling of the board)
+    lb:{S}:version          mark: a new one with every change to the board's rankings
+
+A board's version is its `loaded` value and its mark together: a reader that kept a page
+with the version it was read at (`BoardStore.page`) is told, in the same atomic step that
+would read it again, whether the board changed since. Marks are random, not counted, and a
+rebuild starts a new `loaded` value, so neither a change lost with a failover nor a board
+lost and filled again ever makes an old version current again.
 
 Unique ranks. A sorted-set member is `<16 hex digits of time>:<member id>` and its score is
 the raw score. Redis orders equal scores by member bytes, so the time prefix breaks ties:
@@ -56,6 +64,10 @@ class Board:
     @property
     def dirty(self) -> str:
         return f"{self._tag}:dirty"
+
+    @property
+    def version(self) -> str:
+        return f"{self._tag}:version"
 
     @property
     def regions(self) -> str:
@@ -151,6 +163,15 @@ def member_id_of(member: str) -> str:
     return member[17:]
 
 
+class RankedPage(NamedTuple):
+    """A page of a ranking, its total, and the board's version it was read at ('' when the
+    board is not loaded: such a page is not kept)."""
+
+    entries: list[BoardEntry]
+    total: int
+    version: str
+
+
 class BoardStore(Protocol):
     """Boards in the hot store; each call is atomic and touches one board's keys."""
 
@@ -163,6 +184,13 @@ class BoardStore(Protocol):
         self, board: Board, start: int, stop: int, *, region: str | None = None
     ) -> tuple[list[BoardEntry], int]:
         """Entries at 0-based ranks [start, stop] (inclusive, non-negative) and the total."""
+        ...
+
+    async def page(
+        self, board: Board, start: int, stop: int, *, region: str | None, known: str | None
+    ) -> RankedPage | None:
+        """As `range`, with the board's version; None when the version is `known` (the page
+        read at that version is still the page)."""
         ...
 
     async def around(

@@ -1,6 +1,13 @@
 """What each process keeps for the leaderboards: a short-lived copy of every season's rules
 (so a submission never reads the database), a cache of display names and bans (so a page of
-100 entries costs no query per row), and the write-behind flusher.
+100 entries costs no query per row), the pages of live boards it answered last (so a page
+read again while its board did not change is not decoded and built again), and the
+write-behind flusher.
+
+A kept page holds the board's version it was read at (`boards`); the next read of that page
+asks the hot store, in the one step that would read the page, whether the version is still
+the board's, and answers the kept page if so. It is kept no longer than the cards it was
+built from, so display names and bans reach it as they reach a page built anew.
 
 The flusher runs in every process that starts the runtime; each tick, the one that takes the
 hot-store lock looks at the live seasons, rebuilds any board the hot store lost, enqueues one
@@ -35,6 +42,17 @@ from playerplatform.leaderboards.models import OPEN, Season
 from playerplatform.leaderboards.redis_boards import RedisBoards
 
 log = structlog.get_logger("playerplatform.leaderboards")
+MAX_KEPT_PAGES = 2_000  # pages of live boards a process keeps (any season, region and span)
+PageKey = tuple[str, str | None, int, int]  # season, region, offset, limit
+
+
+@dataclass(frozen=True, slots=True)
+class KeptPage:
+    version: str  # of the board, when the page was read
+    until: float  # monotonic: when the first of its cards expires
+    body: bytes  # the page, encoded
+
+
 FLUSHER_LOCK = "lb:flusher"
 LOAD_WAIT_SECONDS = 30.0
 CLOSED_FLAG_TTL = 7 * 24 * 3600.0  # longer than any process keeps a season's rules
@@ -113,6 +131,7 @@ class LiveBoards:
         self._seasons: dict[str, tuple[float, SeasonRules | None]] = {}
         self._forgotten = 0  # seasons forgotten so far (a read that straddles one is not kept)
         self._cards: dict[str, tuple[float, PlayerCard | None]] = {}
+        self._pages: dict[PageKey, KeptPage] = {}
         self._ready: dict[str, float] = {}
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
@@ -173,6 +192,29 @@ class LiveBoards:
 
     def forget_cards(self) -> None:
         self._cards.clear()
+        self._pages.clear()  # built from them
+
+    # Pages of live boards.
+
+    def kept_page(self, key: PageKey) -> KeptPage | None:
+        """The page kept for `key` while its cards are fresh; the caller asks the board
+        whether its version is still current."""
+        kept = self._pages.get(key)
+        if kept is None or kept.until <= time.monotonic():
+            return None
+        return kept
+
+    def keep_page(self, key: PageKey, version: str, body: bytes, members: Sequence[str]) -> None:
+        """Keep `body` (a page, encoded), read at `version`, until the first of its members'
+        cards expires."""
+        if not version:
+            return
+        until = min((self._cards[m][0] for m in members if m in self._cards), default=0.0)
+        if until <= time.monotonic():
+            return
+        if len(self._pages) >= MAX_KEPT_PAGES:
+            self._pages.clear()
+        self._pages[key] = KeptPage(version, until, body)
 
     # Keeping the hot store filled.
 

@@ -11,6 +11,7 @@ from playerplatform.kit.hotstore.memory import MemoryHotStore, RankedSet, redis_
 from playerplatform.leaderboards.boards import (
     Board,
     BoardEntry,
+    RankedPage,
     Submission,
     Submitted,
     better,
@@ -23,6 +24,13 @@ class MemoryBoards:
 
     def __init__(self, store: MemoryHotStore) -> None:
         self.store = store
+
+    def _changed(self, board: Board) -> None:
+        """Count a change to the board's rankings (its version, see `boards`)."""
+        counter = self.store.hash_map(board.version, create=True)
+        assert counter is not None
+        counter["n"] = str(int(counter.get("n", "0")) + 1)
+        self.store.count_write()
 
     def _rank(self, ranked: RankedSet | None, member: str, board: Board) -> int | None:
         if ranked is None:
@@ -81,7 +89,7 @@ class MemoryBoards:
         dirty = self.store.hash_map(board.dirty, create=True)
         assert dirty is not None
         dirty[submission.member_id] = f"{submission.at}:{new_score!r}"
-        self.store.count_write()
+        self._changed(board)
         rank = self._rank(self.store.sorted_set(board.ranking()), member, board)
         return Submitted("applied", new_score, rank, improved)
 
@@ -111,6 +119,19 @@ class MemoryBoards:
         self, board: Board, start: int, stop: int, *, region: str | None = None
     ) -> tuple[list[BoardEntry], int]:
         return self._slice(board, start, stop, region)
+
+    async def page(
+        self, board: Board, start: int, stop: int, *, region: str | None, known: str | None
+    ) -> RankedPage | None:
+        loaded = await self.store.get(board.loaded)
+        version = ""
+        if loaded is not None:
+            counter = self.store.hash_map(board.version) or {}
+            version = f"{loaded}:{counter.get('n', '0')}"
+        if version and version == known:
+            return None
+        entries, total = self._slice(board, start, stop, region)
+        return RankedPage(entries, total, version)
 
     async def around(
         self, board: Board, member_id: str, radius: int, *, region: str | None = None
@@ -159,7 +180,7 @@ class MemoryBoards:
         dirty = self.store.hash_map(board.dirty)
         if dirty is not None:
             dirty.pop(member_id, None)  # the removal is written by the caller, durably
-        self.store.count_write()
+        self._changed(board)
 
     async def dirty(
         self, board: Board, cursor: int, count: int
@@ -200,7 +221,7 @@ class MemoryBoards:
                     regions = self.store.member_set(board.regions, create=True)
                     assert regions is not None
                     regions.add(entry.region)
-        self.store.count_write()
+        self._changed(board)
 
     async def scan(self, board: Board, cursor: int, count: int) -> tuple[int, list[BoardEntry]]:
         entries = self.store.hash_map(board.entries) or {}
@@ -218,5 +239,6 @@ class MemoryBoards:
             board.dirty,
             board.regions,
             board.loaded,
+            board.version,
         ):
             self.store.drop(key)

@@ -5,11 +5,18 @@ caller passes, which stays within the same slot because it carries the same tag.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from playerplatform.kit.hotstore.redis import RedisHotStore
-from playerplatform.leaderboards.boards import Board, BoardEntry, Submission, Submitted
+from playerplatform.leaderboards.boards import (
+    Board,
+    BoardEntry,
+    RankedPage,
+    Submission,
+    Submitted,
+)
 
 _FIELDS = """
 local function fields(raw)
@@ -40,8 +47,9 @@ local function page(ranking, entries, start, stop, desc)
 end
 """
 
-# KEYS: entries, dirty, closed, loaded, ranking, regions.
-# ARGV: id, score, at, member, operator, descending, region, metadata, regional prefix.
+# KEYS: entries, dirty, closed, loaded, ranking, regions, version.
+# ARGV: id, score, at, member, operator, descending, region, metadata, regional prefix, a new
+# version mark.
 _SUBMIT = (
     _FIELDS
     + """
@@ -80,18 +88,23 @@ end
 redis.call('HSET', KEYS[1], id,
   table.concat({new_text, ARGV[3], region, '0', ARGV[4], ARGV[8]}, '\\t'))
 redis.call('HSET', KEYS[2], id, ARGV[3] .. ':' .. new_text)
+redis.call('SET', KEYS[7], ARGV[10])
 local improved_flag = 0
 if improved then improved_flag = 1 end
 return {'applied', new_text, rank_in(KEYS[5], ARGV[4], desc), improved_flag}
 """
 )
 
-# KEYS: ranking, entries. ARGV: start, stop, descending.
+# KEYS: ranking, entries, loaded, version. ARGV: start, stop, descending, known version.
+# The board's version when it is loaded (see `boards`); just the version when it is `known`.
 _RANGE = (
     _FIELDS
     + """
+local loaded, version = redis.call('GET', KEYS[3]), ''
+if loaded then version = loaded .. ':' .. (redis.call('GET', KEYS[4]) or '0') end
+if version ~= '' and version == ARGV[4] then return {version} end
 local ids, values = page(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3] == '1')
-return {redis.call('ZCARD', KEYS[1]), tonumber(ARGV[1]), ids, values}
+return {redis.call('ZCARD', KEYS[1]), tonumber(ARGV[1]), ids, values, version}
 """
 )
 
@@ -140,7 +153,8 @@ return out
 """
 )
 
-# KEYS: entries, dirty, ranking. ARGV: id, entry when there is none yet, regional prefix.
+# KEYS: entries, dirty, ranking, version. ARGV: id, entry when there is none yet, regional
+# prefix, a new version mark.
 _REMOVE = (
     _FIELDS
     + """
@@ -155,6 +169,7 @@ else
   redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 end
 redis.call('HDEL', KEYS[2], ARGV[1])
+redis.call('SET', KEYS[4], ARGV[4])
 return 1
 """
 )
@@ -188,6 +203,12 @@ def _flag(value: bool) -> str:
     return "1" if value else "0"
 
 
+def _new_mark() -> str:
+    """A board's version mark after a change: random, not counted, so a change Redis lost
+    (a failover before it was replicated) and the change made next never share a mark."""
+    return secrets.token_hex(8)
+
+
 class RedisBoards:
     """The board store over a `RedisHotStore`: its client, key prefix and scripts."""
 
@@ -209,6 +230,7 @@ class RedisBoards:
                 self._key(board.loaded),
                 self._key(board.ranking()),
                 self._key(board.regions),
+                self._key(board.version),
             ],
             args=[
                 submission.member_id,
@@ -220,6 +242,7 @@ class RedisBoards:
                 submission.region or "",
                 submission.metadata,
                 self._regional_prefix(board),
+                _new_mark(),
             ],
         )
         if len(reply) == 1:
@@ -229,7 +252,7 @@ class RedisBoards:
 
     @staticmethod
     def _entries_of(reply: list[Any]) -> tuple[list[BoardEntry], int]:
-        total, first, ids, values = reply
+        total, first, ids, values = reply[:4]
         out = [
             BoardEntry.decode(member_id, raw, int(first) + i)
             for i, (member_id, raw) in enumerate(zip(ids, values, strict=True))
@@ -240,11 +263,26 @@ class RedisBoards:
     async def range(
         self, board: Board, start: int, stop: int, *, region: str | None = None
     ) -> tuple[list[BoardEntry], int]:
+        read = await self.page(board, start, stop, region=region, known=None)
+        assert read is not None  # nothing was known
+        return read.entries, read.total
+
+    async def page(
+        self, board: Board, start: int, stop: int, *, region: str | None, known: str | None
+    ) -> RankedPage | None:
         reply = await self._board_scripts.range(
-            keys=[self._key(board.ranking(region)), self._key(board.entries)],
-            args=[start, stop, _flag(board.descending)],
+            keys=[
+                self._key(board.ranking(region)),
+                self._key(board.entries),
+                self._key(board.loaded),
+                self._key(board.version),
+            ],
+            args=[start, stop, _flag(board.descending), known or ""],
         )
-        return self._entries_of(reply)
+        if len(reply) == 1:
+            return None
+        entries, total = self._entries_of(reply)
+        return RankedPage(entries, total, str(reply[4]))
 
     async def around(
         self, board: Board, member_id: str, radius: int, *, region: str | None = None
@@ -276,11 +314,13 @@ class RedisBoards:
                 self._key(board.entries),
                 self._key(board.dirty),
                 self._key(board.ranking()),
+                self._key(board.version),
             ],
             args=[
                 member_id,
                 placeholder.encode(board.member(member_id, at)),
                 self._regional_prefix(board),
+                _new_mark(),
             ],
         )
 
@@ -327,6 +367,7 @@ class RedisBoards:
             for region, members in regional.items():
                 pipe.zadd(self._key(board.ranking(region)), members)
                 pipe.sadd(self._key(board.regions), region)
+            pipe.set(self._key(board.version), _new_mark())
             await pipe.execute()
 
     async def scan(self, board: Board, cursor: int, count: int) -> tuple[int, list[BoardEntry]]:
@@ -344,5 +385,6 @@ class RedisBoards:
             board.dirty,
             board.regions,
             board.loaded,
+            board.version,
         ]
         await self._client.delete(*(self._key(k) for k in keys))

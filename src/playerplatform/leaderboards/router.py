@@ -89,8 +89,9 @@ async def top(
     region: str | None = Region,
     live: LiveBoards = Depends(live_boards),
 ) -> Response:
-    page = await service.top(live, season_id, offset=offset, limit=limit, region=region)
-    return ORJSONResponse(page)
+    return json_answer(
+        await service.top(live, season_id, offset=offset, limit=limit, region=region)
+    )
 
 
 @router.get("/leaderboards/{season_id}/around-me", response_model=BoardPage, tags=["leaderboards"])

@@ -187,10 +187,11 @@ async def top(
     offset: int,
     limit: int,
     region: str | None,
-) -> Page:
-    """Entries by rank from `offset`, and the total (of the region when given). Live boards
-    are read from the hot store; only an archive opens a (read-only) unit of work, on a read
-    replica when one is fit."""
+) -> bytes:
+    """Entries by rank from `offset`, and the total (of the region when given), as encoded
+    JSON. Live boards are read from the hot store, and a page kept since its board last
+    changed is answered as it was encoded (`LiveBoards.kept_page`); only an archive opens a
+    (read-only) unit of work, on a read replica when one is fit."""
     rules = await _live_rules(live, season_id)
     if rules.state == CLOSED:
         # An archive never changes once written: a read replica serves it (`read_lagging`).
@@ -200,11 +201,22 @@ async def top(
             )
         )
         entries = _archived(rows, first=offset if region else None)
-    else:
-        entries, total = await live.boards.range(
-            rules.board, offset, offset + limit - 1, region=region
-        )
-    return {"items": await _visible(live, entries), "total": total}
+        return orjson.dumps({"items": await _visible(live, entries), "total": total})
+    key = (season_id, region, offset, limit)
+    kept = live.kept_page(key)
+    read = await live.boards.page(
+        rules.board,
+        offset,
+        offset + limit - 1,
+        region=region,
+        known=kept.version if kept is not None else None,
+    )
+    if read is None:  # the board did not change since the kept page was read
+        assert kept is not None
+        return kept.body
+    body = orjson.dumps({"items": await _visible(live, read.entries), "total": read.total})
+    live.keep_page(key, read.version, body, [e.member_id for e in read.entries])
+    return body
 
 
 async def around(

@@ -1,6 +1,7 @@
 """A Redis Cluster master fails over under load (`CLUSTER FAILOVER` on its replica, then back):
 players keep signing in and submitting scores throughout, the platform follows the new
-topology without a restart, and nothing acknowledged is lost."""
+topology without a restart, every request succeeds or is refused as retryable (503, never a
+500), and nothing acknowledged is lost."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from tests.support.players import auth
 
 WORKERS = 6  # concurrent game clients
 RETRYABLE = {502, 503, 504}
+MANUAL_FAILOVER_TIMEOUT = 6.0  # Redis's own is 5 seconds
 
 
 async def node(address: str) -> aioredis.Redis:
@@ -62,16 +64,20 @@ async def role(address: str) -> str:
 
 async def fail_over_to(replica: str, timeout: float = 30.0) -> None:
     """`CLUSTER FAILOVER` on `replica` (coordinated: no write is lost), then wait for it to
-    be a master."""
-    client = await node(replica)
-    try:
-        await client.execute_command("CLUSTER FAILOVER")
-    finally:
-        await client.aclose()
+    be a master. Redis gives up a manual failover that its master has not joined within
+    5 seconds (now and then one asked for just after the previous switch); it is asked for
+    again then."""
     deadline = time.monotonic() + timeout
     while await role(replica) != "master":
-        assert time.monotonic() < deadline, f"{replica} did not take over"
-        await asyncio.sleep(0.1)
+        client = await node(replica)
+        try:
+            await client.execute_command("CLUSTER FAILOVER")
+        finally:
+            await client.aclose()
+        given_up = time.monotonic() + MANUAL_FAILOVER_TIMEOUT
+        while time.monotonic() < given_up and await role(replica) != "master":
+            assert time.monotonic() < deadline, f"{replica} did not take over"
+            await asyncio.sleep(0.1)
 
 
 @contextlib.asynccontextmanager
@@ -110,11 +116,6 @@ class Load:
                 response: httpx.Response = await send()
             except httpx.TransportError:
                 self._seen(0)
-            except AttributeError:
-                # The in-process app let an error through, where a server answers 500: redis-py
-                # 5.2's async cluster client can race reconnecting to a node that changed role
-                # ('NoneType' object has no attribute 'writelines'). Counted, and bounded below.
-                self._seen(500)
             else:
                 self._seen(response.status_code)
                 if response.status_code not in RETRYABLE:
@@ -174,8 +175,9 @@ async def test_a_master_fails_over_under_load_and_nothing_is_lost(
             load.stop.set()
             await asyncio.gather(*clients)
 
-        # At most a few requests hit the client race above; none lost a write (below).
-        assert load.statuses.get(500, 0) <= 3, load.statuses
+        # Every request succeeded or was refused as retryable (503 while the cluster client
+        # reads the new topology); none failed (an error let through fails the load above).
+        assert load.statuses.get(500, 0) == 0, load.statuses
         # Every acknowledged score is on the board, exactly (a coordinated failover loses
         # no write), and every session opened meanwhile works.
         for player in players:

@@ -21,8 +21,9 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 # The limit `count_window_hits` counts under: a sliding window that never refuses.
 UNLIMITED = 2**50
-# What a hot store raises when it cannot be reached (Redis down, silent, or its circuit open):
-# callers that can do without it catch these; the API answers them 503 `unavailable`.
+# What a hot store raises when it cannot be reached (Redis down, silent, its circuit open, or a
+# Redis Cluster's topology changing under the call: `cluster.ClusterReshaping`): callers that
+# can do without it catch these; the API answers them 503 `unavailable`.
 UNAVAILABLE: tuple[type[Exception], ...] = (RedisConnectionError, RedisTimeoutError)
 # A rate-limit window is kept as this many slots of hits (see `memory.sliding_window`): the
 # count never misses a hit of the last window and holds back at most one slot's worth of

@@ -14,13 +14,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.asyncio.cluster import RedisCluster
 from redis.crc import key_slot
 from redis.exceptions import NoScriptError
 
 from playerplatform.kit.batching import Batcher
 from playerplatform.kit.hotstore import UNLIMITED, WINDOW_SLOTS, WindowResult
 from playerplatform.kit.hotstore.breaker import Breaker, GuardedPool
+from playerplatform.kit.hotstore.cluster import FOLLOW_MOVED_IN_PLACE, HotStoreCluster
 from playerplatform.kit.hotstore.near import NearCache
 
 # One API process runs many requests at once and most touch the hot store once or twice.
@@ -238,12 +238,15 @@ class RedisHotStore:
             raise ValueError("the Redis key prefix must not contain '{' or '}'")
         client: Any
         if cluster:
-            client = RedisCluster.from_url(
+            # A failover's MOVED replies are followed in place, and a call the client's own
+            # topology refresh breaks fails as Redis unavailable (`cluster`).
+            client = HotStoreCluster.from_url(
                 url,
                 decode_responses=True,
                 max_connections=CLUSTER_POOL_SIZE,
                 socket_timeout=timeout,
                 socket_connect_timeout=timeout,
+                reinitialize_steps=FOLLOW_MOVED_IN_PLACE,
             )
         else:
             pool: GuardedPool = GuardedPool.from_url(

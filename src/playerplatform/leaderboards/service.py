@@ -173,6 +173,11 @@ async def _visible(live: LiveBoards, entries: Sequence[BoardEntry]) -> list[dict
     return out
 
 
+async def _page_json(live: LiveBoards, entries: Sequence[BoardEntry], total: int) -> bytes:
+    """A `BoardPage`, encoded."""
+    return orjson.dumps({"items": await _visible(live, entries), "total": total})
+
+
 async def _live_rules(live: LiveBoards, season_id: str) -> SeasonRules:
     rules = await live.season(season_id)
     if rules.state != CLOSED:
@@ -200,8 +205,7 @@ async def top(
                 uow, rules.pk, offset=offset, limit=limit, region=region
             )
         )
-        entries = _archived(rows, first=offset if region else None)
-        return orjson.dumps({"items": await _visible(live, entries), "total": total})
+        return await _page_json(live, _archived(rows, first=offset if region else None), total)
     key = (season_id, region, offset, limit)
     kept = live.kept_page(key)
     read = await live.boards.page(
@@ -214,7 +218,7 @@ async def top(
     if read is None:  # the board did not change since the kept page was read
         assert kept is not None
         return kept.body
-    body = orjson.dumps({"items": await _visible(live, read.entries), "total": read.total})
+    body = await _page_json(live, read.entries, read.total)
     live.keep_page(key, read.version, body, [e.member_id for e in read.entries])
     return body
 

@@ -5,9 +5,9 @@ When a master fails over, the old master answers MOVED to the new one, and comma
 flight may time out or lose their connection while the roles change. redis-py's async
 cluster client answers those (and, by default, every fifth MOVED) by closing every
 connection to every node and reading the topology again, also the connections that other
-requests are opening or writing at that moment. Those requests then fail inside redis-py with an AttributeError on a connection or
-node it has just dropped (`'NoneType' object has no attribute 'writelines'`, or `'name'` in
-a pipeline), which the API would answer 500.
+requests are opening or writing at that moment. Those requests then fail inside redis-py
+with an AttributeError on a connection or node it has just dropped (`'NoneType' object has
+no attribute 'writelines'`, or `'name'` in a pipeline), which the API would answer 500.
 
 Two things keep that from reaching a player:
 

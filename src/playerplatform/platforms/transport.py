@@ -16,6 +16,7 @@ import structlog
 from playerplatform.kit.errors import ProviderError
 
 log = structlog.get_logger("playerplatform.platforms")
+_REPEATABLE = frozenset({"GET", "HEAD"})
 
 
 def provider_error(platform: str, reason: str, **fields: Any) -> ProviderError:
@@ -33,9 +34,18 @@ async def send(
     time_limit: float,
     **kwargs: Any,
 ) -> httpx.Response:
-    """Send one request; a timeout or transport failure becomes `ProviderError`."""
+    """Send one request; a timeout or transport failure becomes `ProviderError`.
+
+    A read (GET, HEAD) is sent once more when the server closed the connection without
+    answering: a kept-alive connection the server closed as the request went out (its idle
+    timeout) says nothing about the platform, and a read can be repeated. A write is not."""
     try:
-        return await http.request(method, url, timeout=time_limit, **kwargs)
+        try:
+            return await http.request(method, url, timeout=time_limit, **kwargs)
+        except httpx.RemoteProtocolError:
+            if method.upper() not in _REPEATABLE:
+                raise
+            return await http.request(method, url, timeout=time_limit, **kwargs)
     except httpx.TimeoutException:
         # `from None`: the httpx exception carries the request, headers and all.
         raise provider_error(platform, "timed out", path=httpx.URL(url).path) from None

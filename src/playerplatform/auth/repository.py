@@ -18,7 +18,12 @@ from playerplatform.auth.models import (
     ServiceAccount,
     Session,
 )
-from playerplatform.kit.db import UnitOfWork, insert_ignoring_conflicts, new_uuid, utcnow
+from playerplatform.kit.db import (
+    UnitOfWork,
+    insert_unless_taken,
+    new_uuid,
+    utcnow,
+)
 
 
 async def list_identities(uow: UnitOfWork, user_id: uuid.UUID) -> list[Identity]:
@@ -64,8 +69,8 @@ async def claim_identity(
         "linked_at": now,
         "last_login_at": now,
     }
-    stmt = insert_ignoring_conflicts(uow, Identity.__table__).values(**values)
-    result = await uow.session.execute(stmt.returning(Identity.__table__.c.id))
+    table: sa.Table = Identity.__table__  # type: ignore[assignment]
+    result = await insert_unless_taken(uow, table, values, returning=table.c.id)
     if result.scalar_one_or_none() is None:
         return None
     identity = Identity(**values)

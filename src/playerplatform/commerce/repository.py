@@ -17,18 +17,12 @@ from playerplatform.commerce.models import (
     Order,
     Sku,
 )
-from playerplatform.kit.db import UnitOfWork, insert_ignoring_conflicts, utcnow
-
-
-def _upsert(uow: UnitOfWork, table: Any) -> Any:
-    if uow.dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-
-        return insert(table)
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert(table)
-
+from playerplatform.kit.db import (
+    UnitOfWork,
+    insert_unless_taken,
+    upsert_row,
+    utcnow,
+)
 
 # -- Catalog. -------------------------------------------------------------------------------
 
@@ -66,8 +60,8 @@ async def sku_types(uow: UnitOfWork) -> dict[str, tuple[str, bool]]:
 
 async def insert_sku(uow: UnitOfWork, row: dict[str, Any]) -> bool:
     """False when the sku_id is taken."""
-    stmt = insert_ignoring_conflicts(uow, Sku.__table__).returning(Sku.__table__.c.id)
-    return (await uow.session.execute(stmt, row)).first() is not None
+    table: sa.Table = Sku.__table__  # type: ignore[assignment]
+    return (await insert_unless_taken(uow, table, row, returning=table.c.id)).first() is not None
 
 
 async def skus_by_epic_item(uow: UnitOfWork, catalog_item_ids: Sequence[str]) -> dict[str, Sku]:
@@ -89,8 +83,8 @@ async def insert_order(uow: UnitOfWork, order: Order) -> None:
 
 async def claim_order(uow: UnitOfWork, row: dict[str, Any]) -> bool:
     """Insert an order unless (provider, provider_order_id) exists; True when inserted."""
-    stmt = insert_ignoring_conflicts(uow, Order.__table__).returning(Order.__table__.c.id)
-    return (await uow.session.execute(stmt, row)).first() is not None
+    table: sa.Table = Order.__table__  # type: ignore[assignment]
+    return (await insert_unless_taken(uow, table, row, returning=table.c.id)).first() is not None
 
 
 def _lock(uow: UnitOfWork, query: Any, lock: bool) -> Any:
@@ -179,10 +173,8 @@ async def move_orders(uow: UnitOfWork, source: uuid.UUID, target: uuid.UUID) -> 
 
 async def insert_entitlement(uow: UnitOfWork, row: dict[str, Any]) -> bool:
     """False when the grant key was used already (granted before)."""
-    stmt = insert_ignoring_conflicts(uow, Entitlement.__table__).returning(
-        Entitlement.__table__.c.id
-    )
-    return (await uow.session.execute(stmt, row)).first() is not None
+    table: sa.Table = Entitlement.__table__  # type: ignore[assignment]
+    return (await insert_unless_taken(uow, table, row, returning=table.c.id)).first() is not None
 
 
 async def revoke_entitlements(
@@ -275,14 +267,18 @@ async def move_entitlements(uow: UnitOfWork, source: uuid.UUID, target: uuid.UUI
 async def lock_balance(uow: UnitOfWork, user_id: uuid.UUID, sku_id: str) -> int:
     """The balance row, created at 0 when missing, locked until the transaction ends (the
     upsert takes the row lock on PostgreSQL; SQLite writers hold the database lock)."""
-    stmt = _upsert(uow, Balance.__table__).values(
-        user_id=user_id, sku_id=sku_id, balance=0, updated_at=utcnow()
+    table: sa.Table = Balance.__table__  # type: ignore[assignment]
+    row = {"user_id": user_id, "sku_id": sku_id, "balance": 0, "updated_at": utcnow()}
+    result = await upsert_row(
+        uow,
+        table,
+        row,
+        conflict=("user_id", "sku_id"),
+        update=(),
+        also={"balance": table.c.balance},
+        returning=table.c.balance,
     )
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["user_id", "sku_id"],
-        set_={"balance": Balance.__table__.c.balance},
-    ).returning(Balance.__table__.c.balance)
-    return int((await uow.session.execute(stmt)).scalar_one())
+    return int(result.scalar_one())
 
 
 # A spend on PostgreSQL, in one statement: the debt check, the balance moved only when it
@@ -409,13 +405,9 @@ async def get_cursor(uow: UnitOfWork, name: str) -> str | None:
 
 
 async def set_cursor(uow: UnitOfWork, name: str, value: str) -> None:
-    stmt = _upsert(uow, CommerceCursor.__table__).values(
-        name=name, value=value, updated_at=utcnow()
-    )
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["name"], set_={"value": value, "updated_at": utcnow()}
-    )
-    await uow.session.execute(stmt)
+    table: sa.Table = CommerceCursor.__table__  # type: ignore[assignment]
+    row = {"name": name, "value": value, "updated_at": utcnow()}
+    await upsert_row(uow, table, row, conflict=("name",), update=("value", "updated_at"))
 
 
 def entitlement_of(user_id: uuid.UUID, sku_id: str) -> Any:

@@ -16,7 +16,7 @@ from playerplatform.config.models import (
     ExperimentExposure,
     FeatureFlag,
 )
-from playerplatform.kit.db import UnitOfWork, insert_ignoring_conflicts, utcnow
+from playerplatform.kit.db import UnitOfWork, insert_ignoring_conflicts, insert_unless_taken, utcnow
 
 STATE_ROW = 1
 
@@ -40,11 +40,8 @@ async def take_next_state_version(uow: UnitOfWork) -> int:
     version = updated.scalar_one_or_none()
     if version is not None:
         return int(version)
-    await uow.session.execute(
-        insert_ignoring_conflicts(uow, ConfigState.__table__).values(
-            id=STATE_ROW, version=0, updated_at=utcnow()
-        )
-    )
+    row = {"id": STATE_ROW, "version": 0, "updated_at": utcnow()}
+    await insert_unless_taken(uow, ConfigState.__table__, row)
     return await take_next_state_version(uow)
 
 

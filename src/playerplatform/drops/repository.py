@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from playerplatform.drops.models import GRANTED, PENDING_LINK, Campaign, Drop, TwitchSubscription
-from playerplatform.kit.db import UnitOfWork, insert_ignoring_conflicts
+from playerplatform.kit.db import UnitOfWork, insert_unless_taken
 
 
 def _locked(uow: UnitOfWork, query: Any) -> Any:
@@ -69,8 +69,9 @@ async def claim_drop(uow: UnitOfWork, row: dict[str, Any]) -> bool:
     """Insert the drop of an entitlement unless one exists: the one place that decides which
     of EventSub, sync and reconciliation handles it. On PostgreSQL a concurrent insert of the
     same entitlement waits for the first transaction and then inserts nothing."""
-    statement = insert_ignoring_conflicts(uow, Drop).values(**row).returning(Drop.id)
-    return (await uow.session.execute(statement)).scalar_one_or_none() is not None
+    table: sa.Table = Drop.__table__  # type: ignore[assignment]
+    result = await insert_unless_taken(uow, table, row, returning=table.c.id)
+    return result.scalar_one_or_none() is not None
 
 
 async def get_drop(
@@ -194,8 +195,7 @@ async def upsert_subscription(uow: UnitOfWork, row: dict[str, Any]) -> None:
         )
     ).scalar_one_or_none()
     if found is None:
-        statement = insert_ignoring_conflicts(uow, TwitchSubscription).values(**row)
-        await uow.session.execute(statement)
+        await insert_unless_taken(uow, TwitchSubscription.__table__, row)
         return
     for name, value in row.items():
         if name != "created_at" and value is not None:

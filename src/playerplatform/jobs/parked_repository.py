@@ -7,11 +7,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from playerplatform.jobs.models import ParkedItem
-from playerplatform.kit.db import UnitOfWork, new_uuid
+from playerplatform.kit.db import UnitOfWork, new_uuid, upsert_row
 
 parked: sa.Table = ParkedItem.__table__  # type: ignore[assignment]
 
@@ -21,31 +19,27 @@ async def upsert(
 ) -> None:
     """Park an item, or count another attempt on the row already parked under its key (open
     again if it had been resolved)."""
-    insert = (pg_insert if uow.dialect == "postgresql" else sqlite_insert)(parked)
-    stmt = insert.values(
-        id=new_uuid(),
-        source=source,
-        scope=scope,
-        key=key,
-        item=item,
-        error=error,
-        attempts=1,
-        parked_at=now,
-        last_parked_at=now,
+    row = {
+        "id": new_uuid(),
+        "source": source,
+        "scope": scope,
+        "key": key,
+        "item": item,
+        "error": error,
+        "attempts": 1,
+        "parked_at": now,
+        "last_parked_at": now,
+        "resolved_at": None,
+        "resolution": None,
+    }
+    await upsert_row(
+        uow,
+        parked,
+        row,
+        conflict=("source", "key"),
+        update=("scope", "item", "error", "last_parked_at", "resolved_at", "resolution"),
+        also={"attempts": parked.c.attempts + sa.literal_column("1")},
     )
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[parked.c.source, parked.c.key],
-        set_={
-            "scope": scope,
-            "item": item,
-            "error": error,
-            "attempts": parked.c.attempts + 1,
-            "last_parked_at": now,
-            "resolved_at": None,
-            "resolution": None,
-        },
-    )
-    await uow.session.execute(stmt)
 
 
 async def resolve(

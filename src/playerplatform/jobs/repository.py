@@ -9,8 +9,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from playerplatform.jobs.models import (
     DEAD,
@@ -21,36 +19,10 @@ from playerplatform.jobs.models import (
     ScheduledRun,
     new_public_id,
 )
-from playerplatform.kit.db import UnitOfWork, new_uuid
+from playerplatform.kit.db import UnitOfWork, insert_unless_taken, new_uuid, upsert_row
 
 jobs: sa.Table = Job.__table__  # type: ignore[assignment]
 ERROR_LIMIT = 4000
-
-
-def _insert(uow: UnitOfWork, table: sa.Table) -> Any:
-    return (pg_insert if uow.dialect == "postgresql" else sqlite_insert)(table)
-
-
-# Built once: SQLAlchemy does not cache the compiled form of INSERT ... ON CONFLICT, and
-# compiling it on every enqueue costs more than the insert itself.
-_JOB_COLUMNS = (
-    "id",
-    "public_id",
-    "queue",
-    "key",
-    "payload",
-    "status",
-    "attempts",
-    "max_attempts",
-    "run_at",
-    "created_at",
-)
-_INSERT_KEYED = sa.text(
-    "INSERT INTO jobs (id, public_id, queue, key, payload, status, attempts, max_attempts,"
-    " run_at, created_at) VALUES (:id, :public_id, :queue, :key, :payload, :status,"
-    " :attempts, :max_attempts, :run_at, :created_at)"
-    " ON CONFLICT (queue, key) DO NOTHING RETURNING public_id"
-).bindparams(*(sa.bindparam(c, type_=jobs.c[c].type) for c in _JOB_COLUMNS))
 
 
 async def insert_job(
@@ -81,7 +53,8 @@ async def insert_job(
     if key is None:
         await uow.session.execute(sa.insert(jobs), values)
         return str(values["public_id"])
-    return (await uow.session.execute(_INSERT_KEYED, values)).scalar_one_or_none()
+    result = await insert_unless_taken(uow, jobs, values, returning=jobs.c.public_id)
+    return result.scalar_one_or_none()
 
 
 async def claim_due(
@@ -344,11 +317,8 @@ async def last_tick(uow: UnitOfWork, name: str) -> dt.datetime | None:
 
 async def save_tick(uow: UnitOfWork, name: str, tick: dt.datetime, *, now: dt.datetime) -> None:
     table: sa.Table = ScheduledRun.__table__  # type: ignore[assignment]
-    stmt = _insert(uow, table).values(name=name, last_tick=tick, updated_at=now)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["name"], set_={"last_tick": tick, "updated_at": now}
-    )
-    await uow.session.execute(stmt)
+    row = {"name": name, "last_tick": tick, "updated_at": now}
+    await upsert_row(uow, table, row, conflict=("name",), update=("last_tick", "updated_at"))
 
 
 async def get_keyed(uow: UnitOfWork, queue: str, key: str) -> Job | None:

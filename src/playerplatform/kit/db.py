@@ -10,6 +10,7 @@ import contextlib
 import datetime as dt
 import functools
 import os
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -474,7 +475,8 @@ def column_values(row: Any, *, exclude: Sequence[str] = ()) -> dict[str, Any]:
 
 def insert_ignoring_conflicts(uow: UnitOfWork, table: Any) -> Any:
     """INSERT ... ON CONFLICT DO NOTHING for the unit's dialect; a conflict leaves the
-    transaction usable (no error is raised, no savepoint needed)."""
+    transaction usable (no error is raised, no savepoint needed). For many rows at once
+    (compiled once per call); one row: `insert_unless_taken` (compiled once)."""
     if uow.dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
@@ -482,6 +484,127 @@ def insert_ignoring_conflicts(uow: UnitOfWork, table: Any) -> Any:
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
     return sqlite_insert(table).on_conflict_do_nothing()
+
+
+def dialect_insert(uow: UnitOfWork) -> Any:
+    """The unit's dialect's INSERT construct (the one with `on_conflict_do_*`)."""
+    if uow.dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert
+
+
+_built_once: dict[tuple[str, Any], Any] = {}
+
+
+def built_once(uow: UnitOfWork, key: Any, build: Callable[[Any], Any]) -> Any:
+    """The statement `build(insert)` returns (`insert`: `dialect_insert(uow)`), compiled on
+    its first use per dialect and `key`, then kept as SQL text with typed parameters.
+
+    For INSERT ... ON CONFLICT: SQLAlchemy does not cache statements holding it (its
+    dialects' INSERT is not cacheable), so it compiled one on every execution, and on a grant,
+    a claim or a profile write that cost more than running it. `build` binds every value by
+    name (`bound`), so the text holds only names from our own metadata; a RETURNING keeps
+    its columns' types; the values, and the table's Python-side defaults for the columns it
+    sets (`with_defaults`), are passed when the statement is executed."""
+    statement = _built_once.get((uow.dialect, key))
+    if statement is None:
+        built = build(dialect_insert(uow))
+        compiled = built.compile(dialect=_named_dialect(uow.dialect))
+        fixed = [name for name, bind in compiled.binds.items() if not bind.required]
+        if fixed:  # a value in the text would be the first call's for every later call
+            raise ValueError(f"built_once {key!r}: bind every value by name, not {fixed}")
+        # `:name::TYPE` (a parameter's cast) reads as no parameter to `sa.text`: space it.
+        sql = re.sub(r"(:\w+)::", r"\1 ::", compiled.string)
+        statement = sa.text(sql).bindparams(*compiled.binds.values())
+        if len(built.exported_columns):
+            statement = statement.columns(*built.exported_columns)
+        _built_once[(uow.dialect, key)] = statement
+    return statement
+
+
+@functools.cache
+def _named_dialect(name: str) -> Dialect:
+    """A dialect of `name` that writes parameters as `:name`, as `sa.text` reads them."""
+    if name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.dialect(paramstyle="named")
+    from sqlalchemy.dialects import sqlite
+
+    return sqlite.dialect(paramstyle="named")
+
+
+def bound(table: sa.Table, columns: Sequence[str]) -> dict[str, Any]:
+    """`.values()` for `built_once`: each of `columns` bound by its own name and type."""
+    return {c: sa.bindparam(c, type_=table.c[c].type) for c in columns}
+
+
+def with_defaults(table: sa.Table, row: Mapping[str, Any]) -> dict[str, Any]:
+    """`row` with the table's Python-side defaults for the columns it leaves out, as an
+    INSERT through SQLAlchemy would set them (a text statement sets none)."""
+    full = dict(row)
+    for column in table.columns:
+        default = column.default
+        if column.key in full or default is None:
+            continue
+        if default.is_scalar:
+            full[column.key] = default.arg  # type: ignore[attr-defined]
+        elif default.is_callable:
+            full[column.key] = default.arg(None)  # type: ignore[attr-defined]
+    return full
+
+
+async def insert_unless_taken(
+    uow: UnitOfWork, table: Any, row: Mapping[str, Any], *, returning: Any = None
+) -> Any:
+    """INSERT `row` ... ON CONFLICT DO NOTHING [RETURNING `returning`], built once per table
+    and set of columns (`built_once`), with the table's Python-side defaults; the result."""
+    full = with_defaults(table, row)
+    key = ("insert_unless_taken", table.name, tuple(full), getattr(returning, "name", None))
+
+    def build(insert: Any) -> Any:
+        statement = insert(table).values(bound(table, tuple(full))).on_conflict_do_nothing()
+        return statement if returning is None else statement.returning(returning)
+
+    return await uow.session.execute(built_once(uow, key, build), full)
+
+
+async def upsert_row(
+    uow: UnitOfWork,
+    table: Any,
+    row: Mapping[str, Any],
+    *,
+    conflict: Sequence[str],
+    update: Sequence[str],
+    also: Mapping[str, Any] | None = None,
+    returning: Any = None,
+) -> Any:
+    """INSERT `row` ... ON CONFLICT (`conflict`) DO UPDATE SET each of `update` to the row's
+    value, and each of `also` to its expression (no value in it: `built_once`) [RETURNING
+    `returning`], built once per table and set of columns; the result."""
+    key = (
+        "upsert_row",
+        table.name,
+        tuple(row),
+        tuple(conflict),
+        tuple(update),
+        tuple(also or ()),
+        getattr(returning, "name", None),
+    )
+
+    def build(insert: Any) -> Any:
+        statement = insert(table).values(bound(table, tuple(row)))
+        sets = {c: statement.excluded[c] for c in update}
+        statement = statement.on_conflict_do_update(
+            index_elements=list(conflict), set_={**sets, **(also or {})}
+        )
+        return statement if returning is None else statement.returning(returning)
+
+    return await uow.session.execute(built_once(uow, key, build), row)
 
 
 Row = tuple[Any, dict[str, Any]]  # (table, column values)
@@ -575,8 +698,8 @@ async def insert_together(
         await uow.session.execute(sa.insert(table), row)
     if claim is not None:
         table, row = claim
-        stmt = insert_ignoring_conflicts(uow, table).returning(*table.primary_key.columns)
-        if (await uow.session.execute(stmt, row)).first() is None:
+        key = next(iter(table.primary_key.columns))
+        if (await insert_unless_taken(uow, table, row, returning=key)).first() is None:
             return False
     for table, row in after_claim:
         await uow.session.execute(sa.insert(table), row)

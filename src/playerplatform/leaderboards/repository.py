@@ -10,7 +10,12 @@ from typing import Any, cast
 import sqlalchemy as sa
 
 from playerplatform.kit import views
-from playerplatform.kit.db import UnitOfWork, insert_ignoring_conflicts, new_uuid
+from playerplatform.kit.db import (
+    UnitOfWork,
+    insert_unless_taken,
+    new_uuid,
+    upsert_row,
+)
 from playerplatform.leaderboards.models import (
     CLOSED,
     OPEN,
@@ -38,8 +43,10 @@ async def insert_season(uow: UnitOfWork, season: Season) -> bool:
         c.key: getattr(season, "meta" if c.key == "metadata" else c.key)
         for c in Season.__table__.columns
     }
-    stmt = insert_ignoring_conflicts(uow, Season.__table__).returning(Season.__table__.c.id)
-    inserted = (await uow.session.execute(stmt, row)).first() is not None
+    table: sa.Table = Season.__table__  # type: ignore[assignment]
+    inserted = (
+        await insert_unless_taken(uow, table, row, returning=table.c.id)
+    ).first() is not None
     if inserted:
         views.changed(uow, SEASONS_OWNER)  # written past the session: its flush does not tell
     return inserted
@@ -159,10 +166,6 @@ async def mark_removed(
     now: dt.datetime,
 ) -> None:
     """Mark an entry removed, writing it first when it only existed in the hot store."""
-    if uow.dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
     row = {
         "id": new_uuid(),
         "season_pk": season_pk,
@@ -173,12 +176,12 @@ async def mark_removed(
         "rank": None,
         "updated_at": now,
     }
-    stmt = insert(_ENTRIES).values(row)
-    await uow.session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["season_pk", "user_id"],
-            set_={"removed_at": now, "removed_reason": reason, "rank": None, "updated_at": now},
-        )
+    await upsert_row(
+        uow,
+        _ENTRIES,
+        row,
+        conflict=("season_pk", "user_id"),
+        update=("removed_at", "removed_reason", "rank", "updated_at"),
     )
 
 

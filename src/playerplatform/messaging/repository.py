@@ -10,7 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from playerplatform.kit.db import UnitOfWork, insert_ignoring_conflicts
+from playerplatform.kit.db import UnitOfWork, insert_ignoring_conflicts, insert_unless_taken
 from playerplatform.messaging.models import (
     Broadcast,
     InboxMessage,
@@ -24,9 +24,7 @@ from playerplatform.messaging.models import (
 
 async def insert_message(uow: UnitOfWork, row: dict[str, Any]) -> bool:
     """Insert a message; False when its `dedupe_key` (or id) exists already."""
-    result = await uow.session.execute(
-        insert_ignoring_conflicts(uow, InboxMessage.__table__).values(**row)
-    )
+    result = await insert_unless_taken(uow, InboxMessage.__table__, row)
     return bool(getattr(result, "rowcount", 0))
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from playerplatform.kit.db import UnitOfWork, insert_ignoring_conflicts
+from playerplatform.kit.db import UnitOfWork, insert_unless_taken
 from playerplatform.ugc.models import (
     Appeal,
     Ugc,
@@ -342,10 +342,9 @@ async def count_download(
 ) -> bool:
     """Record today's download by this player; True when it is the first today (and the
     item's counter was incremented in the same statement batch)."""
-    stmt = insert_ignoring_conflicts(uow, UgcDownload).returning(UgcDownload.ugc_id)
-    inserted = (
-        await uow.session.execute(stmt, {"ugc_id": ugc_id, "user_id": user_id, "day": day})
-    ).first()
+    table: sa.Table = UgcDownload.__table__  # type: ignore[assignment]
+    row = {"ugc_id": ugc_id, "user_id": user_id, "day": day}
+    inserted = (await insert_unless_taken(uow, table, row, returning=table.c.ugc_id)).first()
     if inserted is None:
         return False
     await uow.session.execute(
@@ -363,8 +362,8 @@ async def count_download(
 async def insert_report(uow: UnitOfWork, report: UgcReport) -> bool:
     """False when the reporter already has an open report on the item (unique index)."""
     values = {c.key: getattr(report, c.key) for c in UgcReport.__table__.columns}
-    stmt = insert_ignoring_conflicts(uow, UgcReport).returning(UgcReport.id)
-    return (await uow.session.execute(stmt, values)).first() is not None
+    table: sa.Table = UgcReport.__table__  # type: ignore[assignment]
+    return (await insert_unless_taken(uow, table, values, returning=table.c.id)).first() is not None
 
 
 async def open_report_weight(uow: UnitOfWork, ugc_id: uuid.UUID) -> float:
@@ -429,8 +428,8 @@ async def list_reports(
 async def insert_appeal(uow: UnitOfWork, appeal: Appeal) -> bool:
     """False when the item already has an open appeal (unique index)."""
     values = {c.key: getattr(appeal, c.key) for c in Appeal.__table__.columns}
-    stmt = insert_ignoring_conflicts(uow, Appeal).returning(Appeal.id)
-    return (await uow.session.execute(stmt, values)).first() is not None
+    table: sa.Table = Appeal.__table__  # type: ignore[assignment]
+    return (await insert_unless_taken(uow, table, values, returning=table.c.id)).first() is not None
 
 
 async def get_appeal(uow: UnitOfWork, public_id: str) -> Appeal | None:

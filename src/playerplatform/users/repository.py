@@ -7,11 +7,9 @@ import uuid
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import aliased
 
-from playerplatform.kit.db import UnitOfWork
+from playerplatform.kit.db import UnitOfWork, insert_unless_taken, upsert_row
 from playerplatform.users.models import Friendship, Profile, Progression, User
 
 
@@ -95,25 +93,6 @@ async def update_profile(
 
 
 PROFILE_FIELDS = ("display_name", "avatar_url", "locale", "country")
-_upserts: dict[tuple[str, ...], sa.TextClause] = {}
-
-
-def _profile_upsert(changed: tuple[str, ...]) -> sa.TextClause:
-    """INSERT ... ON CONFLICT DO UPDATE of the `changed` fields of a profile, as text built
-    once per set of fields: SQLAlchemy does not cache statements holding ON CONFLICT, and
-    compiling one per request cost more than running it. The same SQL on both backends."""
-    statement = _upserts.get(changed)
-    if statement is None:
-        table: sa.Table = Profile.__table__  # type: ignore[assignment]
-        columns = ("user_id", *PROFILE_FIELDS, "updated_at")
-        sets = ", ".join(f"{c} = excluded.{c}" for c in (*changed, "updated_at"))
-        statement = sa.text(
-            f"INSERT INTO {table.name} ({', '.join(columns)})"  # noqa: S608
-            f" VALUES ({', '.join(f':{c}' for c in columns)})"
-            f" ON CONFLICT (user_id) DO UPDATE SET {sets}"
-        ).bindparams(*(sa.bindparam(c, type_=table.c[c].type) for c in columns))
-        _upserts[changed] = statement
-    return statement
 
 
 async def upsert_profile(
@@ -123,9 +102,9 @@ async def upsert_profile(
     fields empty) when the account has none."""
     changed = tuple(c for c in PROFILE_FIELDS if c in changes)
     values = {c: changes.get(c) for c in PROFILE_FIELDS}
-    await uow.session.execute(
-        _profile_upsert(changed), {"user_id": user_id, **values, "updated_at": now}
-    )
+    table: sa.Table = Profile.__table__  # type: ignore[assignment]
+    row = {"user_id": user_id, **values, "updated_at": now}
+    await upsert_row(uow, table, row, conflict=("user_id",), update=(*changed, "updated_at"))
 
 
 async def insert_profile(uow: UnitOfWork, profile: Profile) -> None:
@@ -141,21 +120,15 @@ async def get_progression(uow: UnitOfWork, user_id: uuid.UUID) -> Progression | 
     return (await uow.session.execute(query)).scalar_one_or_none()
 
 
-def _insert(uow: UnitOfWork) -> Any:
-    return pg_insert if uow.dialect == "postgresql" else sqlite_insert
-
-
 async def insert_first_progression(
     uow: UnitOfWork, user_id: uuid.UUID, data: dict[str, Any], now: dt.datetime
 ) -> bool:
     """Create version 1; False when a row already exists (another writer won)."""
-    statement = (
-        _insert(uow)(Progression)
-        .values(user_id=user_id, version=1, data=data, updated_at=now)
-        .on_conflict_do_nothing(index_elements=[Progression.user_id])
-        .returning(Progression.version)
-    )
-    return (await uow.session.execute(statement)).first() is not None
+    table: sa.Table = Progression.__table__  # type: ignore[assignment]
+    row = {"user_id": user_id, "version": 1, "data": data, "updated_at": now}
+    return (
+        await insert_unless_taken(uow, table, row, returning=table.c.version)
+    ).first() is not None
 
 
 async def update_progression_if_version(

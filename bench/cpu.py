@@ -197,6 +197,11 @@ class Call:
     idempotent: bool = True  # a write sends a fresh Idempotency-Key
 
 
+def read(path: str, *, admin: bool = False) -> Call:
+    """A GET named after its path."""
+    return Call(f"GET {path}", "GET", path, admin=admin)
+
+
 def _n(n: int, _me: Player, _other: Player) -> Any:
     return n
 
@@ -214,8 +219,8 @@ CALLS = [
         "/api/v1/auth/device/login",
         lambda n, me, o: {"device_id": me.device},
     ),
-    Call("GET /api/v1/users/me", "GET", "/api/v1/users/me"),
-    Call("GET /api/v1/users/{other}", "GET", "/api/v1/users/{other}"),
+    read("/api/v1/users/me"),
+    read("/api/v1/users/{other}"),
     Call(
         "PATCH /api/v1/users/me",
         "PATCH",
@@ -228,9 +233,9 @@ CALLS = [
         "/api/v1/users/me/friends/{other}",
         lambda n, me, o: {},
     ),
-    Call("GET /api/v1/commerce/skus", "GET", "/api/v1/commerce/skus"),
-    Call("GET /api/v1/commerce/wallet", "GET", "/api/v1/commerce/wallet"),
-    Call("GET /api/v1/commerce/orders", "GET", "/api/v1/commerce/orders"),
+    read("/api/v1/commerce/skus"),
+    read("/api/v1/commerce/wallet"),
+    read("/api/v1/commerce/orders"),
     Call(
         "GET /api/v1/commerce/wallet/ledger",
         "GET",
@@ -242,46 +247,34 @@ CALLS = [
         "/api/v1/commerce/wallet/spend",
         lambda n, me, o: {"sku_id": "cpu-coins", "quantity": 1, "reason": "cpu"},
     ),
-    Call(
-        "GET /api/v1/leaderboards/seasons?active=true",
-        "GET",
-        "/api/v1/leaderboards/seasons?active=true",
-    ),
+    read("/api/v1/leaderboards/seasons?active=true"),
     Call(
         "POST /api/v1/leaderboards/{season}/scores",
         "POST",
         "/api/v1/leaderboards/{season}/scores",
         lambda n, me, o: {"score": n},
     ),
-    Call(
-        "GET /api/v1/leaderboards/{season}?limit=100",
-        "GET",
-        "/api/v1/leaderboards/{season}?limit=100",
-    ),
-    Call(
-        "GET /api/v1/leaderboards/{season}/around-me",
-        "GET",
-        "/api/v1/leaderboards/{season}/around-me",
-    ),
-    Call("GET /api/v1/leaderboards/{season}/me", "GET", "/api/v1/leaderboards/{season}/me"),
-    Call("GET /api/v1/ugc?sort=newest&limit=20", "GET", "/api/v1/ugc?sort=newest&limit=20"),
-    Call("GET /api/v1/ugc/hot?limit=20", "GET", "/api/v1/ugc/hot?limit=20"),
-    Call("GET /api/v1/ugc/{item}", "GET", "/api/v1/ugc/{item}"),
+    read("/api/v1/leaderboards/{season}?limit=100"),
+    read("/api/v1/leaderboards/{season}/around-me"),
+    read("/api/v1/leaderboards/{season}/me"),
+    read("/api/v1/ugc?sort=newest&limit=20"),
+    read("/api/v1/ugc/hot?limit=20"),
+    read("/api/v1/ugc/{item}"),
     Call(
         "PUT /api/v1/ugc/{item}/rating",
         "PUT",
         "/api/v1/ugc/{item}/rating",
         lambda n, me, o: {"value": 4},
     ),
-    Call("GET /api/v1/admin/users?q=cpu", "GET", "/api/v1/admin/users?q=cpu", admin=True),
-    Call(
-        "GET /api/v1/admin/audit-logs?limit=50",
-        "GET",
-        "/api/v1/admin/audit-logs?limit=50",
-        admin=True,
-    ),
-    Call("GET /api/v1/admin/skus", "GET", "/api/v1/admin/skus", admin=True),
-    Call("GET /api/v1/inbox", "GET", "/api/v1/inbox"),
+    read("/api/v1/admin/users?q=cpu", admin=True),
+    read("/api/v1/admin/audit-logs?limit=50", admin=True),
+    read("/api/v1/admin/skus", admin=True),
+    read("/api/v1/inbox"),
+    read("/api/v1/users/me/notification-preferences"),
+    read("/api/v1/config"),
+    read("/api/v1/users/me/sanctions"),
+    read("/api/v1/reports"),
+    read("/api/v1/drops"),
     # As bench/messaging.py claims: without an Idempotency-Key (the claim is keyed by its
     # message anyway).
     Call(

@@ -161,6 +161,10 @@ async def test_push_respects_the_players_preferences(world: World) -> None:
         headers=auth(player),
     )
     assert added.status_code == 201
+    before = await world.client.get(
+        "/api/v1/users/me/notification-preferences", headers=auth(player)
+    )
+    assert before.status_code == 200 and before.json()["social"]["push"] is True
     prefs = await world.client.put(
         "/api/v1/users/me/notification-preferences",
         json={"social": {"inbox": True, "email": False, "push": False}},
@@ -169,6 +173,8 @@ async def test_push_respects_the_players_preferences(world: World) -> None:
     assert prefs.status_code == 200, prefs.text
     assert prefs.json()["social"] == {"inbox": True, "email": False, "push": False}
     assert prefs.json()["gift"]["push"] is True
+    read = await world.client.get("/api/v1/users/me/notification-preferences", headers=auth(player))
+    assert read.json() == prefs.json()  # the read before is not served again
     message_id, _ = await _message_for(world, player)
     assert await _deliver(world, message_id) == {"email": 0, "push": 0, "dead": 0}
     assert world.fcm.delivered == []

@@ -32,6 +32,8 @@ async def test_granted_appeal_lifts_the_sanction_on_the_next_request(world: Worl
     player = await world.player()
     imposer, other = await world.moderator(), await world.moderator()
     placed = await sanction(world.client, imposer, await world.canonical_id(player), scope="social")
+    mine = (await world.client.get("/api/v1/users/me/sanctions", headers=player)).json()
+    assert mine["items"][0]["appealable"] is True  # read (and kept) before the appeal
     friend = await world.canonical_id(await world.player())
     assert (
         await world.client.put(f"/api/v1/users/me/friends/{friend}", headers=player)
@@ -62,6 +64,8 @@ async def test_granted_appeal_lifts_the_sanction_on_the_next_request(world: Worl
         f"/api/v1/moderation/sanctions/{placed['sanction_id']}", headers=other
     )
     assert staff_view.json()["active"] is False and staff_view.json()["lifted_by"]
+    mine = (await world.client.get("/api/v1/users/me/sanctions", headers=player)).json()
+    assert mine["items"][0]["active"] is False and mine["items"][0]["lifted_at"]
     again = await _decide(world, other, appeal["appeal_id"], "deny")
     assert again.status_code == 409
     queue = await world.client.get("/api/v1/moderation/queue?type=appeal&limit=100", headers=other)

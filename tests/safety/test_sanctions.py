@@ -194,6 +194,9 @@ async def test_timed_restriction_ends_by_itself(world: World) -> None:
     )
     refused = await world.client.post("/api/v1/ugc", json=_draft_body(), headers=player)
     assert _refused(refused, "ugc") and refused.json()["ends_at"] is not None
+    # Read while in force: the player's list is kept, but only until the sanction ends.
+    mine = (await world.client.get("/api/v1/users/me/sanctions", headers=player)).json()["items"]
+    assert mine[0]["active"] is True and mine[0]["appealable"] is True
     await asyncio.sleep(1.5)
     created = await world.client.post("/api/v1/ugc", json=_draft_body(), headers=player)
     assert created.status_code == 201, created.text

@@ -66,6 +66,11 @@ class Broadcast(Base):
     cancelled_at: Mapped[dt.datetime | None] = mapped_column(default=None)
 
 
+def preferences_owner(user_id: uuid.UUID) -> str:
+    """The cached views of one player's notification preferences (`kit.views`)."""
+    return f"preferences:{user_id.hex}"
+
+
 class NotificationPreferences(Base):
     """Per kind, which channels besides the inbox a player wants (`{"kind": {"email",
     "push"}}`); kinds not listed use the defaults."""
@@ -77,6 +82,10 @@ class NotificationPreferences(Base):
     )
     channels: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    def views_owner(self) -> str:
+        """Saving them makes the player's cached preferences stale (`kit.views`)."""
+        return preferences_owner(self.user_id)
 
 
 class PushToken(Base):

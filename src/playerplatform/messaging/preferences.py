@@ -6,10 +6,14 @@ from __future__ import annotations
 import secrets
 import uuid
 
+import orjson
+
 from playerplatform.kit.db import UnitOfWork, new_uuid, utcnow
 from playerplatform.kit.errors import NotFound
 from playerplatform.kit.settings import Settings
+from playerplatform.kit.views import Views
 from playerplatform.messaging import repository
+from playerplatform.messaging.models import preferences_owner
 from playerplatform.messaging.schemas import KINDS, PreferencesIn, PushTokenIn, PushTokenOut
 
 Channels = dict[str, dict[str, bool]]
@@ -31,6 +35,19 @@ def _with_defaults(settings: Settings, stored: dict[str, object]) -> Channels:
 async def channels_of(uow: UnitOfWork, settings: Settings, user_id: uuid.UUID) -> Channels:
     """Per kind, the player's channels (defaults where they chose nothing)."""
     return _with_defaults(settings, await repository.get_preferences(uow, user_id))
+
+
+async def channels_json(
+    uow: UnitOfWork, views: Views, settings: Settings, user_id: uuid.UUID
+) -> bytes:
+    """`channels_of`, encoded, from the player's cached view: renewed when they save theirs
+    (the view is named after the defaults, so a deployment that changes them reads anew)."""
+
+    async def load() -> bytes:
+        return orjson.dumps(await channels_of(uow, settings, user_id))
+
+    defaults = f"{int(settings.messaging_default_email)}{int(settings.messaging_default_push)}"
+    return await views.read(preferences_owner(user_id), f"channels:{defaults}", load)
 
 
 async def save_channels(

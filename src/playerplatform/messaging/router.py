@@ -138,10 +138,13 @@ async def delete_message(
 @router.get("/users/me/notification-preferences", response_model=dict[str, dict[str, bool]])
 async def get_preferences(
     request: Request,
-    who: inbox.Reader = Depends(reader),
+    principal: Principal = Depends(require_user),
     uow: UnitOfWork = Depends(get_uow),
-) -> dict[str, dict[str, bool]]:
-    return await preferences.channels_of(uow, runtime_of(request).settings, who.user_id)
+) -> Response:
+    assert principal.user_id is not None
+    rt = runtime_of(request)
+    body = await preferences.channels_json(uow, rt.views, rt.settings, principal.user_id)
+    return json_answer(body)
 
 
 @router.put("/users/me/notification-preferences", response_model=dict[str, dict[str, bool]])

@@ -15,6 +15,11 @@ from playerplatform.kit.db import Base, JSONType, new_uuid, utcnow
 OPEN = "status = 'open'"
 
 
+def sanctions_owner(user_id: uuid.UUID) -> str:
+    """The cached views of one player's own sanctions (`kit.views`)."""
+    return f"sanctions:{user_id.hex}"
+
+
 class Sanction(Base):
     """A warning, mute, suspension, ban or scoped restriction on one account. It is in force
     from `starts_at` until `ends_at` (None: until lifted) unless `lifted_at` is set."""
@@ -39,6 +44,10 @@ class Sanction(Base):
     lifted_by: Mapped[str | None] = mapped_column(sa.String(64), default=None)
     lift_reason: Mapped[str | None] = mapped_column(sa.String(500), default=None)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    def views_owner(self) -> str:
+        """Imposing or lifting one makes the player's cached sanctions stale (`kit.views`)."""
+        return sanctions_owner(self.user_id)
 
 
 class ReportGroup(Base):
@@ -132,6 +141,10 @@ class SanctionAppeal(Base):
     notes: Mapped[str | None] = mapped_column(sa.String(2000), default=None)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     decided_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+
+    def views_owner(self) -> str:
+        """An appeal opened or decided changes whether the sanction can be appealed."""
+        return sanctions_owner(self.appellant_id)
 
 
 class Feedback(Base):

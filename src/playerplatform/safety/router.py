@@ -7,7 +7,7 @@ from starlette.responses import Response
 
 from playerplatform.auth.deps import Principal, rate_limit, require_user
 from playerplatform.kit.db import UnitOfWork
-from playerplatform.kit.http import TransactionalRoute, client_info, get_uow
+from playerplatform.kit.http import TransactionalRoute, client_info, get_uow, json_answer
 from playerplatform.kit.idempotency import idempotency_key, idempotent
 from playerplatform.kit.pagination import Page, PageParams, page_params
 from playerplatform.safety import appeals, feedback, reports, sanctions
@@ -94,10 +94,11 @@ async def my_reports(
 
 @router.get("/users/me/sanctions", response_model=SanctionsOut)
 async def my_sanctions(
+    request: Request,
     player: Principal = Depends(require_user),
     uow: UnitOfWork = Depends(get_uow),
-) -> SanctionsOut:
-    return await sanctions.my_sanctions(uow, player)
+) -> Response:
+    return json_answer(await sanctions.my_sanctions(uow, request.app.state.runtime.views, player))
 
 
 @router.post("/appeals", status_code=201, response_model=AppealOut)

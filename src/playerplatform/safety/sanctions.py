@@ -29,9 +29,10 @@ from playerplatform.kit.db import UnitOfWork, new_uuid, utcnow
 from playerplatform.kit.errors import AppError, Forbidden, NotFound, ValidationFailed
 from playerplatform.kit.http import ClientInfo
 from playerplatform.kit.pagination import Page, PageParams, decode_cursor, paginate
+from playerplatform.kit.views import Views
 from playerplatform.safety import notices, reports, repository
 from playerplatform.safety.ids import new_public_id
-from playerplatform.safety.models import Sanction
+from playerplatform.safety.models import Sanction, sanctions_owner
 from playerplatform.safety.schemas import (
     SanctionIn,
     SanctionOut,
@@ -339,13 +340,29 @@ async def search(
     )
 
 
-async def my_sanctions(uow: UnitOfWork, principal: Principal) -> SanctionsOut:
-    """The player's sanctions, newest first, active and past; never who reported them."""
+async def my_sanctions(uow: UnitOfWork, views: Views, principal: Principal) -> bytes:
+    """The player's sanctions, newest first, active and past; never who reported them.
+    Encoded, from the player's cached view: renewed when one is imposed, lifted, appealed
+    or moves with a merge, and kept only until the next start or end among them (when
+    `active` changes)."""
     assert principal.user_id is not None
-    rows = await repository.sanctions_of(uow, principal.user_id)
-    appealed = await repository.appealed_sanctions(uow, [r.id for r in rows])
-    now = utcnow()
-    return SanctionsOut(items=[sanction_out(r, r.id in appealed, now) for r in rows])
+    user_id = principal.user_id
+
+    async def load() -> tuple[bytes, float | None]:
+        rows = await repository.sanctions_of(uow, user_id)
+        appealed = await repository.appealed_sanctions(uow, [r.id for r in rows])
+        now = utcnow()
+        out = SanctionsOut(items=[sanction_out(r, r.id in appealed, now) for r in rows])
+        moments = [
+            at
+            for r in rows
+            if r.lifted_at is None
+            for at in (r.starts_at, r.ends_at)
+            if at is not None and at > now
+        ]
+        return out.model_dump_json().encode(), min(moments).timestamp() if moments else None
+
+    return await views.read_until(sanctions_owner(user_id), "mine", load)
 
 
 async def owned_sanction(uow: UnitOfWork, principal: Principal, sanction_id: str) -> Sanction:

@@ -44,6 +44,7 @@ async def test_an_eventsub_drop_is_granted_fulfilled_and_shown_to_the_player(
     campaign = await world.campaign(quantity=3)
     player, twitch_id = await world.linked_player()
     entitlement = await world.claim(campaign, twitch_id)
+    assert await world.my_drops(player) == []  # read (and kept) before the drop arrives
 
     response = await send_twitch(world.client, drops_notification(entitlement))
     assert response.status_code == 202
@@ -130,11 +131,13 @@ async def test_sync_alone_pulls_claimed_drops_and_is_idempotent_per_key(world: D
     replay = await world.client.post("/api/v1/drops/sync", headers=headers)
     assert replay.headers.get("Idempotent-Replayed") == "true"
     assert replay.json() == response.json()
+    assert len(await world.my_drops(player)) == 2  # read (and kept) before the fulfilment
     await run_webhook_jobs(world.runtime)
 
     assert await balance(world.client, player, campaign["sku_id"]) == 4
     for e in (first, second):
         assert (await world.twitch_state(e.entitlement_id))["fulfillment_status"] == "FULFILLED"
+    assert [d["status"] for d in await world.my_drops(player)] == ["fulfilled", "fulfilled"]
 
     unlinked = await device_login(world.client)
     response = await world.client.post("/api/v1/drops/sync", headers=auth(unlinked))

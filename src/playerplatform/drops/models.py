@@ -41,6 +41,12 @@ class Campaign(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+def drops_owner(user_id: uuid.UUID | None) -> str:
+    """The cached views of one player's drops (`kit.views`); a drop waiting for its Twitch
+    account to be linked is nobody's yet."""
+    return f"drops:{user_id.hex if user_id else '-'}"
+
+
 class Drop(Base):
     """One Twitch entitlement. Inserted once (unique `entitlement_id`), whichever of EventSub,
     sync or reconciliation sees it first; its grant keys derive from the entitlement id."""
@@ -72,6 +78,10 @@ class Drop(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     granted_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     fulfilled_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+
+    def views_owner(self) -> str:
+        """Granting a drop to a player (or changing it) makes their drop list stale."""
+        return drops_owner(self.user_id)
 
 
 class TwitchSubscription(Base):

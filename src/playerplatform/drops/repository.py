@@ -9,7 +9,15 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from playerplatform.drops.models import GRANTED, PENDING_LINK, Campaign, Drop, TwitchSubscription
+from playerplatform.drops.models import (
+    GRANTED,
+    PENDING_LINK,
+    Campaign,
+    Drop,
+    TwitchSubscription,
+    drops_owner,
+)
+from playerplatform.kit import views
 from playerplatform.kit.db import UnitOfWork, insert_unless_taken
 
 
@@ -148,8 +156,12 @@ async def set_status(
         sa.update(Drop)
         .where(Drop.entitlement_id.in_(list(entitlement_ids)), Drop.status == expect)
         .values(status=status, **(values or {}))
+        .returning(Drop.user_id)
     )
-    return int(result.rowcount or 0)
+    # Changed in bulk, beside the session: the players' cached drop lists are stale.
+    owners = [row.user_id for row in result]
+    views.changed(uow, *{drops_owner(user_id) for user_id in owners if user_id is not None})
+    return len(owners)
 
 
 async def count_fulfil_attempt(
@@ -164,6 +176,7 @@ async def count_fulfil_attempt(
 
 
 async def move_drops(uow: UnitOfWork, source: uuid.UUID, target: uuid.UUID) -> int:
+    views.changed(uow, drops_owner(source), drops_owner(target))
     result = await uow.session.execute(
         sa.update(Drop).where(Drop.user_id == source).values(user_id=target)
     )

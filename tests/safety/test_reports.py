@@ -140,7 +140,10 @@ async def test_reports_on_one_target_are_grouped_and_rise_in_priority(world: Wor
 async def test_reporters_learn_the_outcome_without_details(world: World) -> None:
     reporter, bystander = await world.player(), await world.player()
     target = await world.canonical_id(await world.player())
+    assert (await world.client.get("/api/v1/reports", headers=reporter)).json()["items"] == []
     filed = await report(world.client, reporter, "player", target, "cheating")
+    (item,) = (await world.client.get("/api/v1/reports", headers=reporter)).json()["items"]
+    assert item["status"] == "open"  # filing renewed the list read (and kept) before
     staff = await world.moderator()
     await sanction(
         world.client, staff, target, scope="leaderboards", report_ids=[filed.json()["report_id"]]

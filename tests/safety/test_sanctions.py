@@ -387,6 +387,8 @@ async def test_merging_a_restricted_account_carries_the_restriction(world: World
     old = await device_login(world.client)
     await sanction(world.client, await world.moderator(), old["user"]["canonical_id"], scope="ugc")
     guest = await device_login(world.client)
+    before = await world.client.get("/api/v1/users/me/sanctions", headers=auth(guest))
+    assert before.json()["items"] == []  # read (and kept) before the merge
     conflict = await world.client.post(
         "/api/v1/auth/links/device", json={"device_id": old["device_id"]}, headers=auth(guest)
     )

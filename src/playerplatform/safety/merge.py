@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from playerplatform.kit import views
 from playerplatform.kit.db import UnitOfWork
 from playerplatform.safety import repository, sanctions
-from playerplatform.safety.models import sanctions_owner
+from playerplatform.safety.models import reports_owner, sanctions_owner
 from playerplatform.users import service as users
 from playerplatform.users.models import User
 
@@ -22,8 +22,9 @@ async def merge_safety(
     uow: UnitOfWork, runtime: Runtime, source: User, target: User
 ) -> dict[str, Any]:
     moved = await repository.move_account(uow, source.id, target.id)
-    # Moved in bulk, beside the session: the two players' cached sanctions are stale.
-    views.changed(uow, sanctions_owner(source.id), sanctions_owner(target.id))
+    # Moved in bulk, beside the session: the two players' cached lists are stale.
+    for owner in (sanctions_owner, reports_owner):
+        views.changed(uow, owner(source.id), owner(target.id))
     if moved["sanctions"]:
         live = [
             s for s in await repository.unlifted_sanctions(uow, target.id) if sanctions.in_force(s)

@@ -20,6 +20,11 @@ def sanctions_owner(user_id: uuid.UUID) -> str:
     return f"sanctions:{user_id.hex}"
 
 
+def reports_owner(user_id: uuid.UUID) -> str:
+    """The cached views of the reports one player filed (`kit.views`)."""
+    return f"reports:{user_id.hex}"
+
+
 class Sanction(Base):
     """A warning, mute, suspension, ban or scoped restriction on one account. It is in force
     from `starts_at` until `ends_at` (None: until lifted) unless `lifted_at` is set."""
@@ -110,6 +115,11 @@ class Report(Base):
     context: Mapped[dict[str, Any] | None] = mapped_column(JSONType, default=None)
     day: Mapped[dt.date] = mapped_column(sa.Date)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    def views_owner(self) -> str:
+        """Filing one makes the reporter's list stale; a decision on its group renews the
+        reporters' lists where it is made (`reports._close_group`)."""
+        return reports_owner(self.reporter_id)
 
 
 class SanctionAppeal(Base):

@@ -19,15 +19,17 @@ from typing import TYPE_CHECKING, Any
 
 from playerplatform.audit import service as audit
 from playerplatform.auth.deps import Principal
+from playerplatform.kit import views
 from playerplatform.kit.db import UnitOfWork, new_uuid, utcnow
 from playerplatform.kit.errors import AppError, NotFound, ValidationFailed
 from playerplatform.kit.http import ClientInfo
-from playerplatform.kit.pagination import Page, PageParams, decode_cursor, paginate
+from playerplatform.kit.pagination import PageParams, decode_cursor, paginate
+from playerplatform.kit.views import Views
 from playerplatform.leaderboards import service as leaderboards
 from playerplatform.messaging import inbox
 from playerplatform.safety import notices, queue, repository
 from playerplatform.safety.ids import new_public_id
-from playerplatform.safety.models import Report, ReportGroup
+from playerplatform.safety.models import Report, ReportGroup, reports_owner
 from playerplatform.safety.schemas import GroupOut, ReportIn, ReportOut, TimeCursor
 from playerplatform.ugc import access as ugc_access
 from playerplatform.users import service as users
@@ -204,19 +206,27 @@ async def _group_for(uow: UnitOfWork, target: Target, now: dt.datetime) -> Repor
     return found
 
 
-async def my_reports(uow: UnitOfWork, reporter: Principal, page: PageParams) -> Page[ReportOut]:
-    """The caller's reports with their outcome (open, actioned, dismissed), newest first."""
+async def my_reports(uow: UnitOfWork, cache: Views, reporter: Principal, page: PageParams) -> bytes:
+    """The caller's reports with their outcome (open, actioned, dismissed), newest first:
+    encoded, from the reporter's cached view while none of their reports changed."""
     assert reporter.user_id is not None
+    user_id = reporter.user_id
     after = decode_cursor(page.cursor, TimeCursor)
-    rows = await repository.reports_by(
-        uow, reporter.user_id, after=(after.t, after.i) if after else None, limit=page.limit + 1
-    )
-    return paginate(
-        rows,
-        page.limit,
-        lambda r: TimeCursor(t=r[0].created_at, i=r[0].public_id),
-        lambda r: _out(r[0], r[1]),
-    )
+
+    async def load() -> bytes:
+        rows = await repository.reports_by(
+            uow, user_id, after=(after.t, after.i) if after else None, limit=page.limit + 1
+        )
+        found = paginate(
+            rows,
+            page.limit,
+            lambda r: TimeCursor(t=r[0].created_at, i=r[0].public_id),
+            lambda r: _out(r[0], r[1]),
+        )
+        return found.model_dump_json().encode()
+
+    name = f"page:{page.limit}:{page.cursor or ''}"
+    return await cache.read(reports_owner(user_id), name, load)
 
 
 async def check_linkable(uow: UnitOfWork, report_ids: Sequence[str], user: User) -> None:
@@ -242,6 +252,7 @@ async def _close_group(uow: UnitOfWork, runtime: Runtime, group: ReportGroup, ou
         if report.reporter_id in told:
             continue
         told.add(report.reporter_id)
+        views.changed(uow, reports_owner(report.reporter_id))  # the report's status shown
         await notices.tell(
             uow,
             runtime,

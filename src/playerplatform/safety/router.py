@@ -84,12 +84,14 @@ async def file_report(
 
 @router.get("/reports", response_model=Page[ReportOut])
 async def my_reports(
+    request: Request,
     page: PageParams = Depends(page_params),
     reporter: Principal = Depends(require_user),
     uow: UnitOfWork = Depends(get_uow),
-) -> Page[ReportOut]:
+) -> Response:
     """The caller's reports and their outcome, without details."""
-    return await reports.my_reports(uow, reporter, page)
+    views = request.app.state.runtime.views
+    return json_answer(await reports.my_reports(uow, views, reporter, page))
 
 
 @router.get("/users/me/sanctions", response_model=SanctionsOut)

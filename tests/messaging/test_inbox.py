@@ -36,11 +36,19 @@ async def test_a_message_is_listed_counted_and_read(
     read = await client.post(f"{INBOX}/{first['message_id']}/read", headers=auth(player))
     assert read.status_code == 204
     assert (await inbox(client, player))["unread_count"] == 1
+    again = await client.post(f"{INBOX}/{first['message_id']}/read", headers=auth(player))
+    assert again.status_code == 204  # read already: nothing changes, still no error
+    unknown = await client.post(f"{INBOX}/m{'0' * 24}/read", headers=auth(player))
+    assert unknown.status_code == 404
     unread = await inbox(client, player, unread="true")
     assert [m["message_id"] for m in unread["items"]] == [second["message_id"]]
 
     assert (await client.post(f"{INBOX}/read-all", headers=auth(player))).status_code == 204
     assert (await inbox(client, player))["unread_count"] == 0
+    assert (await client.post(f"{INBOX}/read-all", headers=auth(player))).status_code == 204
+    third = await send(client, admin, player, title="Third")
+    listed = await inbox(client, player)  # a message sent after renews the kept page
+    assert listed["unread_count"] == 1 and listed["items"][0]["message_id"] == third["message_id"]
     one = await client.get(f"{INBOX}/{first['message_id']}", headers=auth(player))
     assert one.status_code == 200 and one.json()["read_at"] is not None
 

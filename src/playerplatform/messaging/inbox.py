@@ -299,15 +299,20 @@ async def reported_message(
 
 
 async def mark_read(uow: UnitOfWork, user_id: uuid.UUID, message_id: str) -> None:
-    if await repository.get_message(uow, user_id, message_id) is None:
+    """One statement when the message was unread (the usual case); whether it exists is
+    asked only when nothing changed. A message read already changes nothing, so the
+    player's cached inbox stays."""
+    if await repository.mark_read(uow, user_id, message_id, utcnow()):
+        views.changed(uow, inbox_owner(user_id))
+    elif await repository.get_message(uow, user_id, message_id) is None:
         raise NotFound("No such message.")
-    await repository.mark_read(uow, user_id, message_id, utcnow())
-    views.changed(uow, inbox_owner(user_id))
 
 
 async def mark_all_read(uow: UnitOfWork, user_id: uuid.UUID) -> None:
-    await repository.mark_read(uow, user_id, None, utcnow())
-    views.changed(uow, inbox_owner(user_id))
+    """One statement; the cached inbox is renewed only when a message was unread (a game
+    calling this on every visit keeps its inbox page cached)."""
+    if await repository.mark_read(uow, user_id, None, utcnow()):
+        views.changed(uow, inbox_owner(user_id))
 
 
 async def claim(uow: UnitOfWork, rt: Runtime, who: Reader, message_id: str) -> ClaimOut:

@@ -71,6 +71,7 @@ async def list_inbox(
 
 
 @router.post("/inbox/read-all", status_code=204)
+@single_statement_writes  # one UPDATE
 async def read_all(
     who: inbox.Reader = Depends(reader), uow: UnitOfWork = Depends(get_uow)
 ) -> Response:
@@ -88,6 +89,7 @@ async def get_message(
 
 
 @router.post("/inbox/{message_id}/read", status_code=204)
+@single_statement_writes  # one UPDATE (and a SELECT when it changed nothing)
 async def read_message(
     message_id: str = MessageId,
     who: inbox.Reader = Depends(reader),

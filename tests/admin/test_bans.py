@@ -7,11 +7,14 @@ import datetime as dt
 import secrets
 import time
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pytest
 
+from playerplatform.auth.deps import authenticate
 from playerplatform.auth.state import user_key
+from playerplatform.kit.errors import AppError
 from playerplatform.kit.settings import Settings
 from playerplatform.runtime import Runtime
 from tests.conftest import asgi_client, running_app
@@ -94,6 +97,35 @@ async def test_a_ban_reaches_every_api_process(
             assert time.monotonic() - started < 1.0, "the ban did not reach the other process"
             await asyncio.sleep(0.001)
         assert me.status_code == 403 and me.json()["code"] == "account_banned"
+
+
+async def test_a_ban_never_reads_as_a_revoked_session(
+    client: httpx.AsyncClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ban revokes the player's sessions and publishes the ban: whenever the player's token
+    is checked while that is written (after every hot-store write), it is let in or refused
+    as banned (403), never as a token whose session ended (401), which a game would answer
+    by signing in again."""
+    moderator = await staff_login(client, runtime, "moderator")
+    player = await device_login(client)
+    verdicts: list[str] = []
+    for name in ("set", "set_many", "delete"):
+        write = getattr(runtime.hot, name)
+
+        async def checked(*args: Any, _write: Any = write, **kwargs: Any) -> Any:
+            result = await _write(*args, **kwargs)
+            try:
+                await authenticate(runtime, player["access_token"])
+                verdicts.append("let in")
+            except AppError as error:
+                verdicts.append(error.code)
+            return result
+
+        monkeypatch.setattr(runtime.hot, name, checked)
+    assert (await _ban(client, moderator, player["user"]["canonical_id"])).status_code == 200
+    monkeypatch.undo()
+    assert "account_banned" in verdicts
+    assert set(verdicts) <= {"let in", "account_banned"}, verdicts
 
 
 async def test_banned_players_vanish_from_other_players_view(

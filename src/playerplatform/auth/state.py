@@ -170,13 +170,10 @@ class AuthState:
         self, canonical_id: str, sid: str | None
     ) -> tuple[UserState | None, str | None]:
         async with self.db.unit_of_work(write=False) as uow:
-            user = (
-                await uow.session.execute(sa.select(User).where(User.canonical_id == canonical_id))
-            ).scalar_one_or_none()
-            if user is None:
-                return None, None
-            state = UserState.of(user)
-            status = None
+            # The session before the user (each read sees the latest commit): a ban revokes
+            # the sessions in its own commit, so a session read as revoked by it comes with
+            # the user read as banned, never as a session that merely ended.
+            row = None
             if sid is not None:
                 row = (
                     await uow.session.execute(
@@ -185,6 +182,14 @@ class AuthState:
                         )
                     )
                 ).one_or_none()
+            user = (
+                await uow.session.execute(sa.select(User).where(User.canonical_id == canonical_id))
+            ).scalar_one_or_none()
+            if user is None:
+                return None, None
+            state = UserState.of(user)
+            status = None
+            if sid is not None:
                 live = row is not None and row.user_id == user.id and row.status == "active"
                 status = (
                     SESSION_ACTIVE
@@ -198,15 +203,37 @@ class AuthState:
         return state, status
 
 
+_PENDING_STATE = "auth.state"  # `uow.info`: canonical id -> the state values to publish at commit
+
+
+def _publish_after_commit(
+    uow: UnitOfWork, hot: HotStore, canonical_id: str, values: Mapping[str, str]
+) -> None:
+    """After `uow` commits, write `values` (the user's state and session statuses) with every
+    other value the unit publishes for the user, in one write: a reader sees all of the unit's
+    changes or none, so a ban never reads as the sessions it revoked, in any process. The user
+    state goes first, so even where the keys are written one after another (a Redis Cluster)
+    a reader in between sees the ban before the sessions it ended."""
+    pending: dict[str, dict[str, str]] | None = uow.info.get(_PENDING_STATE)
+    if pending is None:
+        pending = uow.info[_PENDING_STATE] = {}
+
+        async def publish() -> None:
+            for cid, changed in uow.info.pop(_PENDING_STATE, {}).items():
+                user = user_key(cid)
+                ordered = dict(sorted(changed.items(), key=lambda item: item[0] != user))
+                await hot.set_many(ordered, ttl=STATE_TTL)
+                if user in changed:  # the cached user object shows the state
+                    await hot.delete(view_key(cid))
+
+        uow.after_commit(publish)
+    pending.setdefault(canonical_id, {}).update(values)
+
+
 def publish_user_state(uow: UnitOfWork, hot: HotStore, canonical_id: str, state: UserState) -> None:
     """After `uow` commits, publish the user's new status and roles to every API process
     (and drop the cached user object, which shows both)."""
-
-    async def publish() -> None:
-        await hot.set(user_key(canonical_id), state.encode(), ttl=STATE_TTL)
-        await hot.delete(view_key(canonical_id))
-
-    uow.after_commit(publish)
+    _publish_after_commit(uow, hot, canonical_id, {user_key(canonical_id): state.encode()})
     views.changed(uow, profile_owner(canonical_id))
 
 
@@ -225,13 +252,9 @@ def publish_session_status(
     uow: UnitOfWork, hot: HotStore, canonical_id: str, sids: list[str], status: str
 ) -> None:
     """After `uow` commits, publish these sessions' status to every API process."""
-    if not sids:
-        return
-
-    async def publish() -> None:
-        await hot.set_many({session_key(canonical_id, sid): status for sid in sids}, ttl=STATE_TTL)
-
-    uow.after_commit(publish)
+    if sids:
+        statuses = {session_key(canonical_id, sid): status for sid in sids}
+        _publish_after_commit(uow, hot, canonical_id, statuses)
 
 
 def publish_login(

@@ -208,3 +208,21 @@ async def test_disabled_limiter_counts_nothing(hot: HotStore) -> None:
         await limits.record_failed_login("10.4.0.1", "y@example.com")
         await limits.check_failed_logins("10.4.0.1", "y@example.com")
     assert not await hot.exists("rl:auth:ip:10.4.0.1")
+
+
+async def test_a_caller_cancelled_while_waiting_leaves_the_others_their_answer(
+    hot: HotStore,
+) -> None:
+    """Requests of one subject that arrive while its window is being asked of the hot store
+    wait for that answer; one of them going away (its client hung up) must not take the
+    answer from the request asking, nor from the others waiting."""
+    limits = limiter(hot, rate_limit_read="1000/second")
+    asking = asyncio.create_task(limits.check("read", "ip:10.0.0.9"))
+    await asyncio.sleep(0)  # it is asking the hot store now
+    gone = asyncio.create_task(limits.check("read", "ip:10.0.0.9"))
+    waiting = asyncio.create_task(limits.check("read", "ip:10.0.0.9"))
+    await asyncio.sleep(0)  # both wait for its answer
+    gone.cancel()
+    answers = await asyncio.gather(asking, waiting)
+    assert [a["RateLimit-Limit"] for a in answers] == ["1000", "1000"]
+    await asyncio.gather(gone, return_exceptions=True)

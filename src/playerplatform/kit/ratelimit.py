@@ -293,8 +293,10 @@ class LocalCounter:
             if asking is None:
                 break
             # One verdict at a time per window: a second one in flight would be answered
-            # without the first one's hits, and room counted twice. Wait for it, then decide.
-            verdict = await asking
+            # without the first one's hits, and room counted twice. Wait for it, then decide
+            # (shielded: a waiter cancelled, its client gone, must not cancel the answer
+            # every other waiter and the asker share).
+            verdict = await asyncio.shield(asking)
             if verdict is not None and not verdict.allowed:
                 return verdict  # a refusal counts nothing, so it is this hit's answer too
         future: asyncio.Future[WindowResult | None] = asyncio.get_running_loop().create_future()

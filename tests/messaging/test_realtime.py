@@ -5,21 +5,28 @@ fan-out across two API processes (through Redis in the production shape)."""
 from __future__ import annotations
 
 import asyncio
+import secrets
+import time
+import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import orjson
 import pytest
+import redis.exceptions
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from playerplatform.app import create_app
 from playerplatform.kit.settings import Settings
+from playerplatform.messaging.hub import RedisHub
 from playerplatform.runtime import Runtime
-from tests.conftest import SHAPE
+from tests.conftest import REDIS_URL, SHAPE
 from tests.support.messaging import send
 from tests.support.players import auth, device_login
+from tests.support.proxy import TcpProxy
 from tests.support.servers import ServerThread
 from tests.support.staff import staff_login
 
@@ -201,3 +208,25 @@ async def test_the_socket_closes_when_its_token_expires(
     finally:
         await api.http.aclose()
         server.stop()
+
+
+async def test_a_publish_to_a_silent_redis_fails_within_the_hot_store_timeout() -> None:
+    """Events are published after their commit, inside the request that raised them: a Redis
+    gone silent fails the publish within `PP_REDIS_TIMEOUT_SECONDS` (the event stays kept
+    for `?after=` replay) instead of holding the request for ever, and publishing works
+    again once Redis answers."""
+    target = urlsplit(REDIS_URL)
+    proxy = await TcpProxy(target.hostname or "127.0.0.1", target.port or 6379).start()
+    hub = RedisHub(proxy.url, f"test-realtime-{secrets.token_hex(4)}", 5, timeout=0.5)
+    try:
+        await hub.publish(uuid.uuid4(), {"type": "ping"})
+        proxy.silence()
+        started = time.monotonic()
+        with pytest.raises(redis.exceptions.TimeoutError):
+            await hub.publish(uuid.uuid4(), {"type": "ping"})
+        assert time.monotonic() - started < 3.0
+        proxy.restore()
+        await hub.publish(uuid.uuid4(), {"type": "ping"})
+    finally:
+        await hub.close()
+        await proxy.close()

@@ -112,12 +112,20 @@ class LocalHub:
 
 
 class RedisHub(LocalHub):
-    """Fan-out across processes and machines through one Redis pub/sub channel."""
+    """Fan-out across processes and machines through one Redis pub/sub channel.
 
-    def __init__(self, url: str, channel: str, max_per_player: int) -> None:
+    Publishing is bounded by `timeout` like every other hot-store call (an event is raised
+    after a commit, inside a request: a Redis gone silent must fail it, not hold it), so it
+    has a client of its own; the listener's connection is quiet by design and reads without
+    a bound, on another client."""
+
+    def __init__(self, url: str, channel: str, max_per_player: int, *, timeout: float) -> None:
         super().__init__(max_per_player)
         self.channel = channel
-        self._redis = aioredis.Redis.from_url(url)
+        self._redis = aioredis.Redis.from_url(
+            url, socket_timeout=timeout, socket_connect_timeout=timeout
+        )
+        self._listening = aioredis.Redis.from_url(url, socket_connect_timeout=timeout)
         self._listener: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
 
@@ -139,7 +147,7 @@ class RedisHub(LocalHub):
     async def _listen(self) -> None:
         while True:
             try:
-                async with self._redis.pubsub(ignore_subscribe_messages=True) as pubsub:
+                async with self._listening.pubsub(ignore_subscribe_messages=True) as pubsub:
                     await pubsub.subscribe(self.channel)
                     self._subscribed.set()
                     async for message in pubsub.listen():
@@ -165,6 +173,7 @@ class RedisHub(LocalHub):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._listener
         await self._redis.aclose()
+        await self._listening.aclose()
         await super().close()
 
 
@@ -172,5 +181,10 @@ def create_hub(settings: Settings) -> RealtimeHub:
     """Redis pub/sub when a Redis URL is set (production shape), else in-process."""
     limit = settings.realtime_max_sockets_per_player
     if settings.redis_url:
-        return RedisHub(settings.redis_url, f"{settings.redis_prefix}realtime", limit)
+        return RedisHub(
+            settings.redis_url,
+            f"{settings.redis_prefix}realtime",
+            limit,
+            timeout=settings.redis_timeout_seconds,
+        )
     return LocalHub(limit)

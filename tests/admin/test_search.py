@@ -8,7 +8,7 @@ import secrets
 import httpx
 
 from playerplatform.runtime import Runtime
-from tests.support.players import auth, device_login, email_register
+from tests.support.players import auth, device_login, email_register, plain_tag
 from tests.support.staff import staff_login
 
 USER_KEYS = {
@@ -125,7 +125,7 @@ async def test_status_lists_banned_players_only(
     client: httpx.AsyncClient, runtime: Runtime
 ) -> None:
     moderator = await staff_login(client, runtime, "moderator")
-    name = f"Banned{secrets.token_hex(3)}"
+    name = f"Banned{plain_tag()}"
     kept, banned = await device_login(client), await device_login(client)
     for player in (kept, banned):
         await client.patch("/api/v1/users/me", json={"display_name": name}, headers=auth(player))

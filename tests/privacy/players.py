@@ -17,7 +17,7 @@ from tests.support.commerce import create_sku, spend
 from tests.support.db import latest_mail, token_from_mail
 from tests.support.leaderboards import Boards
 from tests.support.platforms import steam_ticket
-from tests.support.players import auth, email_register
+from tests.support.players import auth, email_register, plain_tag
 from tests.support.staff import staff_login
 from tests.support.ugc import World
 
@@ -66,7 +66,7 @@ async def rich_player(
     ticket, steamid = await steam_ticket(emulators)
     linked = await client.post("/api/v1/auth/links/steam", json={"ticket": ticket}, headers=headers)
     assert linked.status_code == 200, linked.text
-    name = f"Player{secrets.token_hex(4)}"
+    name = f"Player{plain_tag(8)}"
     patched = await client.patch(
         "/api/v1/users/me", json={"display_name": name, "country": "DE"}, headers=headers
     )

@@ -21,7 +21,7 @@ from playerplatform.users.models import User
 from tests.conftest import asgi_client, running_app
 from tests.kit import REDIS_URL
 from tests.support.leaderboards import Boards
-from tests.support.players import auth, device_login, email_register
+from tests.support.players import auth, device_login, email_register, plain_tag
 from tests.support.safety import sanction
 from tests.support.staff import staff_login
 from tests.support.ugc import World, sha256
@@ -48,7 +48,7 @@ def _draft_body() -> dict[str, Any]:
     data = b"some notes"
     return {
         "type": "text",
-        "name": f"Notes {secrets.token_hex(3)}",
+        "name": f"Notes {plain_tag()}",
         "file": {
             "filename": "notes.txt",
             "size": len(data),

@@ -41,3 +41,13 @@ async def email_register(
     body["email"] = email
     body["password"] = password
     return body
+
+
+# No vowels and no letter or digit the text filter reads as one ("5" as "s", "4" as "a"): a
+# random name made of these never spells a word the filter refuses, so no run flakes on it.
+_PLAIN = "bdghjmnpqrtvwxz"
+
+
+def plain_tag(length: int = 6) -> str:
+    """Random letters for names and titles that pass the text filter (see `_PLAIN`)."""
+    return "".join(secrets.choice(_PLAIN) for _ in range(length))

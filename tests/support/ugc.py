@@ -8,7 +8,6 @@ import dataclasses
 import datetime as dt
 import hashlib
 import io
-import secrets
 import struct
 import zipfile
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from playerplatform.jobs.runner import JobRunner, Outcome
 from playerplatform.kit.db import utcnow
 from playerplatform.runtime import Runtime
 from playerplatform.users.models import User
-from tests.support.players import auth, device_login
+from tests.support.players import auth, device_login, plain_tag
 from tests.support.staff import staff_login
 
 UGC_QUEUES = ("scan_content", "moderation_review")
@@ -110,7 +109,7 @@ class World:
     ) -> dict[str, Any]:
         body = {
             "type": type,
-            "name": fields.pop("name", f"Item {secrets.token_hex(3)}"),
+            "name": fields.pop("name", f"Item {plain_tag()}"),
             "visibility": visibility,
             "file": {
                 "filename": filename,

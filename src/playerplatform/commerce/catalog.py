@@ -107,7 +107,7 @@ async def catalog_json(uow: UnitOfWork, cache: Views, page: PageParams) -> bytes
     async def load() -> bytes:
         return (await list_catalog(uow, page)).model_dump_json().encode()
 
-    return await cache.read(CATALOG_OWNER, f"skus:{page.limit}:{page.cursor or ''}", load)
+    return await cache.read(CATALOG_OWNER, page.view_name("skus"), load)
 
 
 def _after_change(uow: UnitOfWork) -> None:

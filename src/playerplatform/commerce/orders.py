@@ -438,7 +438,7 @@ async def orders_json(uow: UnitOfWork, cache: Views, user_id: uuid.UUID, page: P
         found = await list_orders(uow, user_id, page)
         return found.model_dump_json().encode()
 
-    name = f"orders:{page.limit}:{page.cursor or ''}"
+    name = page.view_name("orders")
     return await cache.read(wallet_owner(user_id), name, load)
 
 

@@ -425,7 +425,7 @@ async def entitlements_json(
         found = await entitlements_page(uow, user_id, status, page)
         return found.model_dump_json().encode()
 
-    name = f"entitlements:{status}:{page.limit}:{page.cursor or ''}"
+    name = page.view_name(f"entitlements:{status}")
     return await cache.read(wallet_owner(user_id), name, load)
 
 
@@ -480,7 +480,7 @@ async def ledger_json(
         found = await ledger_page(uow, user_id, sku_id, page)
         return found.model_dump_json().encode()
 
-    name = f"ledger:{sku_id or ''}:{page.limit}:{page.cursor or ''}"
+    name = page.view_name(f"ledger:{sku_id or ''}")
     return await cache.read(wallet_owner(user_id), name, load)
 
 

@@ -72,8 +72,7 @@ async def my_drops(
         return paginate(rows, page.limit, _page_key, DropOut.of).model_dump_json().encode()
 
     views = request.app.state.runtime.views
-    name = f"page:{page.limit}:{page.cursor or ''}"
-    return json_answer(await views.read(drops_owner(user_id), name, load))
+    return json_answer(await views.read(drops_owner(user_id), page.view_name("page"), load))
 
 
 @router.post("/sync", response_model=None, responses={200: {"model": SyncOut}})

@@ -67,6 +67,11 @@ class PageParams:
     limit: int
     cursor: str | None
 
+    def view_name(self, prefix: str) -> str:
+        """The name of this page among an owner's cached views (`kit.views`): `prefix` says
+        what the list holds (its filters), then the limit and the cursor."""
+        return f"{prefix}:{self.limit}:{self.cursor or ''}"
+
 
 async def page_params(
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Items per page."),

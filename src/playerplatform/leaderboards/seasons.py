@@ -85,7 +85,7 @@ async def seasons_json(
         boundary = await repository.next_boundary(uow, utcnow())
         return found.model_dump_json().encode(), boundary.timestamp() if boundary else None
 
-    name = f"list:{active}:{page.limit}:{page.cursor or ''}"
+    name = page.view_name(f"list:{active}")
     return await cache.read_until(SEASONS_OWNER, name, load)
 
 

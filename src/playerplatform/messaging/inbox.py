@@ -234,7 +234,7 @@ async def list_inbox(
             next_cursor = encode_cursor(InboxCursor(t=last.created_at, i=last.message_id))
         return _page_json(shown, who.locale, next_cursor, unread_total)
 
-    name = f"list:{who.locale}:{int(unread)}:{kind}:{page.limit}:{page.cursor or ''}"
+    name = page.view_name(f"list:{who.locale}:{int(unread)}:{kind}")
     return await rt.views.read(inbox_owner(who.user_id), name, load)
 
 

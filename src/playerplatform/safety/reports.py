@@ -225,8 +225,7 @@ async def my_reports(uow: UnitOfWork, cache: Views, reporter: Principal, page: P
         )
         return found.model_dump_json().encode()
 
-    name = f"page:{page.limit}:{page.cursor or ''}"
-    return await cache.read(reports_owner(user_id), name, load)
+    return await cache.read(reports_owner(user_id), page.view_name("page"), load)
 
 
 async def check_linkable(uow: UnitOfWork, report_ids: Sequence[str], user: User) -> None:
